@@ -1,0 +1,117 @@
+"""`verbatim`: the command line. Thin: parse flags, build Settings, call the modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from app.config import Settings
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sources-dir", type=Path, help="folder of source documents (env VERBATIM_SOURCES_DIR)")
+    parser.add_argument("--index-dir", type=Path, help="where the index lives (env VERBATIM_INDEX_DIR)")
+    parser.add_argument("--model", help="sentence-transformers model name or path (env VERBATIM_MODEL)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings().with_overrides(
+        sources_dir=getattr(args, "sources_dir", None),
+        index_dir=getattr(args, "index_dir", None),
+        model=getattr(args, "model", None),
+        mode=getattr(args, "mode", None),
+    )
+
+
+def _report_build(report) -> None:
+    for skipped in report.skipped:
+        print(f"skipped {skipped.file}: {skipped.reason}", file=sys.stderr)
+    print(
+        f"indexed {report.sources} sources into {report.passages} passages "
+        f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s -> {report.version}"
+    )
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from index.build import build_index
+
+    report = build_index(_settings(args), full=args.full, progress=sys.stderr.isatty())
+    _report_build(report)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from app.present import answer_to_dicts, answer_to_text
+    from index.search import Searcher
+
+    question = " ".join(args.question).strip()
+    if not question:
+        print("error: the question is empty", file=sys.stderr)
+        return 2
+    answer = Searcher(_settings(args)).search(question, k=args.k, files=args.source or None)
+    if args.json:
+        print(json.dumps(answer_to_dicts(answer), ensure_ascii=False, indent=2))
+    else:
+        print(answer_to_text(answer), end="")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from app.web import serve
+    from index.build import build_index, index_is_current
+
+    settings = _settings(args)
+    if not args.no_build and not index_is_current(settings):
+        print(f"index in {settings.index_dir} is missing or stale: building from {settings.sources_dir}")
+        _report_build(build_index(settings, progress=sys.stderr.isatty()))
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="verbatim", description="Verbatim: cited, word-for-word answers from your documents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build", help="index the sources folder (only new or changed text is embedded)")
+    _common(p)
+    p.add_argument("--full", action="store_true", help="rebuild from scratch, re-embedding everything")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("ask", help="ask a question; prints cited passages")
+    _common(p)
+    p.add_argument("question", nargs="+")
+    p.add_argument("--k", type=int, default=None, help="number of passages (default 5)")
+    p.add_argument("--mode", choices=("dense", "lexical", "hybrid"), help="retriever (default hybrid)")
+    p.add_argument("--source", action="append", help="search only this source file (repeatable)")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("serve", help="start the web app (builds the index first if missing or stale)")
+    _common(p)
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--mode", choices=("dense", "lexical", "hybrid"), help="default retriever")
+    p.add_argument("--no-build", action="store_true", help="serve the existing index as it is")
+    p.set_defaults(func=cmd_serve)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from index.store import IndexError_
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except IndexError_ as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

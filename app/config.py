@@ -1,0 +1,40 @@
+"""One Settings object: paths, model and search parameters, from defaults, env vars and flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
+
+
+def _env_path(name: str, default: str) -> Path:
+    return Path(os.environ.get(name, default)).expanduser()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a build or a search depends on. Build parameters are recorded in the manifest."""
+
+    sources_dir: Path = field(default_factory=lambda: _env_path("VERBATIM_SOURCES_DIR", "sources"))
+    index_dir: Path = field(default_factory=lambda: _env_path("VERBATIM_INDEX_DIR", "var/index"))
+    model: str = field(default_factory=lambda: os.environ.get("VERBATIM_MODEL", DEFAULT_MODEL))
+    # Passage granularity (word pieces of the embedding model, which reads at most 256).
+    max_passage_tokens: int = 128
+    passage_overlap: int = 0
+    embed_batch_size: int = 64
+    # Search.
+    k: int = 5
+    mode: str = "hybrid"
+    candidates: int = 100
+    dense_weight: float = 0.5
+    # Abstain when the best passage's semantic similarity to the question is below this.
+    min_dense_score: float = 0.35
+    # A source's best passage joins the results when it scores at least this fraction of the top.
+    diversify_ratio: float = 0.8
+    evidence_margin: float = 0.1
+
+    def with_overrides(self, **overrides) -> "Settings":
+        """A copy with the given fields replaced; None values are ignored (unset CLI flags)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,1 @@
+"""Evaluation helpers for Verbatim: retrieval/answer metrics and benchmark loaders."""

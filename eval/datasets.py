@@ -1,0 +1,226 @@
+"""Loaders that turn gold files and public benchmarks into plain records."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GoldQuestion:
+    """A question with its acceptable verbatim answers and the sources they come from."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    sources: tuple[str, ...] = ()
+
+    @property
+    def answerable(self) -> bool:
+        """False for questions whose correct behaviour is to abstain."""
+        return bool(self.answers)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A source document; ``name`` is used as its source file name."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True)
+class BeirData:
+    """A BEIR dataset restricted to judged queries."""
+
+    documents: list[Document]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+# --- shared helpers ----------------------------------------------------------
+
+def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each non-blank line, with file:line in errors."""
+    # utf-8-sig tolerates a BOM left by editors on Windows.
+    with path.open(encoding="utf-8-sig") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}:{lineno}: expected a JSON object")
+            yield lineno, record
+
+
+def _string_list(value: Any, field: str, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{where}: '{field}' must be a list of strings")
+    return tuple(value)
+
+
+# --- gold questions ------------------------------------------------------------
+
+def load_gold(path: str | Path) -> list[GoldQuestion]:
+    """Load a JSON Lines gold file of {"id", "question", "answers", "sources"?} records.
+
+    Blank lines and unknown fields are ignored; malformed or incomplete lines
+    raise ValueError naming the file and line number.
+    """
+    path = Path(path)
+    questions: list[GoldQuestion] = []
+    seen_ids: set[str] = set()
+    for lineno, record in _iter_jsonl(path):
+        where = f"{path}:{lineno}"
+        for field in ("id", "question", "answers"):
+            if field not in record:
+                raise ValueError(f"{where}: missing '{field}'")
+        qid, question = record["id"], record["question"]
+        if not isinstance(qid, str) or not qid:
+            raise ValueError(f"{where}: 'id' must be a non-empty string")
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError(f"{where}: 'question' must be a non-empty string")
+        # Duplicate ids would silently merge results when reports are keyed by id.
+        if qid in seen_ids:
+            raise ValueError(f"{where}: duplicate id {qid!r}")
+        seen_ids.add(qid)
+        questions.append(GoldQuestion(
+            id=qid,
+            question=question.strip(),
+            answers=_string_list(record["answers"], "answers", where),
+            sources=_string_list(record.get("sources", []), "sources", where),
+        ))
+    return questions
+
+
+# --- SQuAD -------------------------------------------------------------------
+
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_document_name(title: str, taken: set[str]) -> str:
+    """Turn a title into a unique, file-name-safe ``*.txt`` name not already in ``taken``."""
+    stem = _UNSAFE_NAME_CHARS.sub("_", title.strip()) or "untitled"
+    # Different titles can sanitize to the same stem ("A/B" vs "A_B").
+    name, suffix = f"{stem}.txt", 2
+    while name in taken:
+        name, suffix = f"{stem}_{suffix}.txt", suffix + 1
+    return name
+
+
+def load_squad(
+    path: str | Path, max_articles: int | None = None
+) -> tuple[list[Document], list[GoldQuestion]]:
+    """Load SQuAD v1.1 JSON: one Document per article, one GoldQuestion per question.
+
+    Article text is its paragraphs joined by blank lines; each question's
+    answers are its distinct answer texts (first-seen order) and its source is
+    the article's document name.
+    """
+    path = Path(path)
+    with path.open(encoding="utf-8-sig") as handle:
+        try:
+            data = json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: invalid JSON: {exc}") from None
+    articles = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(articles, list):
+        raise ValueError(f"{path}: expected an object with a 'data' list")
+    if max_articles is not None:
+        articles = articles[:max_articles]
+
+    documents: list[Document] = []
+    questions: list[GoldQuestion] = []
+    taken: set[str] = set()
+    for index, article in enumerate(articles):
+        try:
+            name = safe_document_name(article.get("title") or f"article_{index}", taken)
+            taken.add(name)
+            paragraphs = article["paragraphs"]
+            documents.append(Document(
+                name, "\n\n".join(p["context"].strip() for p in paragraphs)
+            ))
+            for paragraph in paragraphs:
+                for qa in paragraph["qas"]:
+                    texts = (answer["text"].strip() for answer in qa["answers"])
+                    answers = tuple(dict.fromkeys(text for text in texts if text))
+                    questions.append(
+                        GoldQuestion(str(qa["id"]), qa["question"].strip(), answers, (name,))
+                    )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path}: malformed article #{index}: {exc!r}") from None
+    return documents, questions
+
+
+# --- BEIR --------------------------------------------------------------------
+
+def _load_qrels(path: Path) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    first_line = True
+    with path.open(encoding="utf-8-sig") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            is_first, first_line = first_line, False
+            fields = line.rstrip("\r\n").split("\t")
+            if len(fields) != 3:
+                fields = line.split()
+            if len(fields) != 3:
+                raise ValueError(f"{path}:{lineno}: expected 3 columns (query-id, corpus-id, score)")
+            query_id, doc_id, score = (field.strip() for field in fields)
+            try:
+                grade = int(score)
+            except ValueError:
+                # BEIR files usually start with a "query-id corpus-id score" header; some don't.
+                if is_first:
+                    continue
+                raise ValueError(f"{path}:{lineno}: score {score!r} is not an integer") from None
+            qrels.setdefault(query_id, {})[doc_id] = grade
+    return qrels
+
+
+def load_beir(directory: str | Path, max_docs: int | None = None, split: str = "test") -> BeirData:
+    """Load a BEIR directory (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
+
+    Only queries with qrels are kept. With ``max_docs``, keeps the first
+    ``max_docs`` corpus documents plus every document named in the kept qrels,
+    so a small slice remains evaluable.
+    """
+    directory = Path(directory)
+    all_qrels = _load_qrels(directory / "qrels" / f"{split}.tsv")
+
+    queries: dict[str, str] = {}
+    queries_path = directory / "queries.jsonl"
+    for lineno, record in _iter_jsonl(queries_path):
+        if "_id" not in record or "text" not in record:
+            raise ValueError(f"{queries_path}:{lineno}: query needs '_id' and 'text'")
+        query_id = str(record["_id"])
+        if query_id in all_qrels:
+            queries[query_id] = str(record["text"])
+    # Judgements for queries we have no text for cannot be evaluated.
+    qrels = {query_id: all_qrels[query_id] for query_id in queries}
+    judged_docs = {doc_id for judgements in qrels.values() for doc_id in judgements}
+
+    documents: list[Document] = []
+    seen: set[str] = set()
+    corpus_path = directory / "corpus.jsonl"
+    for position, (lineno, record) in enumerate(_iter_jsonl(corpus_path)):
+        if "_id" not in record:
+            raise ValueError(f"{corpus_path}:{lineno}: document needs '_id'")
+        doc_id = str(record["_id"])
+        if doc_id in seen:
+            raise ValueError(f"{corpus_path}:{lineno}: duplicate _id {doc_id!r}")
+        seen.add(doc_id)
+        if max_docs is not None and position >= max_docs and doc_id not in judged_docs:
+            continue
+        title = str(record.get("title") or "").strip()
+        text = str(record.get("text") or "")
+        documents.append(Document(doc_id, f"{title}\n\n{text}" if title else text))
+    return BeirData(documents, queries, qrels)

@@ -1,0 +1,229 @@
+"""Pure metric functions for evaluating retrieval, evidence and abstention.
+
+Nothing here touches files or models: callers pass plain strings, ranks and
+relevance judgements, so every function is easy to test by hand.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+_QUOTE_FOLD = str.maketrans({
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
+})
+_WHITESPACE = re.compile(r"\s+")
+
+
+# --- answer matching -------------------------------------------------------
+
+def normalize_for_match(text: str) -> str:
+    """Normalize text for answer containment: NFKC, straight quotes, single spaces, casefold."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTE_FOLD)
+    return _WHITESPACE.sub(" ", text).strip().casefold()
+
+
+def distinct_answers(answers: Sequence[str]) -> tuple[str, ...]:
+    """Return the distinct normalized answers, in first-seen order, dropping empty ones.
+
+    Empty answers are dropped because "" is a substring of every passage and
+    would turn every retrieval into a hit.
+    """
+    seen: dict[str, None] = {}
+    for answer in answers:
+        norm = normalize_for_match(answer)
+        if norm:
+            seen.setdefault(norm, None)
+    return tuple(seen)
+
+
+def _contains_any(text: str, normalized_answers: Sequence[str]) -> bool:
+    norm = normalize_for_match(text)
+    return any(answer in norm for answer in normalized_answers)
+
+
+def _source_ok(passage_sources: Sequence[str], gold_sources: Sequence[str] | None) -> bool:
+    # No gold sources means the question is not tied to a document.
+    if not gold_sources:
+        return True
+    gold = set(gold_sources)
+    return any(source in gold for source in passage_sources)
+
+
+def is_hit(
+    passage_text: str,
+    passage_sources: Sequence[str],
+    answers: Sequence[str],
+    gold_sources: Sequence[str] | None,
+) -> bool:
+    """True when the passage contains an answer and, if gold sources are given, comes from one."""
+    return _source_ok(passage_sources, gold_sources) and _contains_any(
+        passage_text, distinct_answers(answers)
+    )
+
+
+def evidence_correct(evidence_text: str, answers: Sequence[str]) -> bool:
+    """True when the (normalized) evidence text contains any (normalized) gold answer."""
+    return _contains_any(evidence_text, distinct_answers(answers))
+
+
+def answers_found(
+    passages: Sequence[tuple[str, Sequence[str]]],
+    answers: Sequence[str],
+    gold_sources: Sequence[str] | None,
+    k: int,
+) -> int:
+    """Count distinct normalized answers contained in the top-k (text, sources) passages.
+
+    Pair with ``len(distinct_answers(answers))`` as the per-question total.
+    """
+    _check_k(k)
+    wanted = distinct_answers(answers)
+    found: set[str] = set()
+    for text, sources in passages[:k]:
+        if not _source_ok(sources, gold_sources):
+            continue
+        norm = normalize_for_match(text)
+        found.update(answer for answer in wanted if answer in norm)
+    return len(found)
+
+
+def coverage(values: Sequence[tuple[int, int]]) -> float:
+    """Mean of found/total over questions given as (found, total) pairs; empty -> 0.0."""
+    if not values:
+        return 0.0
+    total_fraction = 0.0
+    for found, total in values:
+        if total <= 0 or not 0 <= found <= total:
+            raise ValueError(f"invalid (found, total) pair: {(found, total)}")
+        total_fraction += found / total
+    return total_fraction / len(values)
+
+
+# --- ranking over questions ------------------------------------------------
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+
+
+def first_hit_rank(hits: Sequence[bool]) -> int | None:
+    """1-based rank of the first hit, or None when there is none."""
+    for index, hit in enumerate(hits):
+        if hit:
+            return index + 1
+    return None
+
+
+def hit_at_k(ranks: Sequence[int | None], k: int) -> float:
+    """Fraction of questions whose first hit is at rank <= k; empty -> 0.0."""
+    _check_k(k)
+    if not ranks:
+        return 0.0
+    return sum(1 for rank in ranks if rank is not None and rank <= k) / len(ranks)
+
+
+def mrr_at_k(ranks: Sequence[int | None], k: int = 10) -> float:
+    """Mean reciprocal rank, counting ranks beyond k (or None) as 0; empty -> 0.0."""
+    _check_k(k)
+    if not ranks:
+        return 0.0
+    return sum(1.0 / rank for rank in ranks if rank is not None and rank <= k) / len(ranks)
+
+
+# --- abstention ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AbstentionScores:
+    """Precision/recall/F1 where the positive class is "abstain"."""
+
+    precision: float
+    recall: float
+    f1: float
+    tp: int
+    fp: int
+    fn: int
+
+
+def abstention_scores(
+    predicted_abstain: Sequence[bool], should_abstain: Sequence[bool]
+) -> AbstentionScores:
+    """Score abstentions (positive = abstain).
+
+    Zero-denominator conventions: precision with no predicted abstentions is
+    1.0 if no abstention was missed (fn == 0) else 0.0; recall with no expected
+    abstentions is 1.0 if none was wrongly made (fp == 0) else 0.0. So a system
+    that never abstains on a set that never needs it scores 1.0, not 0.0.
+    F1 is 0.0 when precision and recall are both 0.
+    """
+    if len(predicted_abstain) != len(should_abstain):
+        raise ValueError(
+            f"length mismatch: {len(predicted_abstain)} predictions, {len(should_abstain)} labels"
+        )
+    pairs = list(zip(predicted_abstain, should_abstain))
+    tp = sum(1 for pred, gold in pairs if pred and gold)
+    fp = sum(1 for pred, gold in pairs if pred and not gold)
+    fn = sum(1 for pred, gold in pairs if not pred and gold)
+    precision = tp / (tp + fp) if tp + fp else (1.0 if fn == 0 else 0.0)
+    recall = tp / (tp + fn) if tp + fn else (1.0 if fp == 0 else 0.0)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return AbstentionScores(precision, recall, f1, tp, fp, fn)
+
+
+# --- summary statistics ----------------------------------------------------
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """p-th percentile (0-100) with linear interpolation, as numpy's default; empty -> 0.0."""
+    if not 0 <= p <= 100:
+        raise ValueError(f"percentile must be in [0, 100], got {p}")
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * p / 100
+    lower = math.floor(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    fraction = position - lower
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * fraction
+
+
+# --- BEIR-style document ranking -------------------------------------------
+# Rankings here are over documents, but a retriever returns passages, so one
+# document may appear several times. Only its first (best) occurrence counts,
+# and k applies to the deduplicated list: otherwise duplicates would either
+# earn gain twice (nDCG > 1) or crowd other documents out of the top k.
+
+def _dedupe(ranked_doc_ids: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(ranked_doc_ids))
+
+
+def ndcg_at_k(ranked_doc_ids: Sequence[str], qrels: Mapping[str, int], k: int = 10) -> float:
+    """nDCG@k with gain = relevance grade and discount log2(rank + 1).
+
+    Duplicate ids are collapsed to their first occurrence before cutting at k.
+    The ideal DCG uses the qrels' positive grades sorted descending; returns
+    0.0 when the query has no document with grade > 0.
+    """
+    _check_k(k)
+    ideal_grades = sorted((grade for grade in qrels.values() if grade > 0), reverse=True)[:k]
+    if not ideal_grades:
+        return 0.0
+    dcg = sum(
+        max(qrels.get(doc_id, 0), 0) / math.log2(rank + 1)
+        for rank, doc_id in enumerate(_dedupe(ranked_doc_ids)[:k], start=1)
+    )
+    idcg = sum(grade / math.log2(rank + 1) for rank, grade in enumerate(ideal_grades, start=1))
+    return dcg / idcg
+
+
+def recall_at_k(ranked_doc_ids: Sequence[str], qrels: Mapping[str, int], k: int = 100) -> float:
+    """Fraction of documents with grade > 0 found in the top k distinct ids; 0.0 if none exist."""
+    _check_k(k)
+    relevant = {doc_id for doc_id, grade in qrels.items() if grade > 0}
+    if not relevant:
+        return 0.0
+    retrieved = set(_dedupe(ranked_doc_ids)[:k])
+    return len(relevant & retrieved) / len(relevant)

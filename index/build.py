@@ -1,0 +1,136 @@
+"""sources/ -> a new index version: read, clean, cut into passages, embed, index, switch."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.config import Settings
+from index.embed import Embedder, get_embedder
+from index.store import (
+    FORMAT_VERSION,
+    IndexError_,
+    Manifest,
+    SourceRecord,
+    current_version_path,
+    load_version,
+    read_manifest,
+    write_version,
+)
+from ingest.clean import clean_document
+from ingest.passages import build_passages
+from ingest.readers import Skipped, fingerprint_bytes, list_source_files, read_sources
+from ingest.records import CleanDocument
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did, for the CLI and tests."""
+
+    version: Path | None
+    sources: int
+    passages: int
+    embedded: int
+    reused: int
+    skipped: tuple[Skipped, ...]
+    seconds: float
+    up_to_date: bool = False
+
+
+def build_params(settings: Settings) -> dict:
+    """The settings that change what is indexed: a different value makes a stored index stale."""
+    return {"max_passage_tokens": settings.max_passage_tokens, "passage_overlap": settings.passage_overlap}
+
+
+def source_fingerprints(sources_dir: Path) -> dict[str, str]:
+    """File name -> content fingerprint for every indexable file, plus the metadata file."""
+    prints = {
+        p.relative_to(sources_dir).as_posix(): fingerprint_bytes(p.read_bytes()) for p in list_source_files(sources_dir)
+    }
+    meta = sources_dir / "sources.toml"
+    if meta.exists():
+        prints["sources.toml"] = fingerprint_bytes(meta.read_bytes())
+    return prints
+
+
+def index_is_current(settings: Settings) -> bool:
+    """True when the live index was built from exactly these sources with these settings."""
+    version = current_version_path(settings.index_dir)
+    if version is None:
+        return False
+    try:
+        manifest = read_manifest(version)
+    except IndexError_:
+        return False
+    return (
+        manifest.model == settings.model
+        and manifest.build_params == build_params(settings)
+        and manifest.sources == source_fingerprints(settings.sources_dir)
+    )
+
+
+def _reusable_vectors(settings: Settings, full: bool) -> dict[int, np.ndarray]:
+    """Vectors of the live index by passage id, when it was made with the same model."""
+    if full:
+        return {}
+    try:
+        live = load_version(settings.index_dir, expected_model=settings.model)
+    except IndexError_:
+        return {}
+    return {p.id: live.vectors[row] for row, p in enumerate(live.passages)}
+
+
+def build_index(
+    settings: Settings, embedder: Embedder | None = None, full: bool = False, progress: bool = False
+) -> BuildReport:
+    """Build a new index version from `settings.sources_dir` and make it live.
+
+    Unreadable files are skipped and reported. Passages whose text is already embedded in the live
+    index (same model) reuse their vectors, so a rebuild costs only the new text unless `full`.
+    """
+    started = time.perf_counter()
+    if not settings.sources_dir.is_dir():
+        raise FileNotFoundError(f"sources folder {settings.sources_dir} does not exist")
+    raw_documents, skipped = read_sources(settings.sources_dir)
+    documents: list[CleanDocument] = [clean_document(raw) for raw in raw_documents]
+    embedder = embedder or get_embedder(settings.model)
+    passages = build_passages(
+        documents, embedder.count_tokens, settings.max_passage_tokens, settings.passage_overlap
+    )
+    known = _reusable_vectors(settings, full)
+    todo = [i for i, p in enumerate(passages) if p.id not in known]
+    vectors = np.zeros((len(passages), embedder.dimension), dtype=np.float32)
+    for i, p in enumerate(passages):
+        if p.id in known:
+            vectors[i] = known[p.id]
+    if todo:
+        vectors[todo] = embedder.encode(
+            [passages[i].text for i in todo], batch_size=settings.embed_batch_size, progress=progress
+        )
+    counts: dict[str, int] = {}
+    for p in passages:
+        for file in p.files:
+            counts[file] = counts.get(file, 0) + 1
+    records = [SourceRecord(d.meta, d.fingerprint, d.text, counts.get(d.file, 0)) for d in documents]
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        model=settings.model,
+        dimension=embedder.dimension,
+        passage_count=len(passages),
+        sources=source_fingerprints(settings.sources_dir),
+        build_params=build_params(settings),
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+    version = write_version(settings.index_dir, manifest, records, passages, vectors)
+    return BuildReport(
+        version=version,
+        sources=len(documents),
+        passages=len(passages),
+        embedded=len(todo),
+        reused=len(passages) - len(todo),
+        skipped=tuple(skipped),
+        seconds=time.perf_counter() - started,
+    )

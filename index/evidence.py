@@ -1,0 +1,54 @@
+"""Within a passage, the sentence(s) that answer the question: semantic + lexical scoring."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from index.lexical import tokenize
+from ingest.records import Passage, Span
+
+SEMANTIC_WEIGHT = 0.6
+
+
+def sentence_scores(
+    question_vector: np.ndarray, question_terms: set[str], sentence_texts: list[str], sentence_vectors: np.ndarray
+) -> np.ndarray:
+    """Score each sentence: cosine to the question blended with the share of question terms it has."""
+    semantic = sentence_vectors @ question_vector
+    if question_terms:
+        lexical = np.array([len(question_terms & set(terms)) / len(question_terms) for terms in tokenize(sentence_texts)])
+    else:
+        lexical = np.zeros(len(sentence_texts))
+    return SEMANTIC_WEIGHT * semantic + (1 - SEMANTIC_WEIGHT) * lexical
+
+
+def pick_evidence(scores: np.ndarray, sentences: tuple[Span, ...], margin: float) -> tuple[Span, ...]:
+    """The best sentence, plus any other within `margin` of it, in passage order."""
+    if not len(sentences):
+        return ()
+    best = float(scores.max())
+    return tuple(s for s, score in zip(sentences, scores) if score >= best - margin)
+
+
+def select_evidence(
+    question_vector: np.ndarray,
+    question: str,
+    passages: list[Passage],
+    encode,
+    margin: float,
+) -> list[tuple[Span, ...]]:
+    """Evidence spans (relative to each passage's text) for each passage, one encoder call in all."""
+    texts = [p.text[s.start : s.end] for p in passages for s in p.sentences]
+    vectors = encode(texts) if texts else np.zeros((0, question_vector.shape[0]), dtype=np.float32)
+    terms = set(tokenize([question])[0])
+    results = []
+    position = 0
+    for passage in passages:
+        n = len(passage.sentences)
+        if n <= 1:
+            results.append(passage.sentences)
+        else:
+            scores = sentence_scores(question_vector, terms, texts[position : position + n], vectors[position : position + n])
+            results.append(pick_evidence(scores, passage.sentences, margin))
+        position += n
+    return results

@@ -1,0 +1,220 @@
+"""The on-disk index: one directory per version, switched atomically, no pickle anywhere.
+
+    index_dir/
+      CURRENT                 name of the live version (replaced atomically)
+      v-<time>-<rand>/        one complete, immutable version
+        manifest.json         model, dimension, counts, source fingerprints, format, build time
+        documents.jsonl       per source: metadata, fingerprint, cleaned text
+        passages.jsonl        passage records, row i <-> vector i
+        vectors.npy           float32 unit vectors (kept so unchanged passages are never re-embedded)
+        dense.faiss           FAISS inner-product index keyed by passage id
+        lexical/              bm25s index (JSON + .npy)
+
+A build writes a whole version into a temporary directory, renames it into place and only then
+points CURRENT at it, so a crash at any moment leaves the previous version live and intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index.dense import DenseIndex
+from index.lexical import LexicalIndex
+from ingest.records import Passage, SourceMeta
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+FIX = "run `verbatim build --full` to rebuild it"
+
+
+class IndexError_(Exception):
+    """The index cannot be used; the message names the fix."""
+
+
+class IndexMissing(IndexError_):
+    pass
+
+
+class IndexCorrupt(IndexError_):
+    pass
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """A source as indexed: its metadata, content fingerprint and cleaned text."""
+
+    meta: SourceMeta
+    fingerprint: str
+    text: str
+    passages: int
+
+    def to_dict(self) -> dict:
+        return {**self.meta.to_dict(), "fingerprint": self.fingerprint, "passages": self.passages, "text": self.text}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SourceRecord":
+        return cls(SourceMeta.from_dict(data), str(data["fingerprint"]), str(data["text"]), int(data["passages"]))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format_version: int
+    model: str
+    dimension: int
+    passage_count: int
+    sources: dict[str, str]  # file -> fingerprint
+    build_params: dict
+    built_at: str
+    store: str = "faiss"
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Manifest":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class IndexVersion:
+    """A loaded, consistent index version: everything one search needs."""
+
+    path: Path
+    manifest: Manifest
+    sources: dict[str, SourceRecord]
+    passages: list[Passage]
+    vectors: np.ndarray
+    dense: DenseIndex
+    lexical: LexicalIndex
+    row_of_id: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.row_of_id = {p.id: row for row, p in enumerate(self.passages)}
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _fsync_tree(directory: Path) -> None:
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as fh:
+                os.fsync(fh.fileno())
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def current_version_path(index_dir: Path) -> Path | None:
+    """The live version directory, or None when there is no index yet."""
+    pointer = index_dir / CURRENT
+    if not pointer.exists():
+        return None
+    name = pointer.read_text(encoding="utf-8").strip()
+    return index_dir / name if name else None
+
+
+def write_version(
+    index_dir: Path,
+    manifest: Manifest,
+    sources: list[SourceRecord],
+    passages: list[Passage],
+    vectors: np.ndarray,
+    keep_previous: int = 1,
+) -> Path:
+    """Write a complete new version and make it live; older versions beyond `keep_previous` go."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    name = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+    tmp = index_dir / f".tmp-{name}"
+    tmp.mkdir()
+    try:
+        ids = np.array([p.id for p in passages], dtype=np.int64)
+        _write_jsonl(tmp / "documents.jsonl", (s.to_dict() for s in sources))
+        _write_jsonl(tmp / "passages.jsonl", (p.to_dict() for p in passages))
+        np.save(tmp / "vectors.npy", vectors.astype(np.float32), allow_pickle=False)
+        DenseIndex.build(vectors, ids).save(tmp / "dense.faiss")
+        LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
+        (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2), encoding="utf-8")
+        _fsync_tree(tmp)
+        final = index_dir / name
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    pointer_tmp = index_dir / f".{CURRENT}.{name}"
+    pointer_tmp.write_text(name + "\n", encoding="utf-8")
+    with pointer_tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(pointer_tmp, index_dir / CURRENT)
+    _prune(index_dir, live=name, keep_previous=keep_previous)
+    return final
+
+
+def _prune(index_dir: Path, live: str, keep_previous: int) -> None:
+    """Remove old versions and leftovers of crashed builds; readers may still hold the last one."""
+    versions = sorted(p for p in index_dir.glob("v-*") if p.is_dir() and p.name != live)
+    for old in versions[: max(0, len(versions) - keep_previous)]:
+        shutil.rmtree(old, ignore_errors=True)
+    for leftover in index_dir.glob(".tmp-*"):
+        if time.time() - leftover.stat().st_mtime > 3600:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def read_manifest(version: Path) -> Manifest:
+    try:
+        data = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+        manifest = Manifest.from_dict(data)
+    except FileNotFoundError as exc:
+        raise IndexCorrupt(f"index version {version} has no manifest; {FIX}") from exc
+    except (json.JSONDecodeError, TypeError, KeyError, UnicodeDecodeError) as exc:
+        raise IndexCorrupt(f"index manifest {version / 'manifest.json'} is unreadable ({exc}); {FIX}") from exc
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexCorrupt(
+            f"index format {manifest.format_version} is not the format this Verbatim reads ({FORMAT_VERSION}); {FIX}"
+        )
+    return manifest
+
+
+def load_version(index_dir: Path, expected_model: str | None = None) -> IndexVersion:
+    """Load the live version, checking it is complete and consistent. Raises IndexError_."""
+    version = current_version_path(index_dir)
+    if version is None:
+        raise IndexMissing(f"no index in {index_dir}; run `verbatim build` first")
+    if not version.is_dir():
+        raise IndexCorrupt(f"the live index version {version} is missing; {FIX}")
+    manifest = read_manifest(version)
+    if expected_model is not None and manifest.model != expected_model:
+        raise IndexCorrupt(
+            f"the index was built with model {manifest.model!r}, not {expected_model!r}; "
+            f"{FIX} (add --model to choose the model)"
+        )
+    try:
+        sources = [SourceRecord.from_dict(d) for d in _read_jsonl(version / "documents.jsonl")]
+        passages = [Passage.from_dict(d) for d in _read_jsonl(version / "passages.jsonl")]
+        vectors = np.load(version / "vectors.npy", allow_pickle=False)
+        dense = DenseIndex.load(version / "dense.faiss")
+        lexical = LexicalIndex.load(version / "lexical", size=len(passages))
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexCorrupt(f"index files in {version} are damaged ({type(exc).__name__}: {exc}); {FIX}") from exc
+    counts = {len(passages), vectors.shape[0], dense.size, manifest.passage_count}
+    if len(counts) != 1 or (len(passages) and vectors.shape[1] != manifest.dimension):
+        raise IndexCorrupt(f"index files in {version} disagree on the passage count {sorted(counts)}; {FIX}")
+    return IndexVersion(version, manifest, {s.meta.file: s for s in sources}, passages, vectors, dense, lexical)

@@ -1,0 +1,106 @@
+"""Read source files from disk into RawDocuments, with their sidecar metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.records import RawDocument, SourceMeta
+
+SUPPORTED_SUFFIXES = (".txt", ".md")
+METADATA_FILE = "sources.toml"
+
+
+class ReadError(Exception):
+    """A source file that cannot be indexed; the message says why."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file left out of the index and the reason, reported to the user."""
+
+    file: str
+    reason: str
+
+
+def fingerprint_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def list_source_files(sources_dir: Path) -> list[Path]:
+    """Every indexable file under `sources_dir`, in a stable order (hidden files skipped)."""
+    files = [
+        p
+        for p in sources_dir.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in SUPPORTED_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(sources_dir).parts)
+    ]
+    return sorted(files, key=lambda p: p.relative_to(sources_dir).as_posix())
+
+
+def load_metadata(sources_dir: Path) -> dict[str, SourceMeta]:
+    """Per-file metadata from `sources.toml`, a table per file name; missing file -> {}."""
+    path = sources_dir / METADATA_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ReadError(f"{path}: not valid TOML ({exc}); fix or delete it") from exc
+    metas = {}
+    for name, fields in data.items():
+        if isinstance(fields, dict):
+            metas[name] = SourceMeta.from_dict({**fields, "file": name})
+    return metas
+
+
+def decode_text(data: bytes) -> str:
+    """Decode a text file; refuse empty and binary content with a reason."""
+    if not data.strip():
+        raise ReadError("empty file")
+    if b"\x00" in data[:8192]:
+        raise ReadError("binary content (NUL bytes), not a text file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        # Windows-1252 is what most non-UTF-8 text files on the web really are.
+        return data.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise ReadError(f"not UTF-8 or Windows-1252 text ({exc.reason})") from exc
+
+
+def read_document(path: Path, sources_dir: Path, meta: SourceMeta | None = None) -> RawDocument:
+    """Read one file. Raises ReadError when it cannot be used."""
+    name = path.relative_to(sources_dir).as_posix()
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise ReadError(f"unsupported file type {path.suffix!r} (supported: {', '.join(SUPPORTED_SUFFIXES)})")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReadError(f"cannot read: {exc.strerror or exc}") from exc
+    text = decode_text(data)
+    return RawDocument(
+        file=name,
+        text=text,
+        fingerprint=fingerprint_bytes(data),
+        meta=meta or SourceMeta(file=name),
+    )
+
+
+def read_sources(sources_dir: Path) -> tuple[list[RawDocument], list[Skipped]]:
+    """Read every source; unreadable files are skipped and reported, never fatal."""
+    metas = load_metadata(sources_dir)
+    documents: list[RawDocument] = []
+    skipped: list[Skipped] = []
+    for path in list_source_files(sources_dir):
+        name = path.relative_to(sources_dir).as_posix()
+        try:
+            documents.append(read_document(path, sources_dir, metas.get(name)))
+        except ReadError as exc:
+            skipped.append(Skipped(name, str(exc)))
+    return documents, skipped

@@ -1,0 +1,126 @@
+"""The records that flow through the pipeline: files -> documents -> passages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SourceMeta:
+    """Citation metadata of one source file; every field but `file` may be unknown ("")."""
+
+    file: str
+    title: str = ""
+    authors: tuple[str, ...] = ()
+    publisher: str = ""
+    date: str = ""
+    url: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "title": self.title,
+            "authors": list(self.authors),
+            "publisher": self.publisher,
+            "date": self.date,
+            "url": self.url,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SourceMeta":
+        return cls(
+            file=str(data["file"]),
+            title=str(data.get("title", "")),
+            authors=tuple(str(a) for a in data.get("authors", ())),
+            publisher=str(data.get("publisher", "")),
+            date=str(data.get("date", "")),
+            url=str(data.get("url", "")),
+        )
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """A file as read from disk: its text and the metadata known for it."""
+
+    file: str
+    text: str
+    fingerprint: str
+    meta: SourceMeta
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A paragraph of cleaned text as [start, end) character offsets."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class CleanDocument:
+    """Cleaned text (the text every offset refers to) and its paragraphs."""
+
+    file: str
+    text: str
+    fingerprint: str
+    meta: SourceMeta
+    paragraphs: tuple[Paragraph, ...]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A [start, end) character range in a document's cleaned text."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """Where a passage stands in one source: cleaned-text offsets and paragraph number (1-based)."""
+
+    file: str
+    start: int
+    end: int
+    paragraph: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A run of whole sentences from one paragraph, stored once however many sources contain it.
+
+    `sentences` are offsets relative to the passage text, so evidence can be marked without
+    splitting again; `occurrences` lists every source (and place) the exact text appears in.
+    """
+
+    id: int
+    text: str
+    sentences: tuple[Span, ...]
+    occurrences: tuple[Occurrence, ...] = field(default_factory=tuple)
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(o.file for o in self.occurrences))
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "sentences": [[s.start, s.end] for s in self.sentences],
+            "occurrences": [
+                {"file": o.file, "start": o.start, "end": o.end, "paragraph": o.paragraph}
+                for o in self.occurrences
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Passage":
+        return cls(
+            id=int(data["id"]),
+            text=str(data["text"]),
+            sentences=tuple(Span(int(a), int(b)) for a, b in data["sentences"]),
+            occurrences=tuple(
+                Occurrence(str(o["file"]), int(o["start"]), int(o["end"]), int(o["paragraph"]))
+                for o in data["occurrences"]
+            ),
+        )
