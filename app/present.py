@@ -10,6 +10,13 @@ import html
 from index.search import Answer, Citation, Hit
 
 NO_ANSWER = "The sources do not answer this."
+# Characters Markdown or LaTeX renderers would act on; as entities they can only show as themselves.
+_INERT = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'*_[]()`#~|\\$!{}:"})
+
+
+def escape(text: str) -> str:
+    """Source text made inert for HTML and for the chat's Markdown renderer."""
+    return text.translate(_INERT)
 
 
 def citation_label(c: Citation) -> str:
@@ -81,14 +88,14 @@ def answer_to_text(answer: Answer) -> str:
 def _marked_html(hit: Hit) -> str:
     text, parts, cursor = hit.passage.text, [], 0
     for span in hit.evidence:
-        parts += [html.escape(text[cursor : span.start]), "<mark>", html.escape(text[span.start : span.end]), "</mark>"]
+        parts += [escape(text[cursor : span.start]), "<mark>", escape(text[span.start : span.end]), "</mark>"]
         cursor = span.end
-    parts.append(html.escape(text[cursor:]))
+    parts.append(escape(text[cursor:]))
     return "".join(parts)
 
 
 def hit_to_html(rank: int, hit: Hit) -> str:
-    cites = "".join(f"<li>{html.escape(citation_label(c))}</li>" for c in hit.citations)
+    cites = "".join(f"<li>{escape(citation_label(c))}</li>" for c in hit.citations)
     return (
         f'<div class="vb-hit"><div class="vb-head">[{rank}] relevance {hit.score:.3f}</div>'
         f'<blockquote class="vb-quote">{_marked_html(hit)}</blockquote>'

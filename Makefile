@@ -1,0 +1,35 @@
+# The two commands of the README: `make serve` and `make test`. Both bootstrap .venv idempotently.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup serve test eval browser clean
+
+# Re-installs only when pyproject.toml changes. torch is installed first, pinned: its CPU build
+# lies on disk here, while an unpinned torch would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+serve: setup
+	$(BIN)/verbatim serve
+
+# Chromium for the browser tests comes from Debian (never a browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install chromium' for the browser tests"; fi; }
+
+test: setup browser
+	$(BIN)/python -m pytest
+
+eval: setup
+	$(BIN)/verbatim eval
+
+clean:
+	rm -rf $(VENV) var tests/artifacts

@@ -1,0 +1,104 @@
+"""Shared fixtures: the real model and one real index of the bundled sources per test session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.config import Settings
+from index.build import build_index
+from index.embed import get_embedder
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ROOT / "sources"
+SHARED = ROOT.parent / "shared"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    return get_embedder(Settings().model)
+
+
+@pytest.fixture(scope="session")
+def bundled_settings(tmp_path_factory, embedder) -> Settings:
+    """Settings pointing at a fresh index of the bundled sources, built once."""
+    index_dir = tmp_path_factory.mktemp("index")
+    settings = Settings(sources_dir=SOURCES, index_dir=index_dir)
+    build_index(settings, embedder=embedder, full=True)
+    return settings
+
+
+@pytest.fixture()
+def sources_copy(tmp_path) -> Path:
+    """A writable copy of the bundled sources folder."""
+    target = tmp_path / "sources"
+    shutil.copytree(SOURCES, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env["VERBATIM_SOURCES_DIR"] = str(settings.sources_dir)
+    env["VERBATIM_INDEX_DIR"] = str(settings.index_dir)
+    return env
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, process, seconds: float = 120) -> None:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer in {seconds}s")
+
+
+@pytest.fixture(scope="session")
+def server_url(bundled_settings, tmp_path_factory):
+    """`verbatim serve` on a free loopback port, over the bundled index."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--no-build", "--port", str(port)],
+            env=cli_env(bundled_settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_http(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -1,0 +1,106 @@
+import re
+
+import pytest
+
+from ingest.clean import clean_document, clean_text, is_alt_text_duplicate, strip_markdown
+from ingest.readers import read_sources
+
+from conftest import SOURCES
+
+# Every line of page furniture in the bundled corpus: none may survive cleaning.
+BOILERPLATE = [
+    "loader from loading.io",
+    "info_outline",
+    "show art",
+    "Available Downloads",
+    "Remote Visualization",
+    "More Episodes",
+    "PISM BULLETIN",
+    "Latin America Today",
+    "Piercing the Propaganda Bubble",
+    "Family Separation Crisis",
+    "LGBTIQ",
+    "Mujeres contra la corrupción",
+    "Description\n",
+]
+
+
+@pytest.fixture(scope="module")
+def cleaned():
+    documents, skipped = read_sources(SOURCES)
+    assert not skipped
+    return {d.file: clean_document(d) for d in documents}
+
+
+def test_markdown_residue():
+    assert strip_markdown("driven by two gangs known as *maras*: Barrio 18") == "driven by two gangs known as maras: Barrio 18"
+    assert strip_markdown("[In February 2025, Rubio visited](#), among others.") == "In February 2025, Rubio visited, among others."
+    assert strip_markdown(r"from \$145 million to \$314 million") == "from $145 million to $314 million"
+    assert strip_markdown("**Bold** and __strong__ and _em_ text") == "Bold and strong and em text"
+    assert strip_markdown("**This podcast is in Spanish.") == "This podcast is in Spanish."
+    assert strip_markdown("Beatriz Magaloni ( / ), a political scientist") == "Beatriz Magaloni, a political scientist"
+    assert strip_markdown("# A heading") == "A heading"
+    # Arithmetic and identifiers are not emphasis.
+    assert strip_markdown("2 * 3 * 4 and snake_case_name") == "2 * 3 * 4 and snake_case_name"
+
+
+def test_no_boilerplate_survives(cleaned):
+    for doc in cleaned.values():
+        for line in BOILERPLATE:
+            assert line not in doc.text + "\n", f"{line!r} survived in {doc.file}"
+    assert "\\$" not in "".join(d.text for d in cleaned.values())
+    assert not re.search(r"\*\w", "".join(d.text for d in cleaned.values()))
+
+
+def test_content_survives(cleaned):
+    pism = cleaned["pism-international-echoes-of-el-salvador-public-security-model.txt"].text
+    assert "total number of prisoners in El Salvador reached 119,000 people" in pism
+    assert "driven by two gangs known as maras: Barrio 18" in pism
+    # A paragraph cut by a page break is joined again.
+    assert "and a growing percentage approve of non-democratic regimes" in pism
+    page = cleaned["wola-podcast-page-grim-side-of-el-salvador-security-model.txt"].text
+    assert "Release Date: 10/09/2025" in page
+    assert page.count("the highest incarceration rate in the world") == 1
+
+
+def test_pull_quotes_are_dropped(cleaned):
+    csis = cleaned["csis-burgeoning-regional-appeal-of-mano-dura.txt"].text
+    assert csis.count("Bukele’s actions and his improvements to El Salvador’s security have made his name synonymous") == 1
+    assert csis.count("Plan Bukele not only is popular in El Salvador") == 1
+
+
+def test_titles_come_from_the_document():
+    from ingest.readers import RawDocument, SourceMeta
+
+    raw = RawDocument("x.txt", "\n\nA Title Line\n\nBody sentence one. Body two.\n", "f", SourceMeta("x.txt"))
+    doc = clean_document(raw)
+    assert doc.meta.title == "A Title Line"
+    assert [doc.text[p.start : p.end] for p in doc.paragraphs] == ["A Title Line", "Body sentence one. Body two."]
+
+
+def test_general_rules_on_unseen_page():
+    text = "\n".join(
+        [
+            "spinner by example.com",
+            "Annual Report on Rivers",
+            "Share",
+            "Print",
+            "Deep Water show image Deep Water",
+            "Other Show",
+            "A teaser about another item that goes on...",
+            "play_arrow",
+            "The river rose 3.2 metres in 2024.",
+            "It flooded the valley.",
+            "ANNUAL REPORT",
+            "Its banks were rebuilt.",
+        ]
+    )
+    paragraphs = clean_text(text)
+    assert paragraphs == [
+        "Annual Report on Rivers",
+        "The river rose 3.2 metres in 2024.",
+        "It flooded the valley.",
+        "Its banks were rebuilt.",
+    ]
+    assert is_alt_text_duplicate("Deep Water show image Deep Water")
+    assert not is_alt_text_duplicate("The end of the end")
