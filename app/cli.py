@@ -70,6 +70,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from eval.run import main as run_eval
+
+    return run_eval(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="verbatim", description="Verbatim: cited, word-for-word answers from your documents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -95,6 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("dense", "lexical", "hybrid"), help="default retriever")
     p.add_argument("--no-build", action="store_true", help="serve the existing index as it is")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("eval", help="score answers on gold Q&A pairs, SQuAD or BEIR data")
+    _common(p)
+    p.add_argument("--gold", type=Path, action="append", help="gold JSON Lines file (repeatable; default eval/gold/*.jsonl)")
+    p.add_argument("--squad", type=Path, help="SQuAD v1.1 JSON file (indexed in a temporary directory)")
+    p.add_argument("--beir", type=Path, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv")
+    p.add_argument("--mode", choices=("dense", "lexical", "hybrid", "all"), help="retriever(s) to score (default hybrid)")
+    p.add_argument("--k", type=int, default=10, help="passages retrieved per question (default 10)")
+    p.add_argument("--json", type=Path, help="write every number to this JSON file")
+    p.add_argument("--min", action="append", metavar="METRIC=VALUE", help="exit 1 if METRIC is below VALUE (repeatable)")
+    p.add_argument("--max-articles", type=int, help="SQuAD: only the first N articles")
+    p.add_argument("--max-docs", type=int, help="BEIR: only the first N documents (plus every judged one)")
+    p.set_defaults(func=cmd_eval)
 
     return parser
 

@@ -72,15 +72,15 @@ def index_is_current(settings: Settings) -> bool:
     )
 
 
-def _reusable_vectors(settings: Settings, full: bool) -> dict[int, np.ndarray]:
-    """Vectors of the live index by passage id, when it was made with the same model."""
+def _reusable_vectors(settings: Settings, full: bool) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """(passage vector, sentence vectors) of the live index by passage id, if made with the same model."""
     if full:
         return {}
     try:
         live = load_version(settings.index_dir, expected_model=settings.model)
     except IndexError_:
         return {}
-    return {p.id: live.vectors[row] for row, p in enumerate(live.passages)}
+    return {p.id: (live.vectors[row], live.sentence_vectors(row)) for row, p in enumerate(live.passages)}
 
 
 def build_index(
@@ -103,13 +103,20 @@ def build_index(
     known = _reusable_vectors(settings, full)
     todo = [i for i, p in enumerate(passages) if p.id not in known]
     vectors = np.zeros((len(passages), embedder.dimension), dtype=np.float32)
+    sentence_vectors: list[np.ndarray] = [np.zeros((0, embedder.dimension), dtype=np.float32)] * len(passages)
     for i, p in enumerate(passages):
         if p.id in known:
-            vectors[i] = known[p.id]
+            vectors[i], sentence_vectors[i] = known[p.id]
     if todo:
-        vectors[todo] = embedder.encode(
-            [passages[i].text for i in todo], batch_size=settings.embed_batch_size, progress=progress
+        new_vectors, new_sentences = embedder.encode_passages(
+            [passages[i].text for i in todo],
+            [[(s.start, s.end) for s in passages[i].sentences] for i in todo],
+            batch_size=settings.embed_batch_size,
+            progress=progress,
         )
+        vectors[todo] = new_vectors
+        for i, rows in zip(todo, new_sentences):
+            sentence_vectors[i] = rows
     counts: dict[str, int] = {}
     for p in passages:
         for file in p.files:
@@ -124,7 +131,7 @@ def build_index(
         build_params=build_params(settings),
         built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
-    version = write_version(settings.index_dir, manifest, records, passages, vectors)
+    version = write_version(settings.index_dir, manifest, records, passages, vectors, sentence_vectors)
     return BuildReport(
         version=version,
         sources=len(documents),

@@ -56,6 +56,40 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+    def encode_passages(
+        self, texts: list[str], sentences: list[list[tuple[int, int]]], batch_size: int = 64, progress: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors and, from the same forward pass, one vector per sentence.
+
+        A sentence vector is the mean of the passage's contextual token vectors inside the
+        sentence's characters: evidence scoring at query time then costs no model call.
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        outputs = self._model.encode(
+            texts, batch_size=batch_size, output_value=None, show_progress_bar=progress, convert_to_numpy=False
+        )
+        offsets = self._tokenizer(
+            texts, return_offsets_mapping=True, truncation=True, max_length=self.max_tokens
+        )["offset_mapping"]
+        passage_vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        sentence_vectors: list[np.ndarray] = []
+        for i, (output, mapping) in enumerate(zip(outputs, offsets)):
+            pooled = output["sentence_embedding"].float().numpy()
+            passage_vectors[i] = pooled / max(np.linalg.norm(pooled), 1e-12)
+            # Token vectors are padded to the batch's longest text; the offsets are not.
+            tokens = output["token_embeddings"][: len(mapping)].float().numpy()
+            starts = np.array([a for a, b in mapping])
+            ends = np.array([b for a, b in mapping])
+            rows = np.zeros((len(sentences[i]), self.dimension), dtype=np.float32)
+            for j, (a, b) in enumerate(sentences[i]):
+                inside = (starts >= a) & (ends <= b) & (ends > starts)
+                vector = tokens[inside].mean(axis=0) if inside.any() else passage_vectors[i]
+                rows[j] = vector / max(np.linalg.norm(vector), 1e-12)
+            sentence_vectors.append(rows)
+        return passage_vectors, sentence_vectors
+
+
 @lru_cache(maxsize=4)
 def get_embedder(model: str = DEFAULT_MODEL) -> Embedder:
     """One loaded model per name per process: loading costs seconds, encoding milliseconds."""

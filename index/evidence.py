@@ -34,21 +34,17 @@ def select_evidence(
     question_vector: np.ndarray,
     question: str,
     passages: list[Passage],
-    encode,
+    sentence_vectors: list[np.ndarray],
     margin: float,
 ) -> list[tuple[Span, ...]]:
-    """Evidence spans (relative to each passage's text) for each passage, one encoder call in all."""
-    texts = [p.text[s.start : s.end] for p in passages for s in p.sentences]
-    vectors = encode(texts) if texts else np.zeros((0, question_vector.shape[0]), dtype=np.float32)
+    """Evidence spans (relative to each passage's text) for each passage, from stored sentence vectors."""
     terms = set(tokenize([question])[0])
     results = []
-    position = 0
-    for passage in passages:
-        n = len(passage.sentences)
-        if n <= 1:
+    for passage, vectors in zip(passages, sentence_vectors):
+        if len(passage.sentences) <= 1:
             results.append(passage.sentences)
-        else:
-            scores = sentence_scores(question_vector, terms, texts[position : position + n], vectors[position : position + n])
-            results.append(pick_evidence(scores, passage.sentences, margin))
-        position += n
+            continue
+        texts = [passage.text[s.start : s.end] for s in passage.sentences]
+        scores = sentence_scores(question_vector, terms, texts, vectors)
+        results.append(pick_evidence(scores, passage.sentences, margin))
     return results

@@ -141,7 +141,7 @@ class Searcher:
 
         passages = [index.passages[rows[i]] for i in chosen]
         evidence = select_evidence(
-            question_vector, question, passages, self.embedder.encode, s.evidence_margin
+            question_vector, question, passages, [index.sentence_vectors(rows[i]) for i in chosen], s.evidence_margin
         )
         hits = tuple(
             Hit(

@@ -7,6 +7,8 @@
         documents.jsonl       per source: metadata, fingerprint, cleaned text
         passages.jsonl        passage records, row i <-> vector i
         vectors.npy           float32 unit vectors (kept so unchanged passages are never re-embedded)
+        sentence_vectors.npy  float16 unit vectors, one per sentence, for evidence scoring
+        sentence_rows.npy     int64: passage i's sentences are rows [rows[i], rows[i+1])
         dense.faiss           FAISS inner-product index keyed by passage id
         lexical/              bm25s index (JSON + .npy)
 
@@ -94,10 +96,16 @@ class IndexVersion:
     vectors: np.ndarray
     dense: DenseIndex
     lexical: LexicalIndex
+    sentence_matrix: np.ndarray
+    sentence_rows: np.ndarray
     row_of_id: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.row_of_id = {p.id: row for row, p in enumerate(self.passages)}
+
+    def sentence_vectors(self, row: int) -> np.ndarray:
+        """Unit vectors of passage `row`'s sentences, float32."""
+        return self.sentence_matrix[self.sentence_rows[row] : self.sentence_rows[row + 1]].astype(np.float32)
 
 
 def _write_jsonl(path: Path, rows) -> None:
@@ -138,6 +146,7 @@ def write_version(
     sources: list[SourceRecord],
     passages: list[Passage],
     vectors: np.ndarray,
+    sentence_vectors: list[np.ndarray],
     keep_previous: int = 1,
 ) -> Path:
     """Write a complete new version and make it live; older versions beyond `keep_previous` go."""
@@ -150,6 +159,11 @@ def write_version(
         _write_jsonl(tmp / "documents.jsonl", (s.to_dict() for s in sources))
         _write_jsonl(tmp / "passages.jsonl", (p.to_dict() for p in passages))
         np.save(tmp / "vectors.npy", vectors.astype(np.float32), allow_pickle=False)
+        rows = np.zeros(len(passages) + 1, dtype=np.int64)
+        rows[1:] = np.cumsum([len(v) for v in sentence_vectors]) if passages else []
+        matrix = np.concatenate(sentence_vectors) if sentence_vectors else np.zeros((0, vectors.shape[1]))
+        np.save(tmp / "sentence_vectors.npy", matrix.astype(np.float16), allow_pickle=False)
+        np.save(tmp / "sentence_rows.npy", rows, allow_pickle=False)
         DenseIndex.build(vectors, ids).save(tmp / "dense.faiss")
         LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
         (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2), encoding="utf-8")
@@ -210,11 +224,16 @@ def load_version(index_dir: Path, expected_model: str | None = None) -> IndexVer
         sources = [SourceRecord.from_dict(d) for d in _read_jsonl(version / "documents.jsonl")]
         passages = [Passage.from_dict(d) for d in _read_jsonl(version / "passages.jsonl")]
         vectors = np.load(version / "vectors.npy", allow_pickle=False)
+        sentence_matrix = np.load(version / "sentence_vectors.npy", allow_pickle=False)
+        sentence_rows = np.load(version / "sentence_rows.npy", allow_pickle=False)
         dense = DenseIndex.load(version / "dense.faiss")
         lexical = LexicalIndex.load(version / "lexical", size=len(passages))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorrupt(f"index files in {version} are damaged ({type(exc).__name__}: {exc}); {FIX}") from exc
-    counts = {len(passages), vectors.shape[0], dense.size, manifest.passage_count}
-    if len(counts) != 1 or (len(passages) and vectors.shape[1] != manifest.dimension):
+    counts = {len(passages), vectors.shape[0], dense.size, manifest.passage_count, len(sentence_rows) - 1}
+    consistent = len(counts) == 1 and sentence_rows[-1] == len(sentence_matrix)
+    if not consistent or (len(passages) and vectors.shape[1] != manifest.dimension):
         raise IndexCorrupt(f"index files in {version} disagree on the passage count {sorted(counts)}; {FIX}")
-    return IndexVersion(version, manifest, {s.meta.file: s for s in sources}, passages, vectors, dense, lexical)
+    return IndexVersion(
+        version, manifest, {s.meta.file: s for s in sources}, passages, vectors, dense, lexical, sentence_matrix, sentence_rows
+    )

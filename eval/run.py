@@ -1,0 +1,298 @@
+"""`verbatim eval`: score the one search path on gold Q&A pairs, SQuAD and BEIR data.
+
+Gold files run against the project's live index (rebuilt first if stale). SQuAD and BEIR data get a
+temporary sources folder and index in a temporary directory, built by the same build code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.config import Settings
+from eval import metrics
+from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_squad
+from index.build import build_index, index_is_current
+from index.embed import get_embedder
+from index.search import MODES, Answer, Searcher
+
+GOLD_DIR = Path(__file__).resolve().parent / "gold"
+PRIMARY_ORDER = ("hybrid", "dense", "lexical")
+
+
+@dataclass
+class Miss:
+    id: str
+    question: str
+    expected: str
+    got: str
+
+
+@dataclass
+class ModeResult:
+    metrics: dict[str, float]
+    misses: list[Miss] = field(default_factory=list)
+
+
+def default_gold_files() -> list[Path]:
+    return sorted(GOLD_DIR.glob("*.jsonl"))
+
+
+def _progress(items: list, label: str):
+    """A progress bar on stderr for long runs (auto-off when stderr is not a terminal)."""
+    if len(items) < 50:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=label, unit="q", file=sys.stderr, disable=None, leave=False)
+
+
+def score_questions(searcher: Searcher, questions: list[GoldQuestion], mode: str, k: int, label: str) -> ModeResult:
+    """Ask every question in `mode`; hit@k, MRR, coverage, evidence, abstention, latency."""
+    ranks: list[int | None] = []
+    coverages: list[tuple[int, int]] = []
+    evidence: list[bool] = []
+    predicted_abstain: list[bool] = []
+    should_abstain: list[bool] = []
+    latencies: list[float] = []
+    misses: list[Miss] = []
+    for q in _progress(questions, f"{label} {mode}"):
+        started = time.perf_counter()
+        answer: Answer = searcher.search(q.question, k=k, mode=mode)
+        latencies.append((time.perf_counter() - started) * 1000)
+        predicted_abstain.append(answer.abstained)
+        should_abstain.append(not q.answerable)
+        if not q.answerable:
+            if not answer.abstained:
+                top = answer.hits[0].passage.text if answer.hits else ""
+                misses.append(Miss(q.id, q.question, "(abstain)", top[:160]))
+            continue
+        passages = [(h.passage.text, h.passage.files) for h in answer.hits]
+        hits = [metrics.is_hit(text, files, q.answers, q.sources) for text, files in passages]
+        rank = metrics.first_hit_rank(hits)
+        ranks.append(rank)
+        if rank is not None:
+            evidence.append(metrics.evidence_correct(answer.hits[rank - 1].evidence_text, q.answers))
+        else:
+            evidence.append(False)
+            top = passages[0][0] if passages else ""
+            misses.append(Miss(q.id, q.question, " | ".join(q.answers), top[:160]))
+        total = len(metrics.distinct_answers(q.answers))
+        if total > 1:
+            coverages.append((metrics.answers_found(passages, q.answers, q.sources, 5), total))
+    result = {
+        "questions": float(len(questions)),
+        "hit@1": metrics.hit_at_k(ranks, 1),
+        "hit@3": metrics.hit_at_k(ranks, 3),
+        "hit@5": metrics.hit_at_k(ranks, 5),
+        "mrr": metrics.mrr_at_k(ranks, 10),
+        "evidence": sum(evidence) / len(evidence) if evidence else 0.0,
+        "p50_ms": metrics.percentile(latencies, 50),
+        "p95_ms": metrics.percentile(latencies, 95),
+    }
+    if coverages:
+        result["coverage@5"] = metrics.coverage(coverages)
+    if any(should_abstain):
+        scores = metrics.abstention_scores(predicted_abstain, should_abstain)
+        result |= {"abstain_p": scores.precision, "abstain_r": scores.recall, "abstain_f1": scores.f1}
+    answered = [not a for a, s in zip(predicted_abstain, should_abstain) if not s]
+    result["answered"] = sum(answered) / len(answered) if answered else 0.0
+    return ModeResult(result, misses)
+
+
+def score_beir(searcher: Searcher, queries: dict[str, str], qrels: dict[str, dict[str, int]], mode: str, doc_of_file: dict[str, str]) -> ModeResult:
+    """nDCG@10 and recall@100 over documents (passages mapped back to the document they came from)."""
+    ndcgs, recalls, latencies = [], [], []
+    for qid in _progress(sorted(qrels), f"beir {mode}"):
+        started = time.perf_counter()
+        answer = searcher.search(queries[qid], k=100, mode=mode)
+        latencies.append((time.perf_counter() - started) * 1000)
+        ranked = [doc_of_file[h.passage.files[0]] for h in answer.hits]
+        ndcgs.append(metrics.ndcg_at_k(ranked, qrels[qid], 10))
+        recalls.append(metrics.recall_at_k(ranked, qrels[qid], 100))
+    n = len(ndcgs) or 1
+    return ModeResult(
+        {
+            "queries": float(len(ndcgs)),
+            "ndcg@10": sum(ndcgs) / n,
+            "recall@100": sum(recalls) / n,
+            "p50_ms": metrics.percentile(latencies, 50),
+            "p95_ms": metrics.percentile(latencies, 95),
+        }
+    )
+
+
+def _temporary_index(documents: list[Document], base: Settings, workdir: Path) -> tuple[Settings, dict[str, str]]:
+    """Write documents as source files in `workdir` and index them there; file name -> doc name."""
+    sources = workdir / "sources"
+    sources.mkdir(parents=True)
+    doc_of_file = {}
+    for i, doc in enumerate(documents):
+        name = f"{i:06d}.txt"
+        (sources / name).write_text(doc.text, encoding="utf-8")
+        doc_of_file[name] = doc.name
+    settings = base.with_overrides(sources_dir=sources, index_dir=workdir / "index")
+    report = build_index(settings, embedder=get_embedder(settings.model), full=True, progress=sys.stderr.isatty())
+    print(f"  built a temporary index: {report.sources} documents, {report.passages} passages, {report.seconds:.1f}s", file=sys.stderr)
+    return settings, doc_of_file
+
+
+@dataclass
+class EvalRun:
+    """Results of a whole run: dataset -> mode -> metrics."""
+
+    results: dict[str, dict[str, ModeResult]] = field(default_factory=dict)
+
+    def summary_line(self, modes: list[str]) -> str:
+        groups = []
+        for dataset, by_mode in self.results.items():
+            for mode in modes:
+                if mode not in by_mode:
+                    continue
+                values = by_mode[mode].metrics
+                label = dataset if len(modes) == 1 else f"{dataset}.{mode}"
+                pairs = " ".join(f"{k}={_fmt(k, v)}" for k, v in values.items() if k not in ("questions", "queries", "p50_ms", "abstain_p", "abstain_r"))
+                groups.append(f"{label} {pairs}")
+        return " | ".join(groups)
+
+    def to_json(self) -> dict:
+        return {
+            dataset: {
+                mode: {"metrics": r.metrics, "misses": [m.__dict__ for m in r.misses]} for mode, r in by_mode.items()
+            }
+            for dataset, by_mode in self.results.items()
+        }
+
+
+def _fmt(name: str, value: float) -> str:
+    return f"{value:.0f}" if name.endswith("_ms") else f"{value:.3f}"
+
+
+def print_report(run: EvalRun, modes: list[str], out=sys.stdout, max_misses: int = 25) -> None:
+    for dataset, by_mode in run.results.items():
+        names = list(dict.fromkeys(k for r in by_mode.values() for k in r.metrics))
+        print(f"\n== {dataset}", file=out)
+        print(f"{'metric':<14}" + "".join(f"{m:>10}" for m in modes), file=out)
+        for name in names:
+            row = "".join(
+                f"{_fmt(name, by_mode[m].metrics[name]) if name in by_mode.get(m, ModeResult({})).metrics else '-':>10}"
+                for m in modes
+            )
+            print(f"{name:<14}{row}", file=out)
+        primary = next((m for m in PRIMARY_ORDER if m in by_mode), None)
+        misses = by_mode[primary].misses if primary else []
+        if misses:
+            print(f"\nmissed in {primary} mode ({len(misses)}):", file=out)
+            for miss in misses[:max_misses]:
+                print(f"  {miss.id}: {miss.question}\n      expected: {miss.expected}\n      first:    {miss.got}", file=out)
+            if len(misses) > max_misses:
+                print(f"  … and {len(misses) - max_misses} more (see --json)", file=out)
+
+
+def parse_floors(specs: Iterable[str]) -> list[tuple[str, float]]:
+    floors = []
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        if not value:
+            raise ValueError(f"--min takes METRIC=VALUE, e.g. gold.hit@1=0.8, not {spec!r}")
+        floors.append((name.strip(), float(value)))
+    return floors
+
+
+def check_floors(run: EvalRun, floors: list[tuple[str, float]], modes: list[str]) -> list[str]:
+    """Floors that were not met. Names: metric (primary mode of each dataset), dataset.metric, dataset.mode.metric."""
+    failures = []
+    primary = next(m for m in PRIMARY_ORDER if m in modes)
+    for name, floor in floors:
+        parts = name.split(".")
+        targets = []
+        for dataset, by_mode in run.results.items():
+            if len(parts) == 1:
+                targets.append((dataset, primary, parts[0]))
+            elif len(parts) == 2 and parts[0] == dataset:
+                targets.append((dataset, primary, parts[1]))
+            elif len(parts) == 3 and parts[0] == dataset:
+                targets.append((dataset, parts[1], parts[2]))
+        found = False
+        for dataset, mode, metric in targets:
+            value = run.results[dataset].get(mode, ModeResult({})).metrics.get(metric)
+            if value is None:
+                continue
+            found = True
+            if value < floor:
+                failures.append(f"{dataset}.{mode}.{metric}={value:.3f} is below the floor {floor}")
+        if not found:
+            failures.append(f"no metric matches --min {name}")
+    return failures
+
+
+def run_eval(
+    settings: Settings,
+    gold_files: list[Path] | None = None,
+    squad: Path | None = None,
+    beir: Path | None = None,
+    modes: list[str] | None = None,
+    k: int = 10,
+    max_articles: int | None = None,
+    max_docs: int | None = None,
+) -> EvalRun:
+    """Run every requested dataset in every requested mode through the one search path."""
+    modes = modes or [settings.mode]
+    run = EvalRun()
+    if gold_files is None:
+        gold_files = [] if (squad or beir) else default_gold_files()
+    if gold_files:
+        if not index_is_current(settings):
+            print(f"index in {settings.index_dir} is missing or stale: building", file=sys.stderr)
+            build_index(settings, progress=sys.stderr.isatty())
+        searcher = Searcher(settings)
+        questions = [q for path in gold_files for q in load_gold(path)]
+        run.results["gold"] = {m: score_questions(searcher, questions, m, k, "gold") for m in modes}
+    if squad:
+        documents, questions = load_squad(squad, max_articles=max_articles)
+        with tempfile.TemporaryDirectory(prefix="verbatim-squad-") as tmp:
+            temp_settings, doc_of_file = _temporary_index(documents, settings, Path(tmp))
+            file_of_doc = {v: k for k, v in doc_of_file.items()}
+            questions = [
+                GoldQuestion(q.id, q.question, q.answers, tuple(file_of_doc[s] for s in q.sources)) for q in questions
+            ]
+            searcher = Searcher(temp_settings)
+            run.results["squad"] = {m: score_questions(searcher, questions, m, k, "squad") for m in modes}
+    if beir:
+        data = load_beir(beir, max_docs=max_docs)
+        with tempfile.TemporaryDirectory(prefix="verbatim-beir-") as tmp:
+            temp_settings, doc_of_file = _temporary_index(data.documents, settings, Path(tmp))
+            searcher = Searcher(temp_settings)
+            run.results["beir"] = {m: score_beir(searcher, data.queries, data.qrels, m, doc_of_file) for m in modes}
+    return run
+
+
+def main(args) -> int:
+    """The `verbatim eval` subcommand (arguments parsed by app.cli)."""
+    settings = Settings().with_overrides(sources_dir=args.sources_dir, index_dir=args.index_dir, model=args.model)
+    modes = list(MODES) if args.mode == "all" else [args.mode or settings.mode]
+    modes = sorted(modes, key=PRIMARY_ORDER.index)
+    floors = parse_floors(args.min or [])
+    run = run_eval(
+        settings,
+        gold_files=args.gold,
+        squad=args.squad,
+        beir=args.beir,
+        modes=modes,
+        k=args.k,
+        max_articles=args.max_articles,
+        max_docs=args.max_docs,
+    )
+    print_report(run, modes)
+    if args.json:
+        Path(args.json).write_text(json.dumps(run.to_json(), indent=2), encoding="utf-8")
+    failures = check_floors(run, floors, modes)
+    for failure in failures:
+        print(f"FLOOR: {failure}", file=sys.stderr)
+    print(run.summary_line(modes))
+    return 1 if failures else 0
