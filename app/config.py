@@ -35,6 +35,6 @@ class Settings:
     diversify_ratio: float = 0.8
     evidence_margin: float = 0.1
 
-    def with_overrides(self, **overrides) -> "Settings":
+    def with_overrides(self, **overrides) -> Settings:
         """A copy with the given fields replaced; None values are ignored (unset CLI flags)."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})

@@ -5,7 +5,6 @@ Every word shown as evidence is quoted from a source; the only other words are l
 
 from __future__ import annotations
 
-import html
 
 from index.search import Answer, Citation, Hit
 

@@ -211,7 +211,7 @@ def check_floors(run: EvalRun, floors: list[tuple[str, float]], modes: list[str]
     for name, floor in floors:
         parts = name.split(".")
         targets = []
-        for dataset, by_mode in run.results.items():
+        for dataset in run.results:
             if len(parts) == 1:
                 targets.append((dataset, primary, parts[0]))
             elif len(parts) == 2 and parts[0] == dataset:

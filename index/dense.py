@@ -19,7 +19,7 @@ class DenseIndex:
         return int(self._index.ntotal)
 
     @classmethod
-    def build(cls, vectors: np.ndarray, ids: np.ndarray) -> "DenseIndex":
+    def build(cls, vectors: np.ndarray, ids: np.ndarray) -> DenseIndex:
         index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
         if len(ids):
             index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
@@ -29,7 +29,7 @@ class DenseIndex:
         faiss.write_index(self._index, str(path))
 
     @classmethod
-    def load(cls, path: Path) -> "DenseIndex":
+    def load(cls, path: Path) -> DenseIndex:
         return cls(faiss.read_index(str(path)))
 
     def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -40,7 +40,7 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text`, without the [CLS]/[SEP] the model adds."""
-        return len(self._tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+        return len(self._tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Unit-length float32 vectors, one row per text (inner product = cosine)."""

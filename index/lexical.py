@@ -24,7 +24,7 @@ class LexicalIndex:
         self.size = size
 
     @classmethod
-    def build(cls, texts: list[str]) -> "LexicalIndex":
+    def build(cls, texts: list[str]) -> LexicalIndex:
         retriever = bm25s.BM25()
         tokens = tokenize(texts)
         # bm25s cannot index an empty corpus or an empty vocabulary; a placeholder keeps it valid.
@@ -37,7 +37,7 @@ class LexicalIndex:
         self._retriever.save(str(directory), allow_pickle=False)
 
     @classmethod
-    def load(cls, directory: Path, size: int) -> "LexicalIndex":
+    def load(cls, directory: Path, size: int) -> LexicalIndex:
         retriever = bm25s.BM25.load(str(directory), allow_pickle=False, mmap=False)
         return cls(retriever, size)
 

@@ -54,6 +54,17 @@ class Answer:
     elapsed_ms: float
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """Rows of one index version worth ranking for a question, with each retriever's score."""
+
+    index: IndexVersion
+    question_vector: np.ndarray
+    rows: np.ndarray
+    dense: np.ndarray
+    lexical: np.ndarray
+
+
 def fuse(dense: np.ndarray, lexical: np.ndarray, mode: str, dense_weight: float) -> np.ndarray:
     """One ranking score per candidate. Hybrid: cosine blended with BM25 scaled by its best score."""
     if mode == "dense":
@@ -113,6 +124,24 @@ class Searcher:
                 self._pointer = pointer
             return self._index
 
+    def candidates(self, question: str, files: list[str] | None = None) -> Candidates:
+        """The passages worth ranking for `question`, with both retrievers' exact scores."""
+        index = self.index()  # one consistent version for the whole question
+        question_vector = self.embedder.encode([question])[0]
+        lexical_all = index.lexical.scores(question)
+        if files:
+            wanted = set(files)
+            rows = np.flatnonzero([bool(wanted & set(p.files)) for p in index.passages])
+        else:
+            n = self.settings.candidates
+            ids, _ = index.dense.search(question_vector, n)
+            dense_rows = {index.row_of_id[int(i)] for i in ids}
+            top = np.argpartition(-lexical_all, n)[:n] if len(lexical_all) > n else np.arange(len(lexical_all))
+            lexical_rows = {int(r) for r in top if lexical_all[r] > 0}
+            rows = np.array(sorted(dense_rows | lexical_rows), dtype=np.int64)
+        dense = index.vectors[rows] @ question_vector if len(rows) else np.zeros(0, dtype=np.float32)
+        return Candidates(index, question_vector, rows, dense, lexical_all[rows])
+
     def search(
         self, question: str, k: int | None = None, mode: str | None = None, files: list[str] | None = None
     ) -> Answer:
@@ -123,38 +152,29 @@ class Searcher:
         mode = mode or s.mode
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        index = self.index()  # one consistent version for the whole question
-        question_vector = self.embedder.encode([question])[0]
-        lexical_all = index.lexical.scores(question)
-
-        allowed = None
-        if files:
-            wanted = set(files)
-            allowed = np.array([bool(wanted & set(p.files)) for p in index.passages])
-        rows = self._candidates(index, question_vector, lexical_all, allowed)
-        dense = index.vectors[rows] @ question_vector if len(rows) else np.zeros(0, dtype=np.float32)
-        lexical = lexical_all[rows]
-        scores = fuse(dense, lexical, mode, s.dense_weight)
-        order = sorted(range(len(rows)), key=lambda i: -scores[i])
-        files_of = [index.passages[r].files for r in rows]
+        c = self.candidates(question, files)
+        index = c.index
+        scores = fuse(c.dense, c.lexical, mode, s.dense_weight)
+        order = sorted(range(len(c.rows)), key=lambda i: -scores[i])
+        files_of = [index.passages[r].files for r in c.rows]
         chosen = diversify(order, scores, files_of, k, s.diversify_ratio)
 
-        passages = [index.passages[rows[i]] for i in chosen]
+        passages = [index.passages[c.rows[i]] for i in chosen]
         evidence = select_evidence(
-            question_vector, question, passages, [index.sentence_vectors(rows[i]) for i in chosen], s.evidence_margin
+            c.question_vector, question, passages, [index.sentence_vectors(c.rows[i]) for i in chosen], s.evidence_margin
         )
         hits = tuple(
             Hit(
                 passage,
                 float(scores[i]),
-                float(dense[i]),
-                float(lexical[i]),
+                float(c.dense[i]),
+                float(c.lexical[i]),
                 ev,
                 tuple(Citation(index.sources[o.file].meta, o) for o in passage.occurrences),
             )
-            for i, passage, ev in zip(chosen, passages, evidence)
+            for i, passage, ev in zip(chosen, passages, evidence, strict=True)
         )
-        best_dense = float(dense.max()) if len(dense) else 0.0
+        best_dense = float(c.dense.max()) if len(c.dense) else 0.0
         return Answer(
             question=question,
             mode=mode,
@@ -163,16 +183,3 @@ class Searcher:
             version=index.path.name,
             elapsed_ms=(time.perf_counter() - started) * 1000,
         )
-
-    def _candidates(
-        self, index: IndexVersion, question_vector: np.ndarray, lexical_all: np.ndarray, allowed: np.ndarray | None
-    ) -> np.ndarray:
-        """Rows worth scoring exactly: the best of each retriever (all allowed rows under a filter)."""
-        n = self.settings.candidates
-        if allowed is not None:
-            return np.flatnonzero(allowed)
-        ids, _ = index.dense.search(question_vector, n)
-        dense_rows = [index.row_of_id[int(i)] for i in ids]
-        lexical_rows = np.argsort(-lexical_all)[:n] if len(lexical_all) else []
-        lexical_rows = [int(r) for r in lexical_rows if lexical_all[r] > 0]
-        return np.array(sorted(set(dense_rows) | set(lexical_rows)), dtype=np.int64)

@@ -62,7 +62,7 @@ class SourceRecord:
         return {**self.meta.to_dict(), "fingerprint": self.fingerprint, "passages": self.passages, "text": self.text}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SourceRecord":
+    def from_dict(cls, data: dict) -> SourceRecord:
         return cls(SourceMeta.from_dict(data), str(data["fingerprint"]), str(data["text"]), int(data["passages"]))
 
 
@@ -81,7 +81,7 @@ class Manifest:
         return self.__dict__.copy()
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Manifest":
+    def from_dict(cls, data: dict) -> Manifest:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 

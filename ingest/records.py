@@ -27,7 +27,7 @@ class SourceMeta:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SourceMeta":
+    def from_dict(cls, data: dict) -> SourceMeta:
         return cls(
             file=str(data["file"]),
             title=str(data.get("title", "")),
@@ -114,7 +114,7 @@ class Passage:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Passage":
+    def from_dict(cls, data: dict) -> Passage:
         return cls(
             id=int(data["id"]),
             text=str(data["text"]),
