@@ -14,15 +14,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sources-dir", type=Path, help="folder of source documents (env VERBATIM_SOURCES_DIR)")
     parser.add_argument("--index-dir", type=Path, help="where the index lives (env VERBATIM_INDEX_DIR)")
     parser.add_argument("--model", help="sentence-transformers model name or path (env VERBATIM_MODEL)")
+    parser.add_argument("--passage-tokens", type=int, help="passage size limit in model word pieces (default 128)")
+    parser.add_argument("--passage-overlap", type=int, help="sentences repeated between passages (default 0)")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings().with_overrides(
-        sources_dir=getattr(args, "sources_dir", None),
-        index_dir=getattr(args, "index_dir", None),
-        model=getattr(args, "model", None),
-        mode=getattr(args, "mode", None),
-    )
+    return Settings.from_args(args)
 
 
 def _report_build(report) -> None:
@@ -107,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gold", type=Path, action="append", help="gold JSON Lines file (repeatable; default eval/gold/*.jsonl)")
     p.add_argument("--squad", type=Path, help="SQuAD v1.1 JSON file (indexed in a temporary directory)")
     p.add_argument("--beir", type=Path, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv")
+    p.add_argument("--offcorpus", type=Path, help="SQuAD JSON whose questions the sources cannot answer: all should abstain")
     p.add_argument("--mode", choices=("dense", "lexical", "hybrid", "all"), help="retriever(s) to score (default hybrid)")
     p.add_argument("--k", type=int, default=10, help="passages retrieved per question (default 10)")
     p.add_argument("--json", type=Path, help="write every number to this JSON file")

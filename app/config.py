@@ -28,6 +28,10 @@ class Settings:
     k: int = 5
     mode: str = "hybrid"
     candidates: int = 100
+    fusion: str = "convex"
+    lexical_shift: float = 0.0
+    # Passage semantic score = (1 - w) * passage cosine + w * best sentence cosine.
+    sentence_weight: float = 0.0
     dense_weight: float = 0.5
     # Abstain when the best passage's semantic similarity to the question is below this.
     min_dense_score: float = 0.35
@@ -38,3 +42,16 @@ class Settings:
     def with_overrides(self, **overrides) -> Settings:
         """A copy with the given fields replaced; None values are ignored (unset CLI flags)."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def from_args(cls, args) -> Settings:
+        """Defaults and environment, overridden by the command-line flags that were given."""
+        mode = getattr(args, "mode", None)
+        return cls().with_overrides(
+            sources_dir=getattr(args, "sources_dir", None),
+            index_dir=getattr(args, "index_dir", None),
+            model=getattr(args, "model", None),
+            mode=mode if mode != "all" else None,
+            max_passage_tokens=getattr(args, "passage_tokens", None),
+            passage_overlap=getattr(args, "passage_overlap", None),
+        )

@@ -102,12 +102,38 @@ def hit_to_html(rank: int, hit: Hit) -> str:
     )
 
 
-def answer_to_html(answer: Answer) -> str:
-    """The answer as HTML in which every piece of source text is escaped (inert)."""
+def group_by_source(hits: tuple[Hit, ...]) -> list[tuple[str, list[tuple[int, Hit]]]]:
+    """(source file, [(rank, hit)]) with sources in order of their best hit; a passage found in
+    several sources is listed under each, so every source's own account is complete."""
+    groups: dict[str, list[tuple[int, Hit]]] = {}
+    for rank, hit in enumerate(hits, start=1):
+        for citation in hit.citations:
+            groups.setdefault(citation.occurrence.file, []).append((rank, hit))
+    return list(groups.items())
+
+
+def _source_heading(hit: Hit, file: str) -> str:
+    meta = next(c.meta for c in hit.citations if c.occurrence.file == file)
+    who = ", ".join(meta.authors) or meta.publisher
+    parts = [meta.title or file, who, meta.date or "date unknown"]
+    return " — ".join(p for p in parts if p)
+
+
+def answer_to_html(answer: Answer, by_source: bool = False) -> str:
+    """The answer as HTML in which every piece of source text is escaped (inert).
+
+    `by_source` groups the passages under each source with its date, so sources that give
+    different figures are read side by side.
+    """
     parts = []
     if answer.abstained:
         parts.append(f'<p class="vb-abstain"><strong>{NO_ANSWER}</strong> Closest passages, which do not answer it:</p>')
-    parts.extend(hit_to_html(rank, hit) for rank, hit in enumerate(answer.hits, start=1))
     if not answer.hits:
         parts.append(f"<p>{NO_ANSWER}</p>")
+    elif by_source:
+        for file, ranked in group_by_source(answer.hits):
+            parts.append(f'<h4 class="vb-source">{escape(_source_heading(ranked[0][1], file))}</h4>')
+            parts.extend(hit_to_html(rank, hit) for rank, hit in ranked)
+    else:
+        parts.extend(hit_to_html(rank, hit) for rank, hit in enumerate(answer.hits, start=1))
     return "\n".join(parts)

@@ -24,6 +24,7 @@ CSS = """
 .vb-quote mark { background: #fff1a8; padding: 0 2px; }
 .vb-cite { font-size: 0.85em; color: #456; margin: 0; padding-left: 18px; }
 .vb-abstain { color: #7a3b00; }
+.vb-source { margin: 14px 0 2px; font-size: 0.95em; }
 """
 
 
@@ -50,14 +51,16 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
     index = searcher.index()
     choices = [(rec.meta.title or name, name) for name, rec in sorted(index.sources.items())]
 
-    def respond(question: str, history: list | None, k: int, mode: str, files: list[str] | None):
+    def respond(
+        question: str, history: list | None, k: int, mode: str, files: list[str] | None, by_source: bool = False
+    ):
         history = list(history or [])
         problem = validate_question(question)
         if problem:
             reply = f"<p>{html.escape(problem)}</p>"
         else:
             answer = searcher.search(_clean_question(question), k=int(k), mode=mode, files=files or None)
-            reply = answer_to_html(answer)
+            reply = answer_to_html(answer, by_source=bool(by_source))
         history.append({"role": "user", "content": html.escape((question or "")[:MAX_QUESTION_CHARS])})
         history.append({"role": "assistant", "content": reply})
         return history, ""
@@ -98,7 +101,8 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                 k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages")
                 mode = gr.Radio(list(MODES), value=settings.mode, label="Retriever")
                 files = gr.Dropdown(choices, multiselect=True, label="Only these sources", value=[])
-        inputs = [box, chat, k, mode, files]
+                by_source = gr.Checkbox(label="Group passages by source", value=False, elem_id="vb-by-source")
+        inputs = [box, chat, k, mode, files, by_source]
         box.submit(respond, inputs, [chat, box], api_name="chat")
         send.click(respond, inputs, [chat, box], api_name=False)
         gr.api(ask_json, api_name="ask")

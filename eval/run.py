@@ -105,6 +105,23 @@ def score_questions(searcher: Searcher, questions: list[GoldQuestion], mode: str
     return ModeResult(result, misses)
 
 
+def score_offcorpus(searcher: Searcher, questions: list[GoldQuestion], mode: str) -> ModeResult:
+    """Questions about another corpus asked of this one: the share that abstains (should be ~1)."""
+    abstained, latencies = [], []
+    misses = []
+    for q in _progress(questions, f"offcorpus {mode}"):
+        answer = searcher.search(q.question, k=5, mode=mode)
+        latencies.append(answer.elapsed_ms)
+        abstained.append(answer.abstained)
+        if not answer.abstained and answer.hits:
+            misses.append(Miss(q.id, q.question, "(abstain)", answer.hits[0].passage.text[:160]))
+    n = len(abstained) or 1
+    return ModeResult(
+        {"questions": float(len(abstained)), "abstained": sum(abstained) / n, "p95_ms": metrics.percentile(latencies, 95)},
+        misses,
+    )
+
+
 def score_beir(searcher: Searcher, queries: dict[str, str], qrels: dict[str, dict[str, int]], mode: str, doc_of_file: dict[str, str]) -> ModeResult:
     """nDCG@10 and recall@100 over documents (passages mapped back to the document they came from)."""
     ndcgs, recalls, latencies = [], [], []
@@ -240,19 +257,24 @@ def run_eval(
     k: int = 10,
     max_articles: int | None = None,
     max_docs: int | None = None,
+    offcorpus: Path | None = None,
 ) -> EvalRun:
     """Run every requested dataset in every requested mode through the one search path."""
     modes = modes or [settings.mode]
     run = EvalRun()
     if gold_files is None:
-        gold_files = [] if (squad or beir) else default_gold_files()
-    if gold_files:
+        gold_files = [] if (squad or beir or offcorpus) else default_gold_files()
+    if gold_files or offcorpus:
         if not index_is_current(settings):
             print(f"index in {settings.index_dir} is missing or stale: building", file=sys.stderr)
             build_index(settings, progress=sys.stderr.isatty())
         searcher = Searcher(settings)
+    if gold_files:
         questions = [q for path in gold_files for q in load_gold(path)]
         run.results["gold"] = {m: score_questions(searcher, questions, m, k, "gold") for m in modes}
+    if offcorpus:
+        _, questions = load_squad(offcorpus, max_articles=max_articles)
+        run.results["offcorpus"] = {m: score_offcorpus(searcher, questions, m) for m in modes}
     if squad:
         documents, questions = load_squad(squad, max_articles=max_articles)
         with tempfile.TemporaryDirectory(prefix="verbatim-squad-") as tmp:
@@ -274,7 +296,7 @@ def run_eval(
 
 def main(args) -> int:
     """The `verbatim eval` subcommand (arguments parsed by app.cli)."""
-    settings = Settings().with_overrides(sources_dir=args.sources_dir, index_dir=args.index_dir, model=args.model)
+    settings = Settings.from_args(args)
     modes = list(MODES) if args.mode == "all" else [args.mode or settings.mode]
     modes = sorted(modes, key=PRIMARY_ORDER.index)
     floors = parse_floors(args.min or [])
@@ -287,6 +309,7 @@ def main(args) -> int:
         k=args.k,
         max_articles=args.max_articles,
         max_docs=args.max_docs,
+        offcorpus=args.offcorpus,
     )
     print_report(run, modes)
     if args.json:

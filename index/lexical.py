@@ -22,6 +22,13 @@ class LexicalIndex:
     def __init__(self, retriever: bm25s.BM25, size: int) -> None:
         self._retriever = retriever
         self.size = size
+        # The best score each term gives any passage: their sum over a question's terms bounds
+        # what a passage can score, so top / bound says how fully the best passage matches.
+        data, indptr = retriever.scores["data"], retriever.scores["indptr"]
+        self._term_max = np.zeros(len(indptr) - 1, dtype=np.float32)
+        nonempty = np.flatnonzero(np.diff(indptr) > 0)
+        if len(nonempty):
+            self._term_max[nonempty] = np.maximum.reduceat(data, indptr[nonempty])
 
     @classmethod
     def build(cls, texts: list[str]) -> LexicalIndex:
@@ -41,9 +48,11 @@ class LexicalIndex:
         retriever = bm25s.BM25.load(str(directory), allow_pickle=False, mmap=False)
         return cls(retriever, size)
 
-    def scores(self, question: str) -> np.ndarray:
-        """BM25 score of each passage row (0 where no question term occurs)."""
+    def scores(self, question: str) -> tuple[np.ndarray, float]:
+        """BM25 score of each passage row (0 where no question term occurs), and the score bound."""
         query = tokenize([question])[0]
         if not query:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._retriever.get_scores(query), dtype=np.float32)[: self.size]
+            return np.zeros(self.size, dtype=np.float32), 0.0
+        vocab = self._retriever.vocab_dict
+        bound = float(sum(self._term_max[vocab[t]] for t in query if t in vocab))
+        return np.asarray(self._retriever.get_scores(query), dtype=np.float32)[: self.size], bound

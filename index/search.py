@@ -63,17 +63,68 @@ class Candidates:
     rows: np.ndarray
     dense: np.ndarray
     lexical: np.ndarray
+    best_sentence: np.ndarray  # cosine of each candidate's best-matching sentence
+    lexical_confidence: float = 0.0  # best BM25 score / the most the question's terms can give
+
+    def semantic(self, sentence_weight: float) -> np.ndarray:
+        """Semantic score: the passage's cosine blended with its best sentence's."""
+        return (1 - sentence_weight) * self.dense + sentence_weight * self.best_sentence
 
 
-def fuse(dense: np.ndarray, lexical: np.ndarray, mode: str, dense_weight: float) -> np.ndarray:
-    """One ranking score per candidate. Hybrid: cosine blended with BM25 scaled by its best score."""
+FUSIONS = ("convex", "adaptive", "minmax", "zscore", "rrf")
+
+
+def _minmax(x: np.ndarray) -> np.ndarray:
+    span = float(x.max() - x.min()) if len(x) else 0.0
+    return (x - x.min()) / span if span > 0 else np.zeros_like(x)
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    std = float(x.std()) if len(x) else 0.0
+    return (x - x.mean()) / std if std > 0 else np.zeros_like(x)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    ranks = np.empty(len(x))
+    ranks[np.argsort(-x, kind="stable")] = np.arange(1, len(x) + 1)
+    return ranks
+
+
+def fuse(
+    dense: np.ndarray,
+    lexical: np.ndarray,
+    mode: str,
+    dense_weight: float,
+    method: str = "convex",
+    lexical_confidence: float = 0.0,
+    lexical_shift: float = 0.0,
+) -> np.ndarray:
+    """One ranking score per candidate.
+
+    Hybrid methods: "convex" blends the cosine with BM25 scaled by its best score; "adaptive" does
+    the same with a dense weight lowered by `lexical_shift * lexical_confidence`, trusting BM25
+    more when one passage matches the question's terms fully; "minmax" and "zscore" normalize both
+    first; "rrf" is reciprocal rank fusion (k=60).
+    """
     if mode == "dense":
         return dense
     if mode == "lexical":
         return lexical
-    top = float(lexical.max()) if len(lexical) else 0.0
-    scaled = lexical / top if top > 0 else lexical
-    return dense_weight * dense + (1 - dense_weight) * scaled
+    dense = dense.astype(np.float64)
+    lexical = lexical.astype(np.float64)
+    w = dense_weight
+    if method in ("convex", "adaptive"):
+        if method == "adaptive":
+            w = min(1.0, max(0.0, w - lexical_shift * lexical_confidence))
+        top = float(lexical.max()) if len(lexical) else 0.0
+        return w * dense + (1 - w) * (lexical / top if top > 0 else lexical)
+    if method == "minmax":
+        return w * _minmax(dense) + (1 - w) * _minmax(lexical)
+    if method == "zscore":
+        return w * _zscore(dense) + (1 - w) * _zscore(lexical)
+    if method == "rrf":
+        return 1 / (60 + _ranks(dense)) + 1 / (60 + _ranks(lexical))
+    raise ValueError(f"unknown fusion {method!r}; choose one of {', '.join(FUSIONS)}")
 
 
 def diversify(order: list[int], scores: np.ndarray, files: list[tuple[str, ...]], k: int, ratio: float) -> list[int]:
@@ -99,6 +150,17 @@ def diversify(order: list[int], scores: np.ndarray, files: list[tuple[str, ...]]
         if i not in chosen:
             chosen.append(i)
     return sorted(chosen, key=lambda i: -scores[i])
+
+
+def _best_sentence(index: IndexVersion, rows: np.ndarray, question_vector: np.ndarray) -> np.ndarray:
+    """For each row, the highest cosine between the question and one of the passage's sentences."""
+    if not len(rows):
+        return np.zeros(0, dtype=np.float32)
+    starts, ends = index.sentence_rows[rows], index.sentence_rows[rows + 1]
+    picked = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+    sims = index.sentence_matrix[picked].astype(np.float32) @ question_vector
+    offsets = np.concatenate([[0], np.cumsum(ends - starts)[:-1]])
+    return np.maximum.reduceat(sims, offsets)
 
 
 class Searcher:
@@ -128,7 +190,7 @@ class Searcher:
         """The passages worth ranking for `question`, with both retrievers' exact scores."""
         index = self.index()  # one consistent version for the whole question
         question_vector = self.embedder.encode([question])[0]
-        lexical_all = index.lexical.scores(question)
+        lexical_all, bound = index.lexical.scores(question)
         if files:
             wanted = set(files)
             rows = np.flatnonzero([bool(wanted & set(p.files)) for p in index.passages])
@@ -140,7 +202,11 @@ class Searcher:
             lexical_rows = {int(r) for r in top if lexical_all[r] > 0}
             rows = np.array(sorted(dense_rows | lexical_rows), dtype=np.int64)
         dense = index.vectors[rows] @ question_vector if len(rows) else np.zeros(0, dtype=np.float32)
-        return Candidates(index, question_vector, rows, dense, lexical_all[rows])
+        lexical = lexical_all[rows]
+        confidence = float(lexical.max()) / bound if bound > 0 and len(rows) else 0.0
+        return Candidates(
+            index, question_vector, rows, dense, lexical, _best_sentence(index, rows, question_vector), confidence
+        )
 
     def search(
         self, question: str, k: int | None = None, mode: str | None = None, files: list[str] | None = None
@@ -154,7 +220,9 @@ class Searcher:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         c = self.candidates(question, files)
         index = c.index
-        scores = fuse(c.dense, c.lexical, mode, s.dense_weight)
+        scores = fuse(
+            c.semantic(s.sentence_weight), c.lexical, mode, s.dense_weight, s.fusion, c.lexical_confidence, s.lexical_shift
+        )
         order = sorted(range(len(c.rows)), key=lambda i: -scores[i])
         files_of = [index.passages[r].files for r in c.rows]
         chosen = diversify(order, scores, files_of, k, s.diversify_ratio)
