@@ -39,6 +39,45 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add(args: argparse.Namespace) -> int:
+    from ingest.library import add_sources
+
+    settings = _settings(args)
+    added, skipped = add_sources(args.paths, settings.sources_dir)
+    for item in added:
+        print(f"{'updated' if item.replaced else 'added'} {item.file}: {item.title}")
+    for item in skipped:
+        print(f"skipped {item.file}: {item.reason}", file=sys.stderr)
+    if added and not args.no_build:
+        return cmd_build(argparse.Namespace(**{**vars(args), "full": False}))
+    return 0 if added or not skipped else 1
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from ingest.library import remove_source
+
+    settings = _settings(args)
+    for name in args.names:
+        remove_source(name, settings.sources_dir)
+        print(f"removed {name}")
+    if not args.no_build:
+        return cmd_build(argparse.Namespace(**{**vars(args), "full": False}))
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from index.build import list_sources
+
+    rows = list_sources(_settings(args))
+    if args.json:
+        print(json.dumps([row.__dict__ for row in rows], ensure_ascii=False, indent=2))
+        return 0
+    for row in rows:
+        print(f"{row.file}\n    {row.title}\n    {row.publisher or 'publisher unknown'} · {row.date or 'date unknown'} · "
+              f"{row.passages if row.indexed else 'not indexed yet'}{' passages' if row.indexed else ''} · added {row.added or 'unknown'}")
+    return 0
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from app.present import answer_to_dicts, answer_to_text
     from index.search import Searcher
@@ -81,6 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--full", action="store_true", help="rebuild from scratch, re-embedding everything")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("add", help="copy files or folders into the sources folder and index them")
+    _common(p)
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--no-build", action="store_true", help="copy only; index later with `verbatim build`")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("remove", help="remove sources (by file name) and drop them from the index")
+    _common(p)
+    p.add_argument("names", nargs="+")
+    p.add_argument("--no-build", action="store_true", help="remove only; re-index later with `verbatim build`")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("sources", help="list the sources: title, publisher, date, passages, added")
+    _common(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sources)
 
     p = sub.add_parser("ask", help="ask a question; prints cited passages")
     _common(p)

@@ -25,7 +25,8 @@ def citation_label(c: Citation) -> str:
     if meta.authors and meta.publisher:
         who = f"{who} ({meta.publisher})"
     head = " — ".join(part for part in (meta.title or meta.file, who, meta.date) if part)
-    return f"{head} · {o.file}, ¶ {o.paragraph}, chars {o.start}–{o.end}"
+    page = f"p. {o.page}, " if o.page is not None else ""
+    return f"{head} · {o.file}, {page}¶ {o.paragraph}, chars {o.start}–{o.end}"
 
 
 def hit_to_dict(hit: Hit) -> dict:
@@ -46,6 +47,7 @@ def hit_to_dict(hit: Hit) -> dict:
         "start": first.occurrence.start,
         "end": first.occurrence.end,
         "paragraph": first.occurrence.paragraph,
+        "page": first.occurrence.page,
         "passage_id": hit.passage.id,
         "sources": [
             {
@@ -55,6 +57,7 @@ def hit_to_dict(hit: Hit) -> dict:
                 "start": c.occurrence.start,
                 "end": c.occurrence.end,
                 "paragraph": c.occurrence.paragraph,
+                "page": c.occurrence.page,
             }
             for c in hit.citations
         ],

@@ -8,7 +8,10 @@ import gradio as gr
 
 from app.config import Settings
 from app.present import answer_to_dicts, answer_to_html
+from index.build import build_index, list_sources
 from index.search import MODES, Searcher
+from ingest.library import MAX_FILE_BYTES, add_sources, remove_source
+from ingest.readers import SUPPORTED_SUFFIXES
 
 MAX_QUESTION_CHARS = 1000
 EXAMPLES = [
@@ -48,8 +51,47 @@ def _clean_question(question: str) -> str:
 def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
     """The Blocks app; the Searcher (model and index) is loaded once and shared by all users."""
     searcher = searcher or Searcher(settings)
-    index = searcher.index()
-    choices = [(rec.meta.title or name, name) for name, rec in sorted(index.sources.items())]
+
+    def source_choices() -> list[tuple[str, str]]:
+        return [(rec.meta.title or name, name) for name, rec in sorted(searcher.index().sources.items())]
+
+    def source_table() -> list[list]:
+        return [[r.file, r.title, r.publisher, r.date, r.passages if r.indexed else "not indexed", r.added] for r in list_sources(settings, searcher.index())]
+
+    def rebuild(notes: list[str], progress=gr.Progress(track_tqdm=True)):
+        """Index the sources folder (only new text is embedded); the chat switches when it is done."""
+        report = build_index(settings, embedder=searcher.embedder, progress=True)
+        notes.append(
+            f"Indexed {report.sources} sources into {report.passages} passages "
+            f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s."
+        )
+        notes.extend(f"Skipped {s.file}: {s.reason}" for s in report.skipped)
+        choices = source_choices()
+        return (
+            "\n\n".join(html.escape(n) for n in notes),
+            source_table(),
+            gr.Dropdown(choices=choices, value=[]),
+            gr.Dropdown(choices=[name for _, name in choices], value=None),
+        )
+
+    def upload(paths: list[str] | None, progress=gr.Progress(track_tqdm=True)):
+        from pathlib import Path
+
+        if not paths:
+            return "Choose files to upload first.", source_table(), gr.Dropdown(), gr.Dropdown()
+        added, skipped = add_sources([Path(p) for p in paths], settings.sources_dir)
+        notes = [f"{'Updated' if a.replaced else 'Added'} {a.file}: {a.title}" for a in added]
+        notes += [f"Skipped {s.file}: {s.reason}" for s in skipped]
+        return rebuild(notes, progress)
+
+    def remove(name: str | None, progress=gr.Progress(track_tqdm=True)):
+        if not name:
+            return "Choose a source to remove.", source_table(), gr.Dropdown(), gr.Dropdown()
+        try:
+            remove_source(name, settings.sources_dir)
+        except FileNotFoundError as exc:
+            return html.escape(str(exc)), source_table(), gr.Dropdown(), gr.Dropdown()
+        return rebuild([f"Removed {name}."], progress)
 
     def respond(
         question: str, history: list | None, k: int, mode: str, files: list[str] | None, by_source: bool = False
@@ -75,7 +117,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
 
     with gr.Blocks(title="Verbatim") as app:
         gr.Markdown("## Verbatim\nAnswers are quoted word for word from the sources, with citations. Highlighted: the sentence that answers.")
-        with gr.Row():
+        with gr.Tab("Ask"), gr.Row():
             with gr.Column(scale=3):
                 chat = gr.Chatbot(
                     label="Answers",
@@ -100,8 +142,38 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             with gr.Column(scale=1):
                 k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages")
                 mode = gr.Radio(list(MODES), value=settings.mode, label="Retriever")
-                files = gr.Dropdown(choices, multiselect=True, label="Only these sources", value=[])
+                files = gr.Dropdown(source_choices(), multiselect=True, label="Only these sources", value=[])
                 by_source = gr.Checkbox(label="Group passages by source", value=False, elem_id="vb-by-source")
+        with gr.Tab("Sources"):
+            table = gr.Dataframe(
+                value=source_table,
+                headers=["file", "title", "publisher", "date", "passages", "added"],
+                interactive=False,
+                elem_id="vb-sources",
+            )
+            status = gr.Markdown(elem_id="vb-status")
+            with gr.Row():
+                uploads = gr.File(
+                    file_count="multiple",
+                    file_types=list(SUPPORTED_SUFFIXES),
+                    label=f"Add documents ({', '.join(SUPPORTED_SUFFIXES)}; up to {MAX_FILE_BYTES // 2**20} MB each)",
+                    elem_id="vb-upload",
+                )
+                with gr.Column():
+                    doomed = gr.Dropdown([name for _, name in source_choices()], label="Source to remove")
+                    remove_button = gr.Button("Remove source", variant="stop")
+                    rebuild_button = gr.Button("Rebuild index")
+        outputs = [status, table, files, doomed]
+        uploads.upload(upload, [uploads], outputs, api_name="upload", concurrency_id="build", concurrency_limit=1)
+        remove_button.click(remove, [doomed], outputs, api_name="remove", concurrency_id="build", concurrency_limit=1)
+        rebuild_button.click(
+            lambda progress=gr.Progress(track_tqdm=True): rebuild([], progress),
+            None,
+            outputs,
+            api_name="rebuild",
+            concurrency_id="build",
+            concurrency_limit=1,
+        )
         inputs = [box, chat, k, mode, files, by_source]
         box.submit(respond, inputs, [chat, box], api_name="chat")
         send.click(respond, inputs, [chat, box], api_name=False)
@@ -113,4 +185,11 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, **launc
     """Start the app (blocking unless prevent_thread_lock=True is passed)."""
     app = make_app(settings)
     app.queue(default_concurrency_limit=4)
-    app.launch(server_name=host, server_port=port, css=CSS, show_error=False, **launch)
+    app.launch(
+        server_name=host,
+        server_port=port,
+        css=CSS,
+        show_error=False,
+        max_file_size=MAX_FILE_BYTES,
+        **launch,
+    )

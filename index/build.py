@@ -13,6 +13,8 @@ from index.embed import Embedder, get_embedder
 from index.store import (
     FORMAT_VERSION,
     IndexError_,
+    IndexVersion,
+    build_lock,
     Manifest,
     SourceRecord,
     current_version_path,
@@ -22,7 +24,7 @@ from index.store import (
 )
 from ingest.clean import clean_document
 from ingest.passages import build_passages
-from ingest.readers import Skipped, fingerprint_bytes, list_source_files, read_sources
+from ingest.readers import Skipped, fingerprint_bytes, list_source_files, load_metadata, read_sources
 from ingest.records import CleanDocument
 
 
@@ -72,10 +74,30 @@ def index_is_current(settings: Settings) -> bool:
     )
 
 
+class BuildRefused(IndexError_):
+    """An incremental build that would mix two embedding models."""
+
+
 def _reusable_vectors(settings: Settings, full: bool) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """(passage vector, sentence vectors) of the live index by passage id, if made with the same model."""
+    """(passage vector, sentence vectors) of the live index by passage id, if made with the same model.
+
+    Raises BuildRefused when the live index was made with another model: vectors of two models in
+    one index would be meaningless to compare, and silently re-embedding everything is a surprise.
+    """
     if full:
         return {}
+    version = current_version_path(settings.index_dir)
+    if version is None:
+        return {}
+    try:
+        model = read_manifest(version).model
+    except IndexError_:
+        return {}
+    if model != settings.model:
+        raise BuildRefused(
+            f"the index in {settings.index_dir} was built with model {model!r}; to rebuild it with "
+            f"{settings.model!r} run `verbatim build --full`"
+        )
     try:
         live = load_version(settings.index_dir, expected_model=settings.model)
     except IndexError_:
@@ -94,13 +116,24 @@ def build_index(
     started = time.perf_counter()
     if not settings.sources_dir.is_dir():
         raise FileNotFoundError(f"sources folder {settings.sources_dir} does not exist")
-    raw_documents, skipped = read_sources(settings.sources_dir)
-    documents: list[CleanDocument] = [clean_document(raw) for raw in raw_documents]
+    with build_lock(settings.index_dir):
+        return _build(settings, embedder, full, progress, started)
+
+
+def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: bool, started: float) -> BuildReport:
+    known = _reusable_vectors(settings, full)
+    raw_documents, skipped = read_sources(settings.sources_dir, progress=progress)
+    documents: list[CleanDocument] = []
+    for raw in raw_documents:
+        document = clean_document(raw)
+        if document.text.strip():
+            documents.append(document)
+        else:
+            skipped.append(Skipped(raw.file, "no text left once page furniture (menus, labels) was removed"))
     embedder = embedder or get_embedder(settings.model)
     passages = build_passages(
         documents, embedder.count_tokens, settings.max_passage_tokens, settings.passage_overlap
     )
-    known = _reusable_vectors(settings, full)
     todo = [i for i, p in enumerate(passages) if p.id not in known]
     vectors = np.zeros((len(passages), embedder.dimension), dtype=np.float32)
     sentence_vectors: list[np.ndarray] = [np.zeros((0, embedder.dimension), dtype=np.float32)] * len(passages)
@@ -141,3 +174,44 @@ def build_index(
         skipped=tuple(skipped),
         seconds=time.perf_counter() - started,
     )
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One line of `verbatim sources`: what a source is and whether the live index has it."""
+
+    file: str
+    title: str
+    publisher: str
+    date: str
+    added: str
+    passages: int
+    indexed: bool
+
+
+def list_sources(settings: Settings, live: IndexVersion | None = None) -> list[SourceRow]:
+    """Every file in the sources folder, with its passage count in the live index (if indexed)."""
+    try:
+        indexed = dict((live or load_version(settings.index_dir)).sources)
+    except IndexError_:
+        indexed = {}
+    metas = load_metadata(settings.sources_dir) if settings.sources_dir.is_dir() else {}
+    rows = []
+    for path in list_source_files(settings.sources_dir) if settings.sources_dir.is_dir() else []:
+        name = path.relative_to(settings.sources_dir).as_posix()
+        record = indexed.get(name)
+        if record is not None and record.fingerprint != fingerprint_bytes(path.read_bytes()):
+            record = None  # changed since the last build
+        meta = record.meta if record else metas.get(name)
+        rows.append(
+            SourceRow(
+                file=name,
+                title=(meta.title if meta else "") or name,
+                publisher=meta.publisher if meta else "",
+                date=meta.date if meta else "",
+                added=(meta.added if meta else "") or time.strftime("%Y-%m-%d", time.localtime(path.stat().st_mtime)),
+                passages=record.passages if record else 0,
+                indexed=record is not None,
+            )
+        )
+    return rows

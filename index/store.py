@@ -18,8 +18,11 @@ points CURRENT at it, so a crash at any moment leaves the previous version live 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 import secrets
 import shutil
 import time
@@ -131,6 +134,18 @@ def _fsync_tree(directory: Path) -> None:
         os.close(fd)
 
 
+@contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """One build at a time per index directory, across processes (the CLI and the app)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / ".build.lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def current_version_path(index_dir: Path) -> Path | None:
     """The live version directory, or None when there is no index yet."""
     pointer = index_dir / CURRENT
@@ -214,6 +229,11 @@ def load_version(index_dir: Path, expected_model: str | None = None) -> IndexVer
         raise IndexMissing(f"no index in {index_dir}; run `verbatim build` first")
     if not version.is_dir():
         raise IndexCorrupt(f"the live index version {version} is missing; {FIX}")
+    return open_version(version, expected_model)
+
+
+def open_version(version: Path, expected_model: str | None = None) -> IndexVersion:
+    """Load one version directory, checking it is complete and consistent. Raises IndexError_."""
     manifest = read_manifest(version)
     if expected_model is not None and manifest.model != expected_model:
         raise IndexCorrupt(

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from dataclasses import replace
 
-from ingest.records import CleanDocument, Paragraph, RawDocument, SourceMeta
+from ingest.formats import PAGE_BREAK
+from ingest.records import CleanDocument, Paragraph, RawDocument
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 _SPACES = re.compile(r"[^\S\n]+")
@@ -30,6 +32,7 @@ _DOUBLE_COMMA = re.compile(r",(\s*,)+")
 
 _ICON_TOKEN = re.compile(r"^[a-z]+(?:_[a-z]+)+$")
 _DOMAIN = re.compile(r"\b[a-z0-9-]+\.(?:io|com|org|net|js|dev|app|co|ly)\b", re.IGNORECASE)
+_PAGE_NUMBER = re.compile(r"^(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$|^[-–—]\s*\d{1,4}\s*[-–—]$", re.IGNORECASE)
 _TERMINAL = re.compile(r"[.!?…:;\"”’)\]]$")
 # Words of a web page's own furniture: a short line made only of them is navigation, not content.
 _UI_WORDS = frozenset(
@@ -107,6 +110,11 @@ def is_running_header(line: str) -> bool:
     return _is_short_label(line, 4) and len(letters) >= 4 and all(c.isupper() for c in letters)
 
 
+def is_page_number(line: str) -> bool:
+    """A printed page number: "12", "Page 3 of 10", "- 4 -"."""
+    return bool(_PAGE_NUMBER.match(line))
+
+
 def _drop_cards(lines: list[str], max_card_lines: int = 12) -> list[str]:
     """Remove listing cards: from an alt-text-duplicated title line to the icon line closing it."""
     kept: list[str] = []
@@ -117,6 +125,7 @@ def _drop_cards(lines: list[str], max_card_lines: int = 12) -> list[str]:
                 (j for j in range(i + 1, min(len(lines), i + max_card_lines)) if is_icon_token(lines[j])),
                 i,
             )
+            kept.extend(line for line in lines[i + 1 : end + 1] if line == PAGE_BREAK)
             i = end + 1
             continue
         kept.append(lines[i])
@@ -134,6 +143,7 @@ def remove_boilerplate(lines: list[str]) -> list[str]:
     for i, line in enumerate(lines):
         if line and (
             is_icon_token(line)
+            or is_page_number(line)
             or is_asset_credit(line)
             or is_navigation(line)
             or (counts[line] >= 3 and _is_short_label(line, 8))
@@ -148,29 +158,48 @@ def _ends_sentence(text: str) -> bool:
     return bool(_TERMINAL.search(text))
 
 
-def group_paragraphs(lines: list[str]) -> list[str]:
-    """Group lines into paragraphs.
+def _full_width(lines: list[str]) -> float:
+    """The length of a full line of hard-wrapped text (90th percentile of line lengths)."""
+    lengths = sorted(len(line) for line in lines if line and line != PAGE_BREAK)
+    return float(lengths[int(0.9 * (len(lengths) - 1))]) if lengths else 0.0
+
+
+def group_paragraphs(lines: list[str]) -> list[tuple[str, int | None]]:
+    """Group lines into (paragraph, page) pairs; pages are counted at PAGE_BREAK lines.
 
     A line break ends a paragraph unless the text plainly runs on (no sentence end before it and a
-    lower-case word after it), which also re-joins paragraphs a page break split in two.
+    lower-case word after it), which also re-joins paragraphs a page break split in two. Paged text
+    (PDF) is hard-wrapped: there a line also continues the paragraph when the line before it was
+    full width, and a word hyphenated across lines is mended.
     """
-    paragraphs: list[str] = []
+    paged = PAGE_BREAK in lines
+    width = _full_width(lines) if paged else 0.0
+    page = 1
+    paragraphs: list[tuple[str, int | None]] = []
     previous_blank = True
+    previous_full = False
     for line in lines:
-        if not line:
+        if line == PAGE_BREAK:
+            page += 1
             previous_blank = True
             continue
-        runs_on = (
-            paragraphs
-            and not _ends_sentence(paragraphs[-1])
-            and line[:1].islower()
-            and (not previous_blank or len(_words(paragraphs[-1])) > 8)
+        if not line:
+            previous_blank = True
+            previous_full = False
+            continue
+        last = paragraphs[-1][0] if paragraphs else ""
+        runs_on = paragraphs and (
+            (not _ends_sentence(last) and line[:1].islower() and (not previous_blank or len(_words(last)) > 8))
+            or (paged and previous_full and not previous_blank)
         )
-        if runs_on:
-            paragraphs[-1] = f"{paragraphs[-1]} {line}"
+        if runs_on and paged and last.endswith("-") and line[:1].islower():
+            paragraphs[-1] = (last[:-1] + line, paragraphs[-1][1])
+        elif runs_on:
+            paragraphs[-1] = (f"{last} {line}", paragraphs[-1][1])
         else:
-            paragraphs.append(line)
+            paragraphs.append((line, page if paged else None))
         previous_blank = False
+        previous_full = paged and len(line) >= 0.7 * width
     return paragraphs
 
 
@@ -178,15 +207,17 @@ def _fold(text: str) -> str:
     return re.sub(r"\W+", " ", text.casefold()).strip()
 
 
-def drop_repeated_paragraphs(paragraphs: list[str], min_words: int = 8) -> list[str]:
+def drop_repeated_paragraphs(
+    paragraphs: list[tuple[str, int | None]], min_words: int = 8
+) -> list[tuple[str, int | None]]:
     """Drop a paragraph whose text already stands earlier in the document (a pull-quote)."""
-    kept: list[str] = []
+    kept: list[tuple[str, int | None]] = []
     seen = ""
-    for paragraph in paragraphs:
+    for paragraph, page in paragraphs:
         folded = _fold(paragraph)
         if len(folded.split()) >= min_words and folded in seen:
             continue
-        kept.append(paragraph)
+        kept.append((paragraph, page))
         seen += " " + folded + " "
     return kept
 
@@ -196,9 +227,13 @@ def is_heading(paragraph: str) -> bool:
     return 0 < len(_words(paragraph)) <= 14 and not re.search(r"[.!?…][\"”’)]*$", paragraph)
 
 
-def clean_text(text: str) -> list[str]:
-    """Raw text -> clean paragraphs."""
-    lines = [strip_markdown(line) for line in normalize_unicode(text).split("\n")]
+def clean_text(text: str) -> list[tuple[str, int | None]]:
+    """Raw text -> clean (paragraph, page) pairs; pages only for text with PAGE_BREAKs (PDF)."""
+    lines: list[str] = []
+    for number, page in enumerate(text.split(PAGE_BREAK)):
+        if number:
+            lines.append(PAGE_BREAK)
+        lines.extend(strip_markdown(line) for line in normalize_unicode(page).split("\n"))
     paragraphs = group_paragraphs(remove_boilerplate(lines))
     return drop_repeated_paragraphs(paragraphs)
 
@@ -208,17 +243,10 @@ def clean_document(raw: RawDocument) -> CleanDocument:
     paragraphs = clean_text(raw.text)
     spans: list[Paragraph] = []
     position = 0
-    for paragraph in paragraphs:
-        spans.append(Paragraph(position, position + len(paragraph)))
+    for paragraph, page in paragraphs:
+        spans.append(Paragraph(position, position + len(paragraph), page))
         position += len(paragraph) + 2
-    text = "\n\n".join(paragraphs)
-    title = raw.meta.title or next((p for p in paragraphs if is_heading(p)), "") or raw.file
-    meta = SourceMeta(
-        file=raw.file,
-        title=title,
-        authors=raw.meta.authors,
-        publisher=raw.meta.publisher,
-        date=raw.meta.date,
-        url=raw.meta.url,
-    )
+    text = "\n\n".join(p for p, _ in paragraphs)
+    title = raw.meta.title or next((p for p, _ in paragraphs if is_heading(p)), "") or raw.file
+    meta = replace(raw.meta, title=title)
     return CleanDocument(raw.file, text, raw.fingerprint, meta, tuple(spans))

@@ -77,7 +77,7 @@ def document_passages(
         for i, j in pack_sentences(sentences, sizes, max_tokens, overlap):
             start, end = sentences[i].start, sentences[j - 1].end
             relative = tuple(Span(s.start - start, s.end - start) for s in sentences[i:j])
-            yield doc.text[start:end], relative, Occurrence(doc.file, start, end, number)
+            yield doc.text[start:end], relative, Occurrence(doc.file, start, end, number, paragraph.page)
 
 
 def build_passages(

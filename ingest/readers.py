@@ -7,9 +7,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.formats import EXTRACTORS, FormatError
 from ingest.records import RawDocument, SourceMeta
 
-SUPPORTED_SUFFIXES = (".txt", ".md")
+SUPPORTED_SUFFIXES = tuple(EXTRACTORS)
 METADATA_FILE = "sources.toml"
 
 
@@ -57,23 +58,6 @@ def load_metadata(sources_dir: Path) -> dict[str, SourceMeta]:
     return metas
 
 
-def decode_text(data: bytes) -> str:
-    """Decode a text file; refuse empty and binary content with a reason."""
-    if not data.strip():
-        raise ReadError("empty file")
-    if b"\x00" in data[:8192]:
-        raise ReadError("binary content (NUL bytes), not a text file")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        # Windows-1252 is what most non-UTF-8 text files on the web really are.
-        return data.decode("cp1252")
-    except UnicodeDecodeError as exc:
-        raise ReadError(f"not UTF-8 or Windows-1252 text ({exc.reason})") from exc
-
-
 def read_document(path: Path, sources_dir: Path, meta: SourceMeta | None = None) -> RawDocument:
     """Read one file. Raises ReadError when it cannot be used."""
     name = path.relative_to(sources_dir).as_posix()
@@ -83,21 +67,39 @@ def read_document(path: Path, sources_dir: Path, meta: SourceMeta | None = None)
         data = path.read_bytes()
     except OSError as exc:
         raise ReadError(f"cannot read: {exc.strerror or exc}") from exc
-    text = decode_text(data)
-    return RawDocument(
+    if not data.strip():
+        raise ReadError("empty file")
+    try:
+        extracted = EXTRACTORS[path.suffix.lower()](data)
+    except FormatError as exc:
+        raise ReadError(str(exc)) from exc
+    if not extracted.text.strip():
+        raise ReadError("no text in the file")
+    meta = meta or SourceMeta(file=name)
+    # The sidecar (edited by people) wins over what the file says about itself.
+    merged = SourceMeta(
         file=name,
-        text=text,
-        fingerprint=fingerprint_bytes(data),
-        meta=meta or SourceMeta(file=name),
+        title=meta.title or extracted.title,
+        authors=meta.authors or extracted.authors,
+        publisher=meta.publisher,
+        date=meta.date or extracted.date,
+        url=meta.url,
+        added=meta.added,
     )
+    return RawDocument(file=name, text=extracted.text, fingerprint=fingerprint_bytes(data), meta=merged)
 
 
-def read_sources(sources_dir: Path) -> tuple[list[RawDocument], list[Skipped]]:
+def read_sources(sources_dir: Path, progress: bool = False) -> tuple[list[RawDocument], list[Skipped]]:
     """Read every source; unreadable files are skipped and reported, never fatal."""
     metas = load_metadata(sources_dir)
     documents: list[RawDocument] = []
     skipped: list[Skipped] = []
-    for path in list_source_files(sources_dir):
+    files = list_source_files(sources_dir)
+    if progress:
+        from tqdm import tqdm
+
+        files = tqdm(files, desc="reading sources", unit="file")
+    for path in files:
         name = path.relative_to(sources_dir).as_posix()
         try:
             documents.append(read_document(path, sources_dir, metas.get(name)))

@@ -15,6 +15,7 @@ class SourceMeta:
     publisher: str = ""
     date: str = ""
     url: str = ""
+    added: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -24,6 +25,7 @@ class SourceMeta:
             "publisher": self.publisher,
             "date": self.date,
             "url": self.url,
+            "added": self.added,
         }
 
     @classmethod
@@ -35,6 +37,7 @@ class SourceMeta:
             publisher=str(data.get("publisher", "")),
             date=str(data.get("date", "")),
             url=str(data.get("url", "")),
+            added=str(data.get("added", "")),
         )
 
 
@@ -50,10 +53,11 @@ class RawDocument:
 
 @dataclass(frozen=True)
 class Paragraph:
-    """A paragraph of cleaned text as [start, end) character offsets."""
+    """A paragraph of cleaned text as [start, end) character offsets, and its page when paged."""
 
     start: int
     end: int
+    page: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,12 +81,13 @@ class Span:
 
 @dataclass(frozen=True)
 class Occurrence:
-    """Where a passage stands in one source: cleaned-text offsets and paragraph number (1-based)."""
+    """Where a passage stands in one source: cleaned-text offsets, paragraph (1-based), page."""
 
     file: str
     start: int
     end: int
     paragraph: int
+    page: int | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ class Passage:
             "text": self.text,
             "sentences": [[s.start, s.end] for s in self.sentences],
             "occurrences": [
-                {"file": o.file, "start": o.start, "end": o.end, "paragraph": o.paragraph}
+                {"file": o.file, "start": o.start, "end": o.end, "paragraph": o.paragraph, "page": o.page}
                 for o in self.occurrences
             ],
         }
@@ -120,7 +125,7 @@ class Passage:
             text=str(data["text"]),
             sentences=tuple(Span(int(a), int(b)) for a, b in data["sentences"]),
             occurrences=tuple(
-                Occurrence(str(o["file"]), int(o["start"]), int(o["end"]), int(o["paragraph"]))
+                Occurrence(str(o["file"]), int(o["start"]), int(o["end"]), int(o["paragraph"]), o.get("page"))
                 for o in data["occurrences"]
             ),
         )

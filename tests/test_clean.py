@@ -95,7 +95,7 @@ def test_general_rules_on_unseen_page():
             "Its banks were rebuilt.",
         ]
     )
-    paragraphs = clean_text(text)
+    paragraphs = [p for p, _ in clean_text(text)]
     assert paragraphs == [
         "Annual Report on Rivers",
         "The river rose 3.2 metres in 2024.",

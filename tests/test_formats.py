@@ -1,0 +1,135 @@
+"""Each format from real files made here: PDF (reportlab), DOCX (python-docx), HTML; and bad files."""
+
+import io
+from pathlib import Path
+
+import docx
+import pytest
+from pypdf import PdfReader, PdfWriter
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen import canvas
+
+from ingest.clean import clean_document
+from ingest.passages import build_passages
+from ingest.readers import ReadError, read_document, read_sources
+
+
+def make_pdf(path: Path, pages: list[list[str]], title: str = "Harbour Survey") -> None:
+    pdf = canvas.Canvas(str(path), pagesize=A4)
+    pdf.setTitle(title)
+    pdf.setAuthor("Port Authority")
+    for number, lines in enumerate(pages, start=1):
+        y = 780
+        for line in lines:
+            pdf.drawString(60, y, line)
+            y -= 16
+        pdf.drawString(290, 40, str(number))  # a printed page number, which cleaning drops
+        pdf.showPage()
+    pdf.save()
+
+
+def make_docx(path: Path) -> None:
+    document = docx.Document()
+    document.core_properties.title = "Orchard Notes"
+    document.core_properties.author = "Ana Lima"
+    document.add_heading("Orchard Notes", level=1)
+    document.add_paragraph("The orchard produced 12 tonnes of apples in 2023. Frost cut the yield in 2024.")
+    table = document.add_table(rows=2, cols=2)
+    table.cell(0, 0).text, table.cell(0, 1).text = "Year", "Tonnes"
+    table.cell(1, 0).text, table.cell(1, 1).text = "2023", "12"
+    document.save(str(path))
+
+
+HTML = """<!doctype html><html><head><title>Bridge Works</title><meta name="author" content="City Desk">
+<style>body{color:red}</style><script>document.write("tracking pixel text")</script></head><body>
+<nav><a href="/">Home</a> | <a href="/news">News</a> | <a href="/contact">Contact us</a></nav>
+<article><h1>Bridge Works</h1>
+<p>The old bridge closed on 3 March 2025 for repairs that will cost 8.5 million euros in total.</p>
+<p>Engineers found corrosion in 14 of the 40 steel cables, and the council approved the budget.</p>
+</article><footer>Copyright 2025 City Desk. All rights reserved.</footer></body></html>"""
+
+
+def test_pdf_text_with_pages(tmp_path, embedder):
+    make_pdf(
+        tmp_path / "survey.pdf",
+        [
+            ["The harbour survey counted 212 fishing boats in 2024.", "Most boats were under ten metres long."],
+            ["On the second page, the survey notes that 31 boats", "were built before 1980. Repairs are planned."],
+        ],
+    )
+    raw = read_document(tmp_path / "survey.pdf", tmp_path)
+    assert raw.meta.title == "Harbour Survey" and raw.meta.authors == ("Port Authority",)
+    doc = clean_document(raw)
+    assert "212 fishing boats" in doc.text and "31 boats were built before 1980" in doc.text
+    assert [p.page for p in doc.paragraphs] == [1, 2]
+    passages = build_passages([doc], embedder.count_tokens, 128)
+    by_page = {p.occurrences[0].page for p in passages if "1980" in p.text}
+    assert by_page == {2}
+    assert "\n2\n" not in doc.text and not doc.text.endswith("2")
+
+
+def test_docx_paragraphs_tables_and_properties(tmp_path):
+    make_docx(tmp_path / "notes.docx")
+    raw = read_document(tmp_path / "notes.docx", tmp_path)
+    assert raw.meta.title == "Orchard Notes" and raw.meta.authors == ("Ana Lima",)
+    doc = clean_document(raw)
+    assert "The orchard produced 12 tonnes of apples in 2023." in doc.text
+    assert "2023 | 12" in doc.text
+
+
+def test_html_main_text_only(tmp_path):
+    (tmp_path / "bridge.html").write_text(HTML, encoding="utf-8")
+    raw = read_document(tmp_path / "bridge.html", tmp_path)
+    doc = clean_document(raw)
+    assert raw.meta.title == "Bridge Works"
+    assert "8.5 million euros" in doc.text and "14 of the 40 steel cables" in doc.text
+    for noise in ("tracking pixel", "color:red", "Contact us", "All rights reserved"):
+        assert noise not in doc.text
+
+
+def _encrypted_pdf(tmp_path: Path) -> Path:
+    make_pdf(tmp_path / "plain.pdf", [["Secret numbers are here."]])
+    writer = PdfWriter()
+    for page in PdfReader(str(tmp_path / "plain.pdf")).pages:
+        writer.add_page(page)
+    writer.encrypt(user_password="s3cret", owner_password="owner")
+    path = tmp_path / "locked.pdf"
+    with path.open("wb") as fh:
+        writer.write(fh)
+    (tmp_path / "plain.pdf").unlink()
+    return path
+
+
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("empty.txt", b"", "empty file"),
+        ("blank.md", b"  \n\n ", "empty file"),
+        ("binary.txt", b"\x00\x01\x02\x03binary", "binary content"),
+        ("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\ngarbage", "PDF"),
+        ("broken.docx", b"PK\x03\x04 not really a zip", "corrupt or unreadable DOCX"),
+        ("fake.html", b"<html><head><script>track()</script><style>p{}</style></head><body></body></html>", "no main text"),
+    ],
+)
+def test_bad_files_raise_a_reason(tmp_path, name, content, reason):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ReadError, match=reason):
+        read_document(tmp_path / name, tmp_path)
+
+
+def test_encrypted_pdf_is_refused(tmp_path):
+    path = _encrypted_pdf(tmp_path)
+    with pytest.raises(ReadError, match="encrypted"):
+        read_document(path, tmp_path)
+
+
+def test_a_folder_with_bad_files_still_reads_the_good_ones(tmp_path):
+    make_docx(tmp_path / "good.docx")
+    (tmp_path / "good.html").write_text(HTML, encoding="utf-8")
+    (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4 nonsense")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    _encrypted_pdf(tmp_path)
+    documents, skipped = read_sources(tmp_path)
+    assert sorted(d.file for d in documents) == ["good.docx", "good.html"]
+    assert sorted(s.file for s in skipped) == ["bad.pdf", "empty.txt", "locked.pdf"]
+    assert all(s.reason for s in skipped)

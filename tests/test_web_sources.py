@@ -1,0 +1,69 @@
+"""The Sources tab through the app's HTTP API: upload (sanitized, limited), remove, rebuild."""
+
+import subprocess
+import sys
+
+import pytest
+from gradio_client import Client, handle_file
+
+from app.config import Settings
+from index.build import build_index
+
+from conftest import cli_env, free_port, wait_for_http
+
+
+@pytest.fixture()
+def library_server(tmp_path, sources_copy, embedder):
+    settings = Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
+    build_index(settings, embedder=embedder)
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--no-build", "--port", str(port)],
+        env=cli_env(settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_http(url, process)
+        yield Client(url, verbose=False), settings
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_upload_ask_remove(tmp_path, library_server):
+    client, settings = library_server
+    upload_dir = tmp_path / "upload"
+    upload_dir.mkdir()
+    good = upload_dir / "harbour report.md"
+    good.write_text("# Harbour Report\n\nThe harbour survey counted 212 fishing boats in 2024.\n")
+    bad = upload_dir / "broken.pdf"
+    bad.write_bytes(b"%PDF-1.4 this is not a real pdf")
+    status, table, *_ = client.predict([handle_file(str(good)), handle_file(str(bad))], api_name="/upload")
+    assert "Added harbour report.md: Harbour Report" in status
+    assert "Skipped broken.pdf" in status and "PDF" in status
+    rows = {row[0]: row for row in table["data"]}
+    assert rows["harbour report.md"][4] == 1
+    assert (settings.sources_dir / "harbour report.md").exists()
+    assert not (settings.sources_dir / "broken.pdf").exists()
+
+    reply = client.predict("How many fishing boats did the survey count?", 3, "hybrid", api_name="/ask")
+    assert "212 fishing boats" in reply["results"][0]["text"]
+
+    status, table, *_ = client.predict("harbour report.md", api_name="/remove")
+    assert "Removed harbour report.md" in status
+    assert "harbour report.md" not in {row[0] for row in table["data"]}
+    reply = client.predict("How many fishing boats did the survey count?", 3, "hybrid", api_name="/ask")
+    assert all("212 fishing boats" not in r["text"] for r in reply["results"])
+
+
+def test_upload_cannot_escape_the_sources_folder(tmp_path, library_server):
+    client, settings = library_server
+    sneaky = tmp_path / "..evil.md"
+    sneaky.write_text("# Evil\n\nThis file tries to leave the sources folder.\n")
+    status, *_ = client.predict([handle_file(str(sneaky))], api_name="/upload")
+    assert "Added evil.md" in status
+    assert (settings.sources_dir / "evil.md").exists()
+    assert not (settings.sources_dir.parent / "evil.md").exists()
