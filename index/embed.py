@@ -38,9 +38,12 @@ class Embedder:
         self.dimension = int(dimension())
         self.max_tokens = int(self._model.max_seq_length)
 
-    def count_tokens(self, text: str) -> int:
-        """Word pieces of `text`, without the [CLS]/[SEP] the model adds."""
-        return len(self._tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Word pieces of each text, without the [CLS]/[SEP] the model adds; one batched call."""
+        if not texts:
+            return []
+        encoded = self._tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Unit-length float32 vectors, one row per text (inner product = cosine)."""

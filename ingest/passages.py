@@ -10,7 +10,8 @@ from ingest.clean import is_heading
 from ingest.records import CleanDocument, Occurrence, Passage, Span
 from ingest.sentences import split_sentences
 
-TokenCounter = Callable[[str], int]
+# Word pieces of each text, counted in one call (a batch is far cheaper than one call per text).
+TokenCounter = Callable[[list[str]], list[int]]
 
 
 def passage_id(text: str) -> int:
@@ -25,7 +26,7 @@ def _split_long_sentence(text: str, span: Span, count_tokens: TokenCounter, max_
     start = 0
     while start < len(words):
         end = start + 1
-        while end < len(words) and count_tokens(text[words[start][0] : words[end][1]]) <= max_tokens:
+        while end < len(words) and count_tokens([text[words[start][0] : words[end][1]]])[0] <= max_tokens:
             end += 1
         pieces.append(Span(words[start][0], words[end - 1][1]))
         start = end
@@ -63,17 +64,24 @@ def document_passages(
     doc: CleanDocument, count_tokens: TokenCounter, max_tokens: int, overlap: int = 0
 ) -> Iterable[tuple[str, tuple[Span, ...], Occurrence]]:
     """(text, sentence spans relative to the text, occurrence) for each passage of one document."""
-    for number, paragraph in enumerate(doc.paragraphs, start=1):
-        paragraph_text = doc.text[paragraph.start : paragraph.end]
-        if is_heading(paragraph_text):
-            continue
+    paragraphs = [
+        (number, paragraph, split_sentences(doc.text[paragraph.start : paragraph.end], offset=paragraph.start))
+        for number, paragraph in enumerate(doc.paragraphs, start=1)
+        if not is_heading(doc.text[paragraph.start : paragraph.end])
+    ]
+    counts = iter(count_tokens([doc.text[s.start : s.end] for _, _, spans in paragraphs for s in spans]))
+    for number, paragraph, spans in paragraphs:
         sentences: list[Span] = []
-        for span in split_sentences(paragraph_text, offset=paragraph.start):
-            if count_tokens(doc.text[span.start : span.end]) > max_tokens:
-                sentences.extend(_split_long_sentence(doc.text, span, count_tokens, max_tokens))
+        sizes: list[int] = []
+        for span in spans:
+            size = next(counts)
+            if size > max_tokens:
+                pieces = _split_long_sentence(doc.text, span, count_tokens, max_tokens)
+                sentences.extend(pieces)
+                sizes.extend(count_tokens([doc.text[p.start : p.end] for p in pieces]))
             else:
                 sentences.append(span)
-        sizes = [count_tokens(doc.text[s.start : s.end]) for s in sentences]
+                sizes.append(size)
         for i, j in pack_sentences(sentences, sizes, max_tokens, overlap):
             start, end = sentences[i].start, sentences[j - 1].end
             relative = tuple(Span(s.start - start, s.end - start) for s in sentences[i:j])
