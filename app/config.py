@@ -21,7 +21,7 @@ class Settings:
     index_dir: Path = field(default_factory=lambda: _env_path("VERBATIM_INDEX_DIR", "var/index"))
     model: str = field(default_factory=lambda: os.environ.get("VERBATIM_MODEL", DEFAULT_MODEL))
     # Passage granularity (word pieces of the embedding model, which reads at most 256).
-    max_passage_tokens: int = 128
+    max_passage_tokens: int = 250
     passage_overlap: int = 0
     embed_batch_size: int = 64
     # Search.
