@@ -23,7 +23,7 @@ from eval import metrics
 from eval.datasets import GoldQuestion, load_beir, load_gold, load_squad
 from eval.run import _temporary_index
 from index.build import build_index, index_is_current
-from index.search import FUSIONS, Searcher, fuse
+from index.search import Searcher, fuse
 
 
 @dataclass

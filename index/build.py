@@ -23,9 +23,17 @@ from index.store import (
     write_version,
 )
 from ingest.clean import clean_document
-from ingest.passages import build_passages
-from ingest.readers import Skipped, fingerprint_bytes, list_source_files, load_metadata, read_sources
-from ingest.records import CleanDocument
+from ingest.passages import PassageItem, document_passages, merge_passages
+from ingest.readers import (
+    ReadError,
+    Skipped,
+    fingerprint_bytes,
+    list_source_files,
+    load_metadata,
+    merge_meta,
+    read_document,
+)
+from ingest.records import SourceMeta
 
 
 @dataclass(frozen=True)
@@ -78,31 +86,41 @@ class BuildRefused(IndexError_):
     """An incremental build that would mix two embedding models."""
 
 
-def _reusable_vectors(settings: Settings, full: bool) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """(passage vector, sentence vectors) of the live index by passage id, if made with the same model.
+def _reusable_version(settings: Settings, full: bool) -> IndexVersion | None:
+    """The live version when its passages and vectors can be reused by this build.
 
     Raises BuildRefused when the live index was made with another model: vectors of two models in
     one index would be meaningless to compare, and silently re-embedding everything is a surprise.
     """
     if full:
-        return {}
+        return None
     version = current_version_path(settings.index_dir)
     if version is None:
-        return {}
+        return None
     try:
-        model = read_manifest(version).model
+        manifest = read_manifest(version)
     except IndexError_:
-        return {}
-    if model != settings.model:
+        return None
+    if manifest.model != settings.model:
         raise BuildRefused(
-            f"the index in {settings.index_dir} was built with model {model!r}; to rebuild it with "
-            f"{settings.model!r} run `verbatim build --full`"
+            f"the index in {settings.index_dir} was built with model {manifest.model!r}; to rebuild it "
+            f"with {settings.model!r} run `verbatim build --full`"
         )
     try:
-        live = load_version(settings.index_dir, expected_model=settings.model)
+        return load_version(settings.index_dir, expected_model=settings.model)
     except IndexError_:
-        return {}
-    return {p.id: (live.vectors[row], live.sentence_vectors(row)) for row, p in enumerate(live.passages)}
+        return None
+
+
+def _items_by_file(live: IndexVersion) -> dict[str, list[PassageItem]]:
+    """Each source's passages in the live index, in document order."""
+    items: dict[str, list[PassageItem]] = {}
+    for passage in live.passages:
+        for occurrence in passage.occurrences:
+            items.setdefault(occurrence.file, []).append((passage.text, passage.sentences, occurrence))
+    for file_items in items.values():
+        file_items.sort(key=lambda item: item[2].start)
+    return items
 
 
 def build_index(
@@ -110,8 +128,9 @@ def build_index(
 ) -> BuildReport:
     """Build a new index version from `settings.sources_dir` and make it live.
 
-    Unreadable files are skipped and reported. Passages whose text is already embedded in the live
-    index (same model) reuse their vectors, so a rebuild costs only the new text unless `full`.
+    Unreadable files are skipped and reported. Unless `full`, a source whose bytes are unchanged is
+    not read again (its passages come from the live index) and passages already embedded keep their
+    vectors, so a rebuild costs about the new text only.
     """
     started = time.perf_counter()
     if not settings.sources_dir.is_dir():
@@ -121,25 +140,54 @@ def build_index(
 
 
 def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: bool, started: float) -> BuildReport:
-    known = _reusable_vectors(settings, full)
-    raw_documents, skipped = read_sources(settings.sources_dir, progress=progress)
-    documents: list[CleanDocument] = []
-    for raw in raw_documents:
-        document = clean_document(raw)
-        if document.text.strip():
-            documents.append(document)
-        else:
-            skipped.append(Skipped(raw.file, "no text left once page furniture (menus, labels) was removed"))
+    live = _reusable_version(settings, full)
+    reusable = live is not None and live.manifest.build_params == build_params(settings)
+    live_items = _items_by_file(live) if reusable else {}
     embedder = embedder or get_embedder(settings.model)
-    passages = build_passages(
-        documents, embedder.count_tokens, settings.max_passage_tokens, settings.passage_overlap
-    )
+    sidecar = load_metadata(settings.sources_dir)
+    files = list_source_files(settings.sources_dir)
+    if progress:
+        from tqdm import tqdm
+
+        files = tqdm(files, desc="reading sources", unit="file")
+    skipped: list[Skipped] = []
+    sources: list[tuple[SourceMeta, str, str]] = []  # own metadata, fingerprint, cleaned text
+    items: list[PassageItem] = []
+    for path in files:
+        name = path.relative_to(settings.sources_dir).as_posix()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            skipped.append(Skipped(name, f"cannot read: {exc.strerror or exc}"))
+            continue
+        fingerprint = fingerprint_bytes(data)
+        previous = live.sources.get(name) if reusable else None
+        if previous is not None and previous.fingerprint == fingerprint:
+            sources.append((previous.own_meta, fingerprint, previous.text))
+            items.extend(live_items.get(name, []))
+            continue
+        try:
+            document = clean_document(read_document(path, settings.sources_dir, data))
+        except ReadError as exc:
+            skipped.append(Skipped(name, str(exc)))
+            continue
+        if not document.text.strip():
+            skipped.append(Skipped(name, "no text left once page furniture (menus, labels) was removed"))
+            continue
+        sources.append((document.meta, fingerprint, document.text))
+        items.extend(
+            document_passages(document, embedder.count_tokens, settings.max_passage_tokens, settings.passage_overlap)
+        )
+    passages = merge_passages(items)
+
+    known = {p.id: row for row, p in enumerate(live.passages)} if live is not None else {}
     todo = [i for i, p in enumerate(passages) if p.id not in known]
     vectors = np.zeros((len(passages), embedder.dimension), dtype=np.float32)
     sentence_vectors: list[np.ndarray] = [np.zeros((0, embedder.dimension), dtype=np.float32)] * len(passages)
     for i, p in enumerate(passages):
         if p.id in known:
-            vectors[i], sentence_vectors[i] = known[p.id]
+            row = known[p.id]
+            vectors[i], sentence_vectors[i] = live.vectors[row], live.sentence_vectors(row)
     if todo:
         new_vectors, new_sentences = embedder.encode_passages(
             [passages[i].text for i in todo],
@@ -148,13 +196,16 @@ def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: 
             progress=progress,
         )
         vectors[todo] = new_vectors
-        for i, rows in zip(todo, new_sentences):
+        for i, rows in zip(todo, new_sentences, strict=True):
             sentence_vectors[i] = rows
     counts: dict[str, int] = {}
     for p in passages:
         for file in p.files:
             counts[file] = counts.get(file, 0) + 1
-    records = [SourceRecord(d.meta, d.fingerprint, d.text, counts.get(d.file, 0)) for d in documents]
+    records = [
+        SourceRecord(merge_meta(sidecar.get(own.file), own), own, fingerprint, text, counts.get(own.file, 0))
+        for own, fingerprint, text in sources
+    ]
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         model=settings.model,
@@ -167,7 +218,7 @@ def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: 
     version = write_version(settings.index_dir, manifest, records, passages, vectors, sentence_vectors)
     return BuildReport(
         version=version,
-        sources=len(documents),
+        sources=len(records),
         passages=len(passages),
         embedded=len(todo),
         reused=len(passages) - len(todo),

@@ -54,19 +54,32 @@ class IndexCorrupt(IndexError_):
 
 @dataclass(frozen=True)
 class SourceRecord:
-    """A source as indexed: its metadata, content fingerprint and cleaned text."""
+    """A source as indexed: citation metadata, what the file says of itself, fingerprint, cleaned text.
+
+    `own_meta` is kept apart from `meta` (which includes the editable sidecar) so an unchanged file
+    is never re-read: a sidecar edit is merged again over `own_meta` at the next build.
+    """
 
     meta: SourceMeta
+    own_meta: SourceMeta
     fingerprint: str
     text: str
     passages: int
 
     def to_dict(self) -> dict:
-        return {**self.meta.to_dict(), "fingerprint": self.fingerprint, "passages": self.passages, "text": self.text}
+        return {
+            **self.meta.to_dict(),
+            "own": self.own_meta.to_dict(),
+            "fingerprint": self.fingerprint,
+            "passages": self.passages,
+            "text": self.text,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> SourceRecord:
-        return cls(SourceMeta.from_dict(data), str(data["fingerprint"]), str(data["text"]), int(data["passages"]))
+        meta = SourceMeta.from_dict(data)
+        own = SourceMeta.from_dict(data["own"]) if "own" in data else meta
+        return cls(meta, own, str(data["fingerprint"]), str(data["text"]), int(data["passages"]))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from ingest.sentences import split_sentences
 
 # Word pieces of each text, counted in one call (a batch is far cheaper than one call per text).
 TokenCounter = Callable[[list[str]], list[int]]
+PassageItem = tuple[str, tuple[Span, ...], Occurrence]
 
 
 def passage_id(text: str) -> int:
@@ -62,7 +63,7 @@ def pack_sentences(
 
 def document_passages(
     doc: CleanDocument, count_tokens: TokenCounter, max_tokens: int, overlap: int = 0
-) -> Iterable[tuple[str, tuple[Span, ...], Occurrence]]:
+) -> Iterable[PassageItem]:
     """(text, sentence spans relative to the text, occurrence) for each passage of one document."""
     paragraphs = [
         (number, paragraph, split_sentences(doc.text[paragraph.start : paragraph.end], offset=paragraph.start))
@@ -88,15 +89,20 @@ def document_passages(
             yield doc.text[start:end], relative, Occurrence(doc.file, start, end, number, paragraph.page)
 
 
-def build_passages(
-    docs: Iterable[CleanDocument], count_tokens: TokenCounter, max_tokens: int, overlap: int = 0
-) -> list[Passage]:
-    """Passages of all documents; identical text is stored once, citing every place it occurs."""
+def merge_passages(items: Iterable[PassageItem]) -> list[Passage]:
+    """Passages from (text, sentences, occurrence) items; identical text is stored once, citing
+    every place it occurs, in order of first occurrence."""
     merged: dict[str, tuple[tuple[Span, ...], list[Occurrence]]] = {}
-    for doc in docs:
-        for text, sentences, occurrence in document_passages(doc, count_tokens, max_tokens, overlap):
-            merged.setdefault(text, (sentences, []))[1].append(occurrence)
+    for text, sentences, occurrence in items:
+        merged.setdefault(text, (sentences, []))[1].append(occurrence)
     return [
         Passage(passage_id(text), text, sentences, tuple(occurrences))
         for text, (sentences, occurrences) in merged.items()
     ]
+
+
+def build_passages(
+    docs: Iterable[CleanDocument], count_tokens: TokenCounter, max_tokens: int, overlap: int = 0
+) -> list[Passage]:
+    """Passages of all documents, each text stored once."""
+    return merge_passages(item for doc in docs for item in document_passages(doc, count_tokens, max_tokens, overlap))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.formats import EXTRACTORS, FormatError
@@ -58,15 +58,34 @@ def load_metadata(sources_dir: Path) -> dict[str, SourceMeta]:
     return metas
 
 
-def read_document(path: Path, sources_dir: Path, meta: SourceMeta | None = None) -> RawDocument:
-    """Read one file. Raises ReadError when it cannot be used."""
+def merge_meta(sidecar: SourceMeta | None, own: SourceMeta) -> SourceMeta:
+    """Citation metadata: the sidecar (edited by people) wins over what the file says of itself."""
+    if sidecar is None:
+        return own
+    return SourceMeta(
+        file=own.file,
+        title=sidecar.title or own.title,
+        authors=sidecar.authors or own.authors,
+        publisher=sidecar.publisher or own.publisher,
+        date=sidecar.date or own.date,
+        url=sidecar.url or own.url,
+        added=sidecar.added or own.added,
+    )
+
+
+def read_document(path: Path, sources_dir: Path, data: bytes | None = None) -> RawDocument:
+    """Read one file (its bytes, if already read, in `data`). Raises ReadError when it cannot be used.
+
+    The metadata is what the file itself says (title, authors, date); see merge_meta for the sidecar.
+    """
     name = path.relative_to(sources_dir).as_posix()
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise ReadError(f"unsupported file type {path.suffix!r} (supported: {', '.join(SUPPORTED_SUFFIXES)})")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ReadError(f"cannot read: {exc.strerror or exc}") from exc
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ReadError(f"cannot read: {exc.strerror or exc}") from exc
     if not data.strip():
         raise ReadError("empty file")
     try:
@@ -75,34 +94,21 @@ def read_document(path: Path, sources_dir: Path, meta: SourceMeta | None = None)
         raise ReadError(str(exc)) from exc
     if not extracted.text.strip():
         raise ReadError("no text in the file")
-    meta = meta or SourceMeta(file=name)
-    # The sidecar (edited by people) wins over what the file says about itself.
-    merged = SourceMeta(
-        file=name,
-        title=meta.title or extracted.title,
-        authors=meta.authors or extracted.authors,
-        publisher=meta.publisher,
-        date=meta.date or extracted.date,
-        url=meta.url,
-        added=meta.added,
-    )
-    return RawDocument(file=name, text=extracted.text, fingerprint=fingerprint_bytes(data), meta=merged)
+    meta = SourceMeta(file=name, title=extracted.title, authors=extracted.authors, date=extracted.date)
+    return RawDocument(file=name, text=extracted.text, fingerprint=fingerprint_bytes(data), meta=meta)
 
 
-def read_sources(sources_dir: Path, progress: bool = False) -> tuple[list[RawDocument], list[Skipped]]:
-    """Read every source; unreadable files are skipped and reported, never fatal."""
+def read_sources(sources_dir: Path) -> tuple[list[RawDocument], list[Skipped]]:
+    """Read every source with its sidecar metadata; unreadable files are skipped and reported."""
     metas = load_metadata(sources_dir)
     documents: list[RawDocument] = []
     skipped: list[Skipped] = []
-    files = list_source_files(sources_dir)
-    if progress:
-        from tqdm import tqdm
-
-        files = tqdm(files, desc="reading sources", unit="file")
-    for path in files:
+    for path in list_source_files(sources_dir):
         name = path.relative_to(sources_dir).as_posix()
         try:
-            documents.append(read_document(path, sources_dir, metas.get(name)))
+            raw = read_document(path, sources_dir)
         except ReadError as exc:
             skipped.append(Skipped(name, str(exc)))
+            continue
+        documents.append(replace(raw, meta=merge_meta(metas.get(name), raw.meta)))
     return documents, skipped

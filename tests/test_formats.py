@@ -1,6 +1,5 @@
 """Each format from real files made here: PDF (reportlab), DOCX (python-docx), HTML; and bad files."""
 
-import io
 from pathlib import Path
 
 import docx
