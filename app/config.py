@@ -28,13 +28,16 @@ class Settings:
     k: int = 5
     mode: str = "hybrid"
     candidates: int = 100
+    # Fusion chosen by `python -m eval.fusion_study` (README "Quality"): a convex blend of the
+    # semantic score and BM25 scaled by its best score, beating both retrievers on every benchmark.
     fusion: str = "convex"
     lexical_shift: float = 0.0
     # Passage semantic score = (1 - w) * passage cosine + w * best sentence cosine.
-    sentence_weight: float = 0.0
-    dense_weight: float = 0.5
-    # Abstain when the best passage's semantic similarity to the question is below this.
-    min_dense_score: float = 0.35
+    sentence_weight: float = 0.5
+    dense_weight: float = 0.8
+    # Abstain when no sentence of any candidate is this similar (cosine) to the question.
+    # Calibrated by `python -m eval.calibrate` (README "Quality"), not guessed.
+    abstain_below: float = 0.407
     # A source's best passage joins the results when it scores at least this fraction of the top.
     diversify_ratio: float = 0.8
     evidence_margin: float = 0.1

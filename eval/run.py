@@ -84,7 +84,10 @@ def score_questions(searcher: Searcher, questions: list[GoldQuestion], mode: str
             misses.append(Miss(q.id, q.question, " | ".join(q.answers), top[:160]))
         total = len(metrics.distinct_answers(q.answers))
         if total > 1:
-            coverages.append((metrics.answers_found(passages, q.answers, q.sources, 5), total))
+            # What a reader of five passages sees: source diversification works within the k asked for.
+            top5 = answer.hits if k == 5 else searcher.search(q.question, k=5, mode=mode).hits
+            shown = [(h.passage.text, h.passage.files) for h in top5]
+            coverages.append((metrics.answers_found(shown, q.answers, q.sources, 5), total))
     result = {
         "questions": float(len(questions)),
         "hit@1": metrics.hit_at_k(ranks, 1),

@@ -242,12 +242,12 @@ class Searcher:
             )
             for i, passage, ev in zip(chosen, passages, evidence, strict=True)
         )
-        best_dense = float(c.dense.max()) if len(c.dense) else 0.0
+        best_sentence = float(c.best_sentence.max()) if len(c.best_sentence) else 0.0
         return Answer(
             question=question,
             mode=mode,
             hits=hits,
-            abstained=best_dense < s.min_dense_score,
+            abstained=best_sentence < s.abstain_below,
             version=index.path.name,
             elapsed_ms=(time.perf_counter() - started) * 1000,
         )

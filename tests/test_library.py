@@ -120,3 +120,15 @@ def test_cli_add_sources_remove(tmp_path, sources_copy):
     assert out.returncode == 0 and "indexed 4 sources" in out.stdout
     out = run("remove", "nothing.txt")
     assert out.returncode == 1 and "no source named" in out.stderr
+
+
+def test_a_metadata_edit_needs_no_re_embedding(tmp_path, sources_copy, embedder):
+    settings = Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
+    build_index(settings, embedder=embedder)
+    toml = sources_copy / "sources.toml"
+    toml.write_text(toml.read_text().replace('date = "2025-10-09"', 'date = "2025-10-10"', 1))
+    report = build_index(settings, embedder=embedder)
+    assert report.embedded == 0
+    index = Searcher(settings, embedder).index()
+    assert index.sources["wola-podcast-grim-side-of-el-salvador-security-model.txt"].meta.date == "2025-10-10"
+    assert index.sources["wola-podcast-grim-side-of-el-salvador-security-model.txt"].own_meta.date == ""
