@@ -66,17 +66,23 @@ def source_fingerprints(sources_dir: Path) -> dict[str, str]:
     return prints
 
 
-def index_is_current(settings: Settings) -> bool:
-    """True when the live index was built from exactly these sources with these settings."""
+def _live_manifest(settings: Settings) -> Manifest | None:
+    """The live version's manifest, or None when there is no readable one."""
     version = current_version_path(settings.index_dir)
     if version is None:
-        return False
+        return None
     try:
-        manifest = read_manifest(version)
+        return read_manifest(version)
     except IndexError_:
-        return False
+        return None
+
+
+def index_is_current(settings: Settings) -> bool:
+    """True when the live index was built from exactly these sources with these settings."""
+    manifest = _live_manifest(settings)
     return (
-        manifest.model == settings.model
+        manifest is not None
+        and manifest.model == settings.model
         and manifest.build_params == build_params(settings)
         and manifest.sources == source_fingerprints(settings.sources_dir)
     )
@@ -92,14 +98,8 @@ def _reusable_version(settings: Settings, full: bool) -> IndexVersion | None:
     Raises BuildRefused when the live index was made with another model: vectors of two models in
     one index would be meaningless to compare, and silently re-embedding everything is a surprise.
     """
-    if full:
-        return None
-    version = current_version_path(settings.index_dir)
-    if version is None:
-        return None
-    try:
-        manifest = read_manifest(version)
-    except IndexError_:
+    manifest = None if full else _live_manifest(settings)
+    if manifest is None:
         return None
     if manifest.model != settings.model:
         raise BuildRefused(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -77,18 +79,17 @@ def wait_for_http(url: str, process, seconds: float = 120) -> None:
     raise TimeoutError(f"{url} did not answer in {seconds}s")
 
 
-@pytest.fixture(scope="session")
-def server_url(bundled_settings, tmp_path_factory):
-    """`verbatim serve` on a free loopback port, over the bundled index."""
+@contextmanager
+def running_server(settings: Settings, log_path: Path) -> Iterator[str]:
+    """`verbatim serve --no-build` on a free loopback port for `settings`; yields its URL."""
     import subprocess
     import sys
 
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "serve.log"
-    with log.open("w") as out:
+    with log_path.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--no-build", "--port", str(port)],
-            env=cli_env(bundled_settings),
+            env=cli_env(settings),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -102,3 +103,10 @@ def server_url(bundled_settings, tmp_path_factory):
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def server_url(bundled_settings, tmp_path_factory):
+    """The app over the bundled index."""
+    with running_server(bundled_settings, tmp_path_factory.mktemp("server") / "serve.log") as url:
+        yield url

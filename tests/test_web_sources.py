@@ -1,36 +1,20 @@
 """The Sources tab through the app's HTTP API: upload (sanitized, limited), remove, rebuild."""
 
-import subprocess
-import sys
-
 import pytest
 from gradio_client import Client, handle_file
 
 from app.config import Settings
 from index.build import build_index
 
-from conftest import cli_env, free_port, wait_for_http
+from conftest import running_server
 
 
 @pytest.fixture()
 def library_server(tmp_path, sources_copy, embedder):
     settings = Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
     build_index(settings, embedder=embedder)
-    port = free_port()
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--no-build", "--port", str(port)],
-        env=cli_env(settings),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for_http(url, process)
+    with running_server(settings, tmp_path / "serve.log") as url:
         yield Client(url, verbose=False), settings
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_upload_ask_remove(tmp_path, library_server):
