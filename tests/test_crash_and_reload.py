@@ -52,7 +52,6 @@ def test_sigkill_at_any_moment_leaves_the_previous_index_usable(tmp_path, source
         process.kill()
         process.wait()
     duration = finished - started
-    versions_seen = set()
     for fraction in (0.05, 0.3, 0.55, 0.8, 0.97):
         before = current_version_path(settings.index_dir)
         process = _spawn(settings)
@@ -63,8 +62,8 @@ def test_sigkill_at_any_moment_leaves_the_previous_index_usable(tmp_path, source
             process.send_signal(signal.SIGKILL)
             process.wait()
         after = current_version_path(settings.index_dir)
-        assert after in (before, *[p for p in settings.index_dir.glob("v-*")])
-        versions_seen.add(after)
+        assert after is not None and after.is_dir()
+        assert after == before or after.name > before.name  # the old version, or a finished newer one
         index = load_version(settings.index_dir)  # complete and consistent, whichever it is
         assert index.manifest.passage_count == len(index.passages) > 50
         answer = Searcher(settings, embedder).search("How many prisoners does El Salvador hold?", k=3)
@@ -108,10 +107,14 @@ def test_searcher_follows_a_rebuild_under_concurrent_questions(tmp_path, sources
     for t in threads:
         t.start()
     try:
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while first not in answers and time.monotonic() < deadline and not errors:
+            time.sleep(0.1)
         (sources_copy / "harbour.md").write_text("# Harbour\n\nThe harbour survey counted 212 fishing boats in 2024.\n")
         second = build_index(settings, embedder=embedder).version.name
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while second not in answers and time.monotonic() < deadline and not errors:
+            time.sleep(0.1)
     finally:
         stop.set()
         for t in threads:
