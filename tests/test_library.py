@@ -56,7 +56,7 @@ def test_add_update_remove_and_list(tmp_path, sources_copy, embedder):
     build_index(settings, embedder=embedder)
     rows = {r.file: r for r in list_sources(settings)}
     assert rows["harbour.md"].indexed and rows["harbour.md"].passages == 1
-    assert rows["pism-international-echoes-of-el-salvador-public-security-model.txt"].publisher.startswith("Polish Institute")
+    assert rows["pism-international-echoes-of-el-salvador-public-security-model.txt"].publisher == "PISM (PISM Bulletin)"
 
     (inbox / "harbour.md").write_text("# Harbour Survey\n\nThe harbour survey counted 230 fishing boats in 2025.\n")
     added, _ = add_sources([inbox / "harbour.md"], sources_copy)
