@@ -253,7 +253,8 @@ def list_sources(settings: Settings, live: IndexVersion | None = None) -> list[S
         record = indexed.get(name)
         if record is not None and record.fingerprint != fingerprint_bytes(path.read_bytes()):
             record = None  # changed since the last build
-        meta = record.meta if record else metas.get(name)
+        # Current sidecar values, even before the next build puts them in the index.
+        meta = merge_meta(metas.get(name), record.own_meta) if record else metas.get(name)
         rows.append(
             SourceRow(
                 file=name,
