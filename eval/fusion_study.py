@@ -21,7 +21,7 @@ import numpy as np
 from app.config import Settings
 from eval import metrics
 from eval.datasets import GoldQuestion, load_beir, load_gold, load_squad
-from eval.run import _temporary_index
+from eval.run import temporary_index
 from index.build import build_index, index_is_current
 from index.search import Searcher, fuse
 
@@ -102,13 +102,13 @@ def main(argv: list[str] | None = None) -> int:
             datasets["gold"] = gold_cases(Searcher(settings), questions)
         if args.squad:
             documents, questions = load_squad(args.squad, max_articles=args.max_articles)
-            temp, doc_of_file = _temporary_index(documents, settings, Path(tmp) / "squad")
+            temp, doc_of_file = temporary_index(documents, settings, Path(tmp) / "squad")
             file_of_doc = {v: k for k, v in doc_of_file.items()}
             questions = [GoldQuestion(q.id, q.question, q.answers, tuple(file_of_doc[s] for s in q.sources)) for q in questions]
             datasets["squad"] = gold_cases(Searcher(temp), questions)
         if args.beir:
             data = load_beir(args.beir)
-            temp, doc_of_file = _temporary_index(data.documents, settings, Path(tmp) / "beir")
+            temp, doc_of_file = temporary_index(data.documents, settings, Path(tmp) / "beir")
             datasets["beir"] = beir_cases(Searcher(temp), data.queries, data.qrels, doc_of_file)
     header = ["method", "dense weight", "sentence weight", "lexical shift"]
     header += [f"{d} {m}" for d, cases in datasets.items() for m in evaluate(cases[:1], "dense", 1, 0)]

@@ -147,7 +147,7 @@ def score_beir(searcher: Searcher, queries: dict[str, str], qrels: dict[str, dic
     )
 
 
-def _temporary_index(documents: list[Document], base: Settings, workdir: Path) -> tuple[Settings, dict[str, str]]:
+def temporary_index(documents: list[Document], base: Settings, workdir: Path) -> tuple[Settings, dict[str, str]]:
     """Write documents as source files in `workdir` and index them there; file name -> doc name."""
     sources = workdir / "sources"
     sources.mkdir(parents=True)
@@ -281,7 +281,7 @@ def run_eval(
     if squad:
         documents, questions = load_squad(squad, max_articles=max_articles)
         with tempfile.TemporaryDirectory(prefix="verbatim-squad-") as tmp:
-            temp_settings, doc_of_file = _temporary_index(documents, settings, Path(tmp))
+            temp_settings, doc_of_file = temporary_index(documents, settings, Path(tmp))
             file_of_doc = {v: k for k, v in doc_of_file.items()}
             questions = [
                 GoldQuestion(q.id, q.question, q.answers, tuple(file_of_doc[s] for s in q.sources)) for q in questions
@@ -291,7 +291,7 @@ def run_eval(
     if beir:
         data = load_beir(beir, max_docs=max_docs)
         with tempfile.TemporaryDirectory(prefix="verbatim-beir-") as tmp:
-            temp_settings, doc_of_file = _temporary_index(data.documents, settings, Path(tmp))
+            temp_settings, doc_of_file = temporary_index(data.documents, settings, Path(tmp))
             searcher = Searcher(temp_settings)
             run.results["beir"] = {m: score_beir(searcher, data.queries, data.qrels, m, doc_of_file) for m in modes}
     return run

@@ -14,9 +14,9 @@ from index.store import (
     FORMAT_VERSION,
     IndexError_,
     IndexVersion,
-    build_lock,
     Manifest,
     SourceRecord,
+    build_lock,
     current_version_path,
     load_version,
     read_manifest,
@@ -25,6 +25,7 @@ from index.store import (
 from ingest.clean import clean_document
 from ingest.passages import PassageItem, document_passages, merge_passages
 from ingest.readers import (
+    METADATA_FILE,
     ReadError,
     Skipped,
     fingerprint_bytes,
@@ -55,15 +56,20 @@ def build_params(settings: Settings) -> dict:
     return {"max_passage_tokens": settings.max_passage_tokens, "passage_overlap": settings.passage_overlap}
 
 
+def _with_metadata_fingerprint(prints: dict[str, str], sources_dir: Path) -> dict[str, str]:
+    """`prints` plus the fingerprint of the sidecar metadata file, when there is one."""
+    meta = sources_dir / METADATA_FILE
+    if meta.exists():
+        prints[METADATA_FILE] = fingerprint_bytes(meta.read_bytes())
+    return prints
+
+
 def source_fingerprints(sources_dir: Path) -> dict[str, str]:
     """File name -> content fingerprint for every indexable file, plus the metadata file."""
     prints = {
         p.relative_to(sources_dir).as_posix(): fingerprint_bytes(p.read_bytes()) for p in list_source_files(sources_dir)
     }
-    meta = sources_dir / "sources.toml"
-    if meta.exists():
-        prints["sources.toml"] = fingerprint_bytes(meta.read_bytes())
-    return prints
+    return _with_metadata_fingerprint(prints, sources_dir)
 
 
 def _live_manifest(settings: Settings) -> Manifest | None:
@@ -153,6 +159,7 @@ def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: 
     skipped: list[Skipped] = []
     sources: list[tuple[SourceMeta, str, str]] = []  # own metadata, fingerprint, cleaned text
     items: list[PassageItem] = []
+    fingerprints: dict[str, str] = {}
     for path in files:
         name = path.relative_to(settings.sources_dir).as_posix()
         try:
@@ -161,6 +168,8 @@ def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: 
             skipped.append(Skipped(name, f"cannot read: {exc.strerror or exc}"))
             continue
         fingerprint = fingerprint_bytes(data)
+        # Every file counts, skipped ones too: the index is current until one of them changes.
+        fingerprints[name] = fingerprint
         previous = live.sources.get(name) if reusable else None
         if previous is not None and previous.fingerprint == fingerprint:
             sources.append((previous.own_meta, fingerprint, previous.text))
@@ -211,7 +220,7 @@ def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: 
         model=settings.model,
         dimension=embedder.dimension,
         passage_count=len(passages),
-        sources=source_fingerprints(settings.sources_dir),
+        sources=_with_metadata_fingerprint(fingerprints, settings.sources_dir),
         build_params=build_params(settings),
         built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
