@@ -79,14 +79,18 @@ def cmd_sources(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from app.questions import clean_question, validate_question
+
+    question = " ".join(args.question)
+    problem = validate_question(question)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+
     from app.present import answer_to_dicts, answer_to_text
     from index.search import Searcher
 
-    question = " ".join(args.question).strip()
-    if not question:
-        print("error: the question is empty", file=sys.stderr)
-        return 2
-    answer = Searcher(_settings(args)).search(question, k=args.k, files=args.source or None)
+    answer = Searcher(_settings(args)).search(clean_question(question), k=args.k, mode=args.mode, files=args.source or None)
     if args.json:
         print(json.dumps(answer_to_dicts(answer), ensure_ascii=False, indent=2))
     else:
@@ -95,6 +99,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from app.access import AccessError, check_exposure, parse_auth
+
+    try:
+        auth = parse_auth(args.auth)
+        warning = check_exposure(args.host, auth, args.no_auth)
+    except AccessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if warning:
+        print(warning, file=sys.stderr)
+
     from app.web import serve
     from index.build import build_index, index_is_current
 
@@ -102,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.no_build and not index_is_current(settings):
         print(f"index in {settings.index_dir} is missing or stale: building from {settings.sources_dir}")
         _report_build(build_index(settings, progress=sys.stderr.isatty()))
-    serve(settings, host=args.host, port=args.port)
+    serve(settings, host=args.host, port=args.port, auth=auth)
     return 0
 
 
@@ -150,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="start the web app (builds the index first if missing or stale)")
     _common(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (env VERBATIM_AUTH); needed to bind a non-loopback --host")
+    p.add_argument("--no-auth", action="store_true", help="allow a non-loopback --host without a password")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--mode", choices=("dense", "lexical", "hybrid"), help="default retriever")
     p.add_argument("--no-build", action="store_true", help="serve the existing index as it is")

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-import html
+import logging
+from pathlib import Path
 
 import gradio as gr
 
 from app.config import Settings
-from app.present import answer_to_dicts, answer_to_html
+from app.present import answer_to_dicts, answer_to_html, escape
+from app.questions import MAX_QUESTION_CHARS, clean_question, validate_question
 from index.build import build_index, list_sources
-from index.search import MODES, Searcher
+from index.search import MODES, Answer, Searcher
+from index.store import IndexError_
 from ingest.library import MAX_FILE_BYTES, add_sources, remove_source
 from ingest.readers import SUPPORTED_SUFFIXES
 
-MAX_QUESTION_CHARS = 1000
 EXAMPLES = [
     "How many people are in prison in El Salvador?",
     "How many times has the state of emergency been extended?",
     "Which countries have copied Bukele's approach?",
     "What does Beatriz Magaloni say about the prisons?",
 ]
+log = logging.getLogger("verbatim.web")
+UNEXPECTED = "Something went wrong while answering; the details are in the server log. Please try again."
 CSS = """
 .vb-hit { border-left: 3px solid #8aa; padding: 4px 10px; margin: 10px 0; }
 .vb-head { font-size: 0.85em; color: #567; }
@@ -31,52 +35,63 @@ CSS = """
 """
 
 
-def validate_question(question: str | None) -> str | None:
-    """The reason a question cannot be searched, or None when it can."""
-    text = (question or "").strip()
-    if not text:
-        return "Please type a question."
-    if len(text) > MAX_QUESTION_CHARS:
-        return f"That question is {len(text):,} characters long; please keep it under {MAX_QUESTION_CHARS:,}."
-    if not any(ch.isalnum() for ch in text):
-        return "Please ask a question with words in it."
-    return None
-
-
-def _clean_question(question: str) -> str:
-    # Control characters carry no meaning for search and break some tokenizers' assumptions.
-    return "".join(ch if ch.isprintable() else " " for ch in question).strip()
-
-
 def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
     """The Blocks app; the Searcher (model and index) is loaded once and shared by all users."""
     searcher = searcher or Searcher(settings)
 
     def source_choices() -> list[tuple[str, str]]:
-        return [(rec.meta.title or name, name) for name, rec in sorted(searcher.index().sources.items())]
+        try:
+            return [(rec.meta.title or name, name) for name, rec in sorted(searcher.index().sources.items())]
+        except IndexError_:
+            return []  # the Ask tab says why; the Sources tab still lists the files
 
     def source_table() -> list[list]:
-        return [[r.file, r.title, r.publisher, r.date, r.passages if r.indexed else "not indexed", r.added] for r in list_sources(settings, searcher.index())]
+        try:
+            live = searcher.index()
+        except IndexError_:
+            live = None
+        return [[r.file, r.title, r.publisher, r.date, r.passages if r.indexed else "not indexed", r.added] for r in list_sources(settings, live)]
+
+    def answer(question: str, k: int, mode: str, files: list[str] | None) -> tuple[Answer | None, str | None]:
+        """The answer, or the message to show instead: a validation problem or an index fault and its fix."""
+        problem = validate_question(question)
+        if problem:
+            return None, problem
+        if mode not in MODES:
+            return None, f"Unknown retriever {mode!r}; choose one of {', '.join(MODES)}."
+        try:
+            return searcher.search(clean_question(question), k=max(1, min(int(k), 50)), mode=mode, files=files or None), None
+        except IndexError_ as exc:
+            return None, f"The index cannot be used: {exc}"
+        except Exception:
+            # Never a stack trace in the reply: it goes to the server log, the user gets a plain message.
+            log.exception("search failed")
+            return None, UNEXPECTED
 
     def rebuild(notes: list[str], progress=gr.Progress(track_tqdm=True)):
         """Index the sources folder (only new text is embedded); the chat switches when it is done."""
-        report = build_index(settings, embedder=searcher.embedder, progress=True)
-        notes.append(
-            f"Indexed {report.sources} sources into {report.passages} passages "
-            f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s."
-        )
-        notes.extend(f"Skipped {s.file}: {s.reason}" for s in report.skipped)
+        try:
+            report = build_index(settings, embedder=searcher.embedder, progress=True)
+        except IndexError_ as exc:
+            notes.append(f"The index was not rebuilt: {exc}")
+        except Exception:
+            log.exception("rebuild failed")
+            notes.append("The index was not rebuilt (the details are in the server log); the previous index is still live.")
+        else:
+            notes.append(
+                f"Indexed {report.sources} sources into {report.passages} passages "
+                f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s."
+            )
+            notes.extend(f"Skipped {s.file}: {s.reason}" for s in report.skipped)
         choices = source_choices()
         return (
-            "\n\n".join(html.escape(n) for n in notes),
+            "\n\n".join(escape(n) for n in notes),
             source_table(),
             gr.Dropdown(choices=choices, value=[]),
             gr.Dropdown(choices=[name for _, name in choices], value=None),
         )
 
     def upload(paths: list[str] | None, progress=gr.Progress(track_tqdm=True)):
-        from pathlib import Path
-
         if not paths:
             return "Choose files to upload first.", source_table(), gr.Dropdown(), gr.Dropdown()
         added, skipped = add_sources([Path(p) for p in paths], settings.sources_dir)
@@ -90,30 +105,25 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         try:
             remove_source(name, settings.sources_dir)
         except FileNotFoundError as exc:
-            return html.escape(str(exc)), source_table(), gr.Dropdown(), gr.Dropdown()
+            return escape(str(exc)), source_table(), gr.Dropdown(), gr.Dropdown()
         return rebuild([f"Removed {name}."], progress)
 
     def respond(
         question: str, history: list | None, k: int, mode: str, files: list[str] | None, by_source: bool = False
     ):
         history = list(history or [])
-        problem = validate_question(question)
-        if problem:
-            reply = f"<p>{html.escape(problem)}</p>"
-        else:
-            answer = searcher.search(_clean_question(question), k=int(k), mode=mode, files=files or None)
-            reply = answer_to_html(answer, by_source=bool(by_source))
-        history.append({"role": "user", "content": html.escape((question or "")[:MAX_QUESTION_CHARS])})
+        result, problem = answer(question, k, mode, files)
+        reply = f"<p>{escape(problem)}</p>" if problem else answer_to_html(result, by_source=bool(by_source))
+        history.append({"role": "user", "content": escape(clean_question(question)[:MAX_QUESTION_CHARS])})
         history.append({"role": "assistant", "content": reply})
         return history, ""
 
     def ask_json(question: str, k: int = 5, mode: str = "hybrid") -> dict:
         """API: the same search as the chat, as JSON records."""
-        problem = validate_question(question)
+        result, problem = answer(question, k, mode, None)
         if problem:
             return {"error": problem, "results": []}
-        answer = searcher.search(_clean_question(question), k=int(k), mode=mode)
-        return {"abstained": answer.abstained, "version": answer.version, "results": answer_to_dicts(answer)}
+        return {"abstained": result.abstained, "version": result.version, "results": answer_to_dicts(result)}
 
     with gr.Blocks(title="Verbatim") as app:
         gr.Markdown("## Verbatim\nAnswers are quoted word for word from the sources, with citations. Highlighted: the sentence that answers.")
@@ -181,13 +191,17 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
     return app
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, **launch) -> None:
-    """Start the app (blocking unless prevent_thread_lock=True is passed)."""
+def serve(
+    settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None, **launch
+) -> None:
+    """Start the app (blocking unless prevent_thread_lock=True is passed); `auth` asks for a password."""
     app = make_app(settings)
     app.queue(default_concurrency_limit=4)
     app.launch(
         server_name=host,
         server_port=port,
+        auth=[auth] if auth else None,
+        auth_message="Verbatim: sign in" if auth else None,
         css=CSS,
         show_error=False,
         max_file_size=MAX_FILE_BYTES,

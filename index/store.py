@@ -26,7 +26,8 @@ from contextlib import contextmanager
 import secrets
 import shutil
 import time
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +93,8 @@ class Manifest:
     build_params: dict
     built_at: str
     store: str = "faiss"
+    # name -> [bytes, crc32] of every file in the version, so truncation or corruption is caught at load.
+    files: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -147,6 +150,31 @@ def _fsync_tree(directory: Path) -> None:
         os.close(fd)
 
 
+def file_checksums(directory: Path) -> dict[str, list[int]]:
+    """[size, crc32] of every file under `directory`, keyed by relative path."""
+    sums = {}
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        crc = 0
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 22):
+                crc = zlib.crc32(chunk, crc)
+        sums[path.relative_to(directory).as_posix()] = [path.stat().st_size, crc]
+    return sums
+
+
+def _check_files(version: Path, manifest: Manifest) -> None:
+    if not manifest.files:
+        return  # written before checksums were recorded
+    actual = file_checksums(version)
+    for name, (size, crc) in manifest.files.items():
+        if name not in actual:
+            raise IndexCorrupt(f"index file {version / name} is missing; {FIX}")
+        if actual[name][0] != size:
+            raise IndexCorrupt(f"index file {version / name} is truncated or altered ({actual[name][0]} bytes, expected {size}); {FIX}")
+        if actual[name][1] != crc:
+            raise IndexCorrupt(f"index file {version / name} is corrupted (checksum mismatch); {FIX}")
+
+
 @contextmanager
 def build_lock(index_dir: Path) -> Iterator[None]:
     """One build at a time per index directory, across processes (the CLI and the app)."""
@@ -194,6 +222,7 @@ def write_version(
         np.save(tmp / "sentence_rows.npy", rows, allow_pickle=False)
         DenseIndex.build(vectors, ids).save(tmp / "dense.faiss")
         LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
+        manifest = replace(manifest, files=file_checksums(tmp))
         (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2), encoding="utf-8")
         _fsync_tree(tmp)
         final = index_dir / name
@@ -253,6 +282,7 @@ def open_version(version: Path, expected_model: str | None = None) -> IndexVersi
             f"the index was built with model {manifest.model!r}, not {expected_model!r}; "
             f"{FIX} (add --model to choose the model)"
         )
+    _check_files(version, manifest)
     try:
         sources = [SourceRecord.from_dict(d) for d in _read_jsonl(version / "documents.jsonl")]
         passages = [Passage.from_dict(d) for d in _read_jsonl(version / "passages.jsonl")]
