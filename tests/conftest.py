@@ -80,7 +80,7 @@ def wait_for_http(url: str, process, seconds: float = 120) -> None:
 
 
 @contextmanager
-def running_server(settings: Settings, log_path: Path) -> Iterator[str]:
+def running_server(settings: Settings, log_path: Path, *extra_args: str) -> Iterator[str]:
     """`verbatim serve --no-build` on a free loopback port for `settings`; yields its URL."""
     import subprocess
     import sys
@@ -88,7 +88,7 @@ def running_server(settings: Settings, log_path: Path) -> Iterator[str]:
     port = free_port()
     with log_path.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--no-build", "--port", str(port)],
+            [sys.executable, "-m", "app.cli", "serve", "--no-build", "--port", str(port), *extra_args],
             env=cli_env(settings),
             stdout=out,
             stderr=subprocess.STDOUT,

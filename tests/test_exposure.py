@@ -1,0 +1,106 @@
+"""Exposure: loopback by default, a password to expose, nothing read from disk is unpickled or evaluated."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from app.access import AccessError, check_exposure, is_loopback, parse_auth
+from tests.conftest import ROOT, cli_env, running_server
+
+PACKAGES = ("ingest", "index", "app", "eval")
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses listening on `port`, read from the kernel's socket tables."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A = LISTEN
+                found.add(address)
+    return found
+
+
+def test_auth_and_host_rules(monkeypatch):
+    monkeypatch.delenv("VERBATIM_AUTH", raising=False)
+    assert parse_auth(None) is None
+    assert parse_auth("ana:s3cret:with:colons") == ("ana", "s3cret:with:colons")
+    monkeypatch.setenv("VERBATIM_AUTH", "env:pw")
+    assert parse_auth(None) == ("env", "pw")
+    for bad in ("nopassword", ":pw", "user:"):
+        with pytest.raises(AccessError, match="user:password"):
+            parse_auth(bad)
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.org")
+    assert check_exposure("127.0.0.1", None, False) is None
+    with pytest.raises(AccessError, match="--auth"):
+        check_exposure("0.0.0.0", None, False)
+    assert "no password" in check_exposure("0.0.0.0", None, True)
+    assert "password required" in check_exposure("0.0.0.0", ("a", "b"), False)
+
+
+def test_serve_refuses_to_expose_without_a_password(bundled_settings):
+    env = {k: v for k, v in cli_env(bundled_settings).items() if k != "VERBATIM_AUTH"}
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--no-build", "--host", "0.0.0.0", "--port", "1"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "refusing to serve on 0.0.0.0 without a password" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_password_protected_server_on_loopback(bundled_settings, tmp_path):
+    with running_server(bundled_settings, tmp_path / "serve.log", "--auth", "analyst:correct horse") as url:
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        # Bound to 127.0.0.1 only (0100007F in the kernel's table), not to every interface.
+        assert _listening_addresses(port) == {"0100007F"}
+        with pytest.raises(Exception):
+            Client(url, verbose=False).predict("CECOT", 3, "hybrid", api_name="/ask")
+        with pytest.raises(Exception):
+            Client(url, auth=("analyst", "wrong"), verbose=False)
+        reply = Client(url, auth=("analyst", "correct horse"), verbose=False).predict(
+            "How many people are in prison in El Salvador?", 3, "hybrid", api_name="/ask"
+        )
+        assert any("119,000" in r["text"] for r in reply["results"])
+
+
+def _python_files() -> list[Path]:
+    return [p for package in PACKAGES for p in (ROOT / package).rglob("*.py")]
+
+
+def test_nothing_read_from_disk_is_unpickled_or_evaluated():
+    """No pickle-family module, no eval/exec, no allow_pickle=True, no torch.load anywhere in the packages."""
+    unsafe_modules = {"pickle", "cPickle", "dill", "shelve", "marshal", "joblib", "cloudpickle"}
+    problems = []
+    for path in _python_files():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}"
+            if isinstance(node, ast.Import):
+                problems += [where for a in node.names if a.name.split(".")[0] in unsafe_modules]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in unsafe_modules:
+                problems.append(where)
+            elif isinstance(node, ast.Call):
+                name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+                if name in {"eval", "exec", "__import__"} or (isinstance(node.func, ast.Name) and name == "compile"):
+                    problems.append(where)
+                if isinstance(node.func, ast.Attribute) and name == "load" and getattr(node.func.value, "id", "") == "torch":
+                    problems.append(where)
+                for kw in node.keywords:
+                    if kw.arg in {"allow_pickle", "trust_remote_code"} and not (
+                        isinstance(kw.value, ast.Constant) and kw.value.value is False
+                    ):
+                        problems.append(f"{where} {kw.arg}")
+    assert problems == []
+    assert len(_python_files()) > 20  # the scan saw the code base
