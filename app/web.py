@@ -27,9 +27,9 @@ UNEXPECTED = "Something went wrong while answering; the details are in the serve
 CSS = """
 .vb-hit { border-left: 3px solid #8aa; padding: 4px 10px; margin: 10px 0; }
 .vb-head { font-size: 0.85em; color: #567; }
-.vb-quote { margin: 6px 0; font-family: Georgia, serif; white-space: pre-wrap; }
+.vb-quote { margin: 6px 0; font-family: Georgia, serif; white-space: pre-wrap; overflow-wrap: anywhere; }
 .vb-quote mark { background: #fff1a8; padding: 0 2px; }
-.vb-cite { font-size: 0.85em; color: #456; margin: 0; padding-left: 18px; }
+.vb-cite { font-size: 0.85em; color: #456; margin: 0; padding-left: 18px; overflow-wrap: anywhere; }
 .vb-abstain { color: #7a3b00; }
 .vb-source { margin: 14px 0 2px; font-size: 0.95em; }
 """

@@ -104,3 +104,10 @@ def test_general_rules_on_unseen_page():
     ]
     assert is_alt_text_duplicate("Deep Water show image Deep Water")
     assert not is_alt_text_duplicate("The end of the end")
+
+
+def test_markdown_links_with_parentheses_in_the_target_are_reduced_to_their_text():
+    from ingest.clean import strip_markdown
+
+    text = "Read [the report](javascript:alert(3)) or [X](https://en.wikipedia.org/wiki/X_(y)), then stop."
+    assert strip_markdown(text) == "Read the report or X, then stop."
