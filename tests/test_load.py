@@ -1,0 +1,130 @@
+"""Load: 20 concurrent API clients, 50 questions each, while another process rebuilds the index and
+switches versions mid-way. Zero errors; every answer comes whole from one index version."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client
+
+from app.config import Settings
+from eval.datasets import load_gold
+from index.build import build_index
+from index.store import current_version_path
+from tests.conftest import ROOT, cli_env, running_server
+
+CLIENTS = 20
+QUESTIONS_EACH = 50
+SWITCH_AFTER = 250  # answers completed before the rebuild starts
+NEW_SOURCE = """# Harbour Survey 2024
+
+The harbour survey of 2024 counted 212 fishing boats and 17 cargo vessels in the port of Acajutla.
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_clients_during_a_rebuild(tmp_path, sources_copy, embedder, artifacts_dir):
+    settings = Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
+    build_index(settings, embedder=embedder)
+    first_version = current_version_path(settings.index_dir).name
+    questions = [q.question for q in load_gold(ROOT / "eval" / "gold" / "bundled.jsonl")][:QUESTIONS_EACH]
+    assert len(questions) == QUESTIONS_EACH
+    new_file = tmp_path / "harbour-survey.md"
+    new_file.write_text(NEW_SOURCE)
+
+    answers: list[tuple[float, dict]] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    rebuild: dict = {}
+
+    def client_run(offset: int, url: str) -> None:
+        try:
+            client = Client(url, verbose=False)
+        except Exception as exc:  # noqa: BLE001 - every failure is counted, none is fatal to the others
+            with lock:
+                errors.append(f"connect: {exc!r}")
+            return
+        for i in range(QUESTIONS_EACH):
+            question = questions[(offset + i) % QUESTIONS_EACH]
+            started = time.perf_counter()
+            try:
+                reply = client.predict(question, 5, "hybrid", api_name="/ask")
+            except Exception as exc:  # noqa: BLE001
+                with lock:
+                    errors.append(f"{question!r}: {exc!r}")
+                continue
+            elapsed = time.perf_counter() - started
+            with lock:
+                if "error" in reply:
+                    errors.append(f"{question!r}: {reply['error']}")
+                answers.append((elapsed, reply))
+
+    def rebuild_when_busy() -> None:
+        while True:
+            with lock:
+                if len(answers) >= SWITCH_AFTER or errors:
+                    break
+            time.sleep(0.05)
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-m", "app.cli", "add", str(new_file)],
+            env=cli_env(settings), capture_output=True, text=True, timeout=300,
+        )
+        rebuild.update(returncode=result.returncode, stderr=result.stderr, seconds=time.perf_counter() - started)
+        with lock:
+            rebuild["answers_before_switch_done"] = len(answers)
+
+    wall_started = time.perf_counter()
+    with running_server(settings, tmp_path / "serve.log") as url:
+        threads = [threading.Thread(target=client_run, args=(n * 7, url)) for n in range(CLIENTS)]
+        threads.append(threading.Thread(target=rebuild_when_busy))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=540)
+        assert not any(t.is_alive() for t in threads), "load test did not finish in time"
+        wall = time.perf_counter() - wall_started
+
+    assert rebuild.get("returncode") == 0, rebuild
+    assert errors == [], errors[:5]
+    assert len(answers) == CLIENTS * QUESTIONS_EACH
+
+    # Every answer is consistent with the one version it names: each passage exists there, with that text.
+    versions: dict[str, dict[int, str]] = {}
+    for name in {reply["version"] for _, reply in answers}:
+        path = settings.index_dir / name
+        assert path.is_dir(), f"answer names version {name}, which is not on disk"
+        with (path / "passages.jsonl").open() as fh:
+            versions[name] = {(p := json.loads(line))["id"]: p["text"] for line in fh}
+    for _, reply in answers:
+        passages = versions[reply["version"]]
+        for result in reply["results"]:
+            assert passages.get(result["passage_id"]) == result["text"]
+    second_version = current_version_path(settings.index_dir).name
+    assert second_version != first_version
+    assert set(versions) == {first_version, second_version}, "the switch did not happen while clients were asking"
+    counts = {name: sum(reply["version"] == name for _, reply in answers) for name in versions}
+
+    latencies = np.array([elapsed for elapsed, _ in answers]) * 1000
+    figures = {
+        "clients": CLIENTS,
+        "questions_per_client": QUESTIONS_EACH,
+        "requests": len(answers),
+        "errors": len(errors),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 1),
+        "p95_ms": round(float(np.percentile(latencies, 95)), 1),
+        "max_ms": round(float(latencies.max()), 1),
+        "throughput_per_s": round(len(answers) / wall, 1),
+        "wall_s": round(wall, 1),
+        "answers_per_version": counts,
+        "rebuild_seconds": round(rebuild["seconds"], 1),
+    }
+    (artifacts_dir / "load.json").write_text(json.dumps(figures, indent=2))
+    print("\nload:", json.dumps(figures))
