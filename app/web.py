@@ -71,7 +71,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
     def rebuild(notes: list[str], progress=gr.Progress(track_tqdm=True)):
         """Index the sources folder (only new text is embedded); the chat switches when it is done."""
         try:
-            report = build_index(settings, embedder=searcher.embedder, progress=True)
+            report = build_index(settings, progress=True)  # loads the full model on the first rebuild only
         except IndexError_ as exc:
             notes.append(f"The index was not rebuilt: {exc}")
         except Exception:

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from app.config import Settings
-from index.embed import Embedder, get_embedder
+from index.embed import Embedder
+from index.query_encoder import TextEncoder, get_query_encoder
 from index.evidence import select_evidence
 from index.store import CURRENT, IndexVersion, load_version
 from ingest.records import Occurrence, Passage, SourceMeta, Span
@@ -166,9 +167,10 @@ def _best_sentence(index: IndexVersion, rows: np.ndarray, question_vector: np.nd
 class Searcher:
     """Searches the live index of `settings.index_dir`; follows a rebuild without restarting."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | TextEncoder | None = None) -> None:
         self.settings = settings
-        self.embedder = embedder or get_embedder(settings.model)
+        # Questions only need the light encoder (same vectors); the full model loads when a build needs it.
+        self.encoder = embedder or get_query_encoder(settings.model)
         self._lock = threading.Lock()
         self._pointer: str | None = None
         self._index: IndexVersion | None = None
@@ -189,7 +191,7 @@ class Searcher:
     def candidates(self, question: str, files: list[str] | None = None) -> Candidates:
         """The passages worth ranking for `question`, with both retrievers' exact scores."""
         index = self.index()  # one consistent version for the whole question
-        question_vector = self.embedder.encode([question])[0]
+        question_vector = self.encoder.encode([question])[0]
         lexical_all, bound = index.lexical.scores(question)
         if files:
             wanted = set(files)
