@@ -24,6 +24,9 @@ class Settings:
     max_passage_tokens: int = 250
     passage_overlap: int = 0
     embed_batch_size: int = 64
+    # Past this many passages the dense index is an HNSW graph instead of exact search: chosen by
+    # `verbatim bench` (README "Performance"), where exact search stops being cheap and recall@10 stays >= 0.98.
+    ann_threshold: int = 50_000
     # Search.
     k: int = 5
     mode: str = "hybrid"

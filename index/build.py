@@ -224,7 +224,9 @@ def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: 
         build_params=build_params(settings),
         built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
-    version = write_version(settings.index_dir, manifest, records, passages, vectors, sentence_vectors)
+    version = write_version(
+        settings.index_dir, manifest, records, passages, vectors, sentence_vectors, ann_threshold=settings.ann_threshold
+    )
     return BuildReport(
         version=version,
         sources=len(records),

@@ -1,4 +1,8 @@
-"""Exact inner-product search over unit vectors with FAISS, keyed by stable passage ids."""
+"""Inner-product search over unit vectors with FAISS, keyed by stable passage ids.
+
+Exact (flat) search below `ann_threshold` passages; HNSW graph search above it, where exact
+search's cost grows linearly with the collection (measured by `verbatim bench`, README "Performance").
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,40 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+# HNSW graph degree and build/search breadth. efSearch is raised to n when more than it is asked for.
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+
 
 class DenseIndex:
     """A FAISS inner-product index whose ids are passage ids."""
 
     def __init__(self, index: faiss.Index) -> None:
         self._index = index
+        inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
+        self._hnsw = inner if isinstance(inner, faiss.IndexHNSW) else None
 
     @property
     def size(self) -> int:
         return int(self._index.ntotal)
 
+    @property
+    def approximate(self) -> bool:
+        """True when searches use the HNSW graph rather than comparing every vector."""
+        return self._hnsw is not None
+
     @classmethod
-    def build(cls, vectors: np.ndarray, ids: np.ndarray) -> DenseIndex:
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+    def build(cls, vectors: np.ndarray, ids: np.ndarray, ann_threshold: int | None = None) -> DenseIndex:
+        """Exact search, or HNSW when there are at least `ann_threshold` vectors (None: always exact)."""
+        dimension = vectors.shape[1]
+        if ann_threshold is not None and len(ids) >= ann_threshold:
+            inner = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            inner.hnsw.efSearch = HNSW_EF_SEARCH
+        else:
+            inner = faiss.IndexFlatIP(dimension)
+        index = faiss.IndexIDMap2(inner)
         if len(ids):
             index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
         return cls(index)
@@ -36,6 +60,10 @@ class DenseIndex:
         """(ids, scores) of the `n` nearest passages, best first; missing slots dropped."""
         if self.size == 0 or n <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        scores, ids = self._index.search(query.reshape(1, -1).astype(np.float32), min(n, self.size))
+        n = min(n, self.size)
+        queries = query.reshape(-1, query.shape[-1]).astype(np.float32)
+        if self._hnsw is not None and n > self._hnsw.hnsw.efSearch:
+            self._hnsw.hnsw.efSearch = n  # the graph search must look at least as wide as the results asked for
+        scores, ids = self._index.search(queries, n)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]

@@ -204,6 +204,7 @@ def write_version(
     vectors: np.ndarray,
     sentence_vectors: list[np.ndarray],
     keep_previous: int = 1,
+    ann_threshold: int | None = None,
 ) -> Path:
     """Write a complete new version and make it live; older versions beyond `keep_previous` go."""
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -220,7 +221,7 @@ def write_version(
         matrix = np.concatenate(sentence_vectors) if sentence_vectors else np.zeros((0, vectors.shape[1]))
         np.save(tmp / "sentence_vectors.npy", matrix.astype(np.float16), allow_pickle=False)
         np.save(tmp / "sentence_rows.npy", rows, allow_pickle=False)
-        DenseIndex.build(vectors, ids).save(tmp / "dense.faiss")
+        DenseIndex.build(vectors, ids, ann_threshold).save(tmp / "dense.faiss")
         LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
         manifest = replace(manifest, files=file_checksums(tmp))
         (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2), encoding="utf-8")

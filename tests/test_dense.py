@@ -1,0 +1,33 @@
+"""Exact and approximate (HNSW) dense search: chosen by size, ids kept, recall close to exact."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from index.dense import DenseIndex
+from index.store import load_version
+
+
+def test_hnsw_past_the_threshold_keeps_ids_and_recall(bundled_settings, tmp_path):
+    live = load_version(bundled_settings.index_dir)
+    vectors = live.sentence_matrix.astype(np.float32)  # real model vectors: every sentence of the corpus
+    ids = np.arange(len(vectors), dtype=np.int64) * 1_000_003 + 17  # sparse 64-bit ids, like passage ids
+    exact = DenseIndex.build(vectors, ids, ann_threshold=len(vectors) + 1)
+    approx = DenseIndex.build(vectors, ids, ann_threshold=len(vectors))
+    assert not exact.approximate and approx.approximate
+    approx.save(tmp_path / "dense.faiss")
+    approx = DenseIndex.load(tmp_path / "dense.faiss")
+    assert approx.approximate and approx.size == len(vectors)
+
+    queries = live.vectors  # passage vectors as questions
+    hits = 0
+    for query in queries:
+        want, want_scores = exact.search(query, 10)
+        got, got_scores = approx.search(query, 10)
+        assert set(got) <= set(ids.tolist())
+        hits += len(set(got.tolist()) & set(want.tolist()))
+        assert np.allclose(got_scores[: len(got)], np.sort(got_scores)[::-1], atol=1e-6)  # best first
+    recall = hits / (10 * len(queries))
+    assert recall >= 0.98, recall
+    # Asking for more than efSearch widens the search instead of returning fewer results.
+    assert len(approx.search(queries[0], 300)[0]) == 300
