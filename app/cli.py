@@ -127,6 +127,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from eval.bench import main as run_bench
+
+    return run_bench(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="verbatim", description="Verbatim: cited, word-for-word answers from your documents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -185,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-articles", type=int, help="SQuAD: only the first N articles")
     p.add_argument("--max-docs", type=int, help="BEIR: only the first N documents (plus every judged one)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="measure build throughput, search latency, memory, disk and cold start at growing sizes")
+    p.add_argument("--quick", action="store_true", help="CI-sized run (under 2 minutes) that still produces every figure")
+    p.add_argument("--squad", type=Path, help="SQuAD v1.1 JSON to recombine into corpora (default ../shared/benchmarks/...)")
+    p.add_argument("--out", type=Path, help="report folder (default docs/bench, or tests/artifacts/bench with --quick)")
+    p.add_argument("--cache-dir", type=Path, help="where corpora and the largest index are kept (default var/bench/cache)")
+    p.set_defaults(func=cmd_bench)
 
     return parser
 
