@@ -69,6 +69,9 @@ class Embedder:
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), []
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)  # a build is one big batch job: every core
         outputs = self._model.encode(
             texts, batch_size=batch_size, output_value=None, show_progress_bar=progress, convert_to_numpy=False
         )

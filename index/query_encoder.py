@@ -67,6 +67,9 @@ class QueryEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
         torch = self._torch
+        # One short question gains nothing from intra-op threads, and concurrent requests in the web
+        # app then use the cores side by side instead of oversubscribing them.
+        torch.set_num_threads(1)
         batch = self._tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
         with torch.inference_mode():
             tokens = self._model(**batch).last_hidden_state
