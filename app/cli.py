@@ -16,6 +16,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="sentence-transformers model name or path (env VERBATIM_MODEL)")
     parser.add_argument("--passage-tokens", type=int, help="passage size limit in model word pieces (default 128)")
     parser.add_argument("--passage-overlap", type=int, help="sentences repeated between passages (default 0)")
+    parser.add_argument("--store", choices=("faiss", "milvus"), help="where vectors are searched (env VERBATIM_STORE; default faiss)")
+    parser.add_argument("--milvus-uri", help="milvus-lite file or http(s)://host:19530 (env VERBATIM_MILVUS_URI; default INDEX_DIR/milvus.db)")
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -20,6 +20,10 @@ class Settings:
     sources_dir: Path = field(default_factory=lambda: _env_path("VERBATIM_SOURCES_DIR", "sources"))
     index_dir: Path = field(default_factory=lambda: _env_path("VERBATIM_INDEX_DIR", "var/index"))
     model: str = field(default_factory=lambda: os.environ.get("VERBATIM_MODEL", DEFAULT_MODEL))
+    # Where passage vectors are searched: "faiss" (files in the index, default) or "milvus" at milvus_uri
+    # (a file path runs embedded milvus-lite; http(s)://host:19530 a Milvus server or cluster).
+    store: str = field(default_factory=lambda: os.environ.get("VERBATIM_STORE", "faiss"))
+    milvus_uri: str = field(default_factory=lambda: os.environ.get("VERBATIM_MILVUS_URI", ""))
     # Passage granularity (word pieces of the embedding model, which reads at most 256).
     max_passage_tokens: int = 250
     passage_overlap: int = 0
@@ -45,6 +49,11 @@ class Settings:
     diversify_ratio: float = 0.8
     evidence_margin: float = 0.1
 
+    @property
+    def milvus_address(self) -> str:
+        """The Milvus URI; by default a milvus-lite file beside the index."""
+        return self.milvus_uri or str(Path(self.index_dir) / "milvus.db")
+
     def with_overrides(self, **overrides) -> Settings:
         """A copy with the given fields replaced; None values are ignored (unset CLI flags)."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -60,4 +69,6 @@ class Settings:
             mode=mode if mode != "all" else None,
             max_passage_tokens=getattr(args, "passage_tokens", None),
             passage_overlap=getattr(args, "passage_overlap", None),
+            store=getattr(args, "store", None),
+            milvus_uri=getattr(args, "milvus_uri", None),
         )

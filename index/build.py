@@ -22,6 +22,7 @@ from index.store import (
     read_manifest,
     write_version,
 )
+from index.vector_store import StoreConfig
 from ingest.clean import clean_document
 from ingest.passages import PassageItem, document_passages, merge_passages
 from ingest.readers import (
@@ -49,6 +50,11 @@ class BuildReport:
     skipped: tuple[Skipped, ...]
     seconds: float
     up_to_date: bool = False
+
+
+def store_config(settings: Settings) -> StoreConfig:
+    """The vector store a build writes to, from the settings."""
+    return StoreConfig(settings.store, settings.milvus_address, settings.ann_threshold)
 
 
 def build_params(settings: Settings) -> dict:
@@ -90,6 +96,7 @@ def index_is_current(settings: Settings) -> bool:
         manifest is not None
         and manifest.model == settings.model
         and manifest.build_params == build_params(settings)
+        and manifest.store == settings.store
         and manifest.sources == source_fingerprints(settings.sources_dir)
     )
 
@@ -225,7 +232,7 @@ def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: 
         built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
     version = write_version(
-        settings.index_dir, manifest, records, passages, vectors, sentence_vectors, ann_threshold=settings.ann_threshold
+        settings.index_dir, manifest, records, passages, vectors, sentence_vectors, store=store_config(settings), full=full
     )
     return BuildReport(
         version=version,

@@ -184,7 +184,9 @@ class Searcher:
             pointer = None
         with self._lock:
             if self._index is None or pointer != self._pointer:
-                self._index = load_version(self.settings.index_dir, expected_model=self.settings.model)
+                self._index = load_version(
+                    self.settings.index_dir, expected_model=self.settings.model, expected_store=self.settings.store
+                )
                 self._pointer = pointer
             return self._index
 

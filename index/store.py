@@ -9,7 +9,8 @@
         vectors.npy           float32 unit vectors (kept so unchanged passages are never re-embedded)
         sentence_vectors.npy  float16 unit vectors, one per sentence, for evidence scoring
         sentence_rows.npy     int64: passage i's sentences are rows [rows[i], rows[i+1])
-        dense.faiss           FAISS inner-product index keyed by passage id
+        dense.faiss           FAISS inner-product index keyed by passage id (store "faiss";
+                              with store "milvus" the vectors are searched in a Milvus collection)
         lexical/              bm25s index (JSON + .npy)
 
 A build writes a whole version into a temporary directory, renames it into place and only then
@@ -32,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.dense import DenseIndex
 from index.lexical import LexicalIndex
+from index.vector_store import FaissStore, MilvusStore, StoreConfig, VectorStore
 from ingest.records import Passage, SourceMeta
 
 FORMAT_VERSION = 1
@@ -93,6 +94,8 @@ class Manifest:
     build_params: dict
     built_at: str
     store: str = "faiss"
+    # Where the vectors are searched: {"kind": "faiss", "file": ...} or {"kind": "milvus", "uri", "collection", ...}.
+    vector_store: dict = field(default_factory=dict)
     # name -> [bytes, crc32] of every file in the version, so truncation or corruption is caught at load.
     files: dict[str, list[int]] = field(default_factory=dict)
 
@@ -113,7 +116,7 @@ class IndexVersion:
     sources: dict[str, SourceRecord]
     passages: list[Passage]
     vectors: np.ndarray
-    dense: DenseIndex
+    dense: VectorStore
     lexical: LexicalIndex
     sentence_matrix: np.ndarray
     sentence_rows: np.ndarray
@@ -204,9 +207,15 @@ def write_version(
     vectors: np.ndarray,
     sentence_vectors: list[np.ndarray],
     keep_previous: int = 1,
-    ann_threshold: int | None = None,
+    store: StoreConfig | None = None,
+    full: bool = False,
 ) -> Path:
-    """Write a complete new version and make it live; older versions beyond `keep_previous` go."""
+    """Write a complete new version and make it live; older versions beyond `keep_previous` go.
+
+    With a Milvus store the vectors also go to the collection the live version does not use
+    (only the difference is written unless `full`); CURRENT, then the Milvus alias, switch last.
+    """
+    store = store or StoreConfig()
     index_dir.mkdir(parents=True, exist_ok=True)
     name = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
     tmp = index_dir / f".tmp-{name}"
@@ -221,9 +230,14 @@ def write_version(
         matrix = np.concatenate(sentence_vectors) if sentence_vectors else np.zeros((0, vectors.shape[1]))
         np.save(tmp / "sentence_vectors.npy", matrix.astype(np.float16), allow_pickle=False)
         np.save(tmp / "sentence_rows.npy", rows, allow_pickle=False)
-        DenseIndex.build(vectors, ids, ann_threshold).save(tmp / "dense.faiss")
+        if store.kind == "milvus":
+            live = current_version_path(index_dir)
+            live_entry = _live_store_entry(live)
+            entry = MilvusStore.write(tmp, ids, vectors, store, index_dir, live_entry, full)
+        else:
+            entry = FaissStore.write(tmp, ids, vectors, store)
         LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
-        manifest = replace(manifest, files=file_checksums(tmp))
+        manifest = replace(manifest, store=store.kind, vector_store=entry, files=file_checksums(tmp))
         (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2), encoding="utf-8")
         _fsync_tree(tmp)
         final = index_dir / name
@@ -236,6 +250,8 @@ def write_version(
     with pointer_tmp.open("rb") as fh:
         os.fsync(fh.fileno())
     os.replace(pointer_tmp, index_dir / CURRENT)
+    if store.kind == "milvus":
+        MilvusStore.publish(entry)
     _prune(index_dir, live=name, keep_previous=keep_previous)
     return final
 
@@ -248,6 +264,14 @@ def _prune(index_dir: Path, live: str, keep_previous: int) -> None:
     for leftover in index_dir.glob(".tmp-*"):
         if time.time() - leftover.stat().st_mtime > 3600:
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _live_store_entry(live: Path | None) -> dict | None:
+    """The live version's vector-store entry, when it is readable (a broken one is simply not reused)."""
+    try:
+        return read_manifest(live).vector_store if live is not None else None
+    except IndexError_:
+        return None
 
 
 def read_manifest(version: Path) -> Manifest:
@@ -265,23 +289,28 @@ def read_manifest(version: Path) -> Manifest:
     return manifest
 
 
-def load_version(index_dir: Path, expected_model: str | None = None) -> IndexVersion:
+def load_version(index_dir: Path, expected_model: str | None = None, expected_store: str | None = None) -> IndexVersion:
     """Load the live version, checking it is complete and consistent. Raises IndexError_."""
     version = current_version_path(index_dir)
     if version is None:
         raise IndexMissing(f"no index in {index_dir}; run `verbatim build` first")
     if not version.is_dir():
         raise IndexCorrupt(f"the live index version {version} is missing; {FIX}")
-    return open_version(version, expected_model)
+    return open_version(version, expected_model, expected_store)
 
 
-def open_version(version: Path, expected_model: str | None = None) -> IndexVersion:
+def open_version(version: Path, expected_model: str | None = None, expected_store: str | None = None) -> IndexVersion:
     """Load one version directory, checking it is complete and consistent. Raises IndexError_."""
     manifest = read_manifest(version)
     if expected_model is not None and manifest.model != expected_model:
         raise IndexCorrupt(
             f"the index was built with model {manifest.model!r}, not {expected_model!r}; "
             f"{FIX} (add --model to choose the model)"
+        )
+    if expected_store is not None and manifest.store != expected_store:
+        raise IndexCorrupt(
+            f"the index in {version.parent} keeps its vectors in {manifest.store}, not {expected_store}; run "
+            f"`verbatim build --full --store {expected_store}` to rebuild it there, or use --store {manifest.store}"
         )
     _check_files(version, manifest)
     try:
@@ -290,7 +319,10 @@ def open_version(version: Path, expected_model: str | None = None) -> IndexVersi
         vectors = np.load(version / "vectors.npy", allow_pickle=False)
         sentence_matrix = np.load(version / "sentence_vectors.npy", allow_pickle=False)
         sentence_rows = np.load(version / "sentence_rows.npy", allow_pickle=False)
-        dense = DenseIndex.load(version / "dense.faiss")
+        if manifest.store == "milvus":
+            dense = MilvusStore.open(manifest.vector_store, len(passages))
+        else:
+            dense = FaissStore.open(version, manifest.vector_store)
         lexical = LexicalIndex.load(version / "lexical", size=len(passages))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorrupt(f"index files in {version} are damaged ({type(exc).__name__}: {exc}); {FIX}") from exc

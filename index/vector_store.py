@@ -1,0 +1,207 @@
+"""Where a version's passage vectors are searched: FAISS files in the version (default) or Milvus.
+
+Everything else of a version (passages, sentence vectors, BM25, documents) stays in the version
+directory either way, so search, evidence, the app and eval do not know which store answers.
+
+FAISS: `dense.faiss` inside the version directory; the version switch is the CURRENT pointer.
+
+Milvus (`pymilvus.MilvusClient`; a file URI runs milvus-lite in-process, an http(s) URI a server or
+cluster): two collections per index, used in turn ("blue/green"), and an alias naming the live one.
+A build brings the idle collection, which holds the version before the live one, up to the new
+version by upserting the passages it lacks and deleting those it no longer has: only changed
+sources' passages are written. Readers of the live version keep reading the other collection;
+the alias is switched after CURRENT, and the next build reuses the collection this one left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from index.dense import DenseIndex
+
+STORES = ("faiss", "milvus")
+TOKEN_ENV = "VERBATIM_MILVUS_TOKEN"
+_BATCH = 2000  # rows per insert/upsert call: well under Milvus's message size limit at 384 dimensions
+
+
+class StoreUnavailable(RuntimeError):
+    """The store holding a version's vectors cannot be reached or lacks them."""
+
+
+class VectorStore(Protocol):
+    """The dense side of one index version."""
+
+    size: int
+    approximate: bool
+
+    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(passage ids, inner products) of the `n` nearest passages, best first."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Which store a build writes to and a search reads from."""
+
+    kind: str = "faiss"
+    milvus_uri: str = ""
+    ann_threshold: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in STORES:
+            raise ValueError(f"unknown store {self.kind!r}; choose one of {', '.join(STORES)}")
+
+
+# ---------------------------------------------------------------- FAISS
+
+
+class FaissStore:
+    """Vectors in `dense.faiss` inside the version directory."""
+
+    FILE = "dense.faiss"
+
+    @staticmethod
+    def write(version_dir: Path, ids: np.ndarray, vectors: np.ndarray, config: StoreConfig) -> dict:
+        DenseIndex.build(vectors, ids, config.ann_threshold).save(version_dir / FaissStore.FILE)
+        return {"kind": "faiss", "file": FaissStore.FILE}
+
+    @staticmethod
+    def open(version_dir: Path, entry: dict) -> DenseIndex:
+        return DenseIndex.load(version_dir / entry.get("file", FaissStore.FILE))
+
+
+# ---------------------------------------------------------------- Milvus
+
+
+@lru_cache(maxsize=8)
+def milvus_client(uri: str):
+    """One client per URI per process (milvus-lite starts its engine once per file)."""
+    from pymilvus import MilvusClient
+
+    token = os.environ.get(TOKEN_ENV, "")
+    return MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+
+
+def collection_names(index_dir: Path) -> tuple[str, str, str]:
+    """(collection a, collection b, live alias) for one index directory: several indexes can share a server."""
+    tag = hashlib.blake2b(str(Path(index_dir).resolve()).encode(), digest_size=5).hexdigest()
+    return f"verbatim_{tag}_a", f"verbatim_{tag}_b", f"verbatim_{tag}_live"
+
+
+class MilvusVectors:
+    """Search one Milvus collection holding a version's vectors."""
+
+    def __init__(self, client, collection: str, size: int, approximate: bool) -> None:
+        self._client, self._collection = client, collection
+        self.size, self.approximate = size, approximate
+
+    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        n = min(n, self.size, 16384)  # Milvus's largest limit
+        if n <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        hits = self._client.search(
+            self._collection,
+            data=[np.asarray(query, dtype=np.float32).ravel().tolist()],
+            anns_field="vector",
+            limit=n,
+            search_params={"metric_type": "IP"},
+        )[0]
+        ids = np.array([h["id"] for h in hits], dtype=np.int64)
+        scores = np.array([h["distance"] for h in hits], dtype=np.float32)
+        return ids, scores
+
+
+class MilvusStore:
+    """Two collections used in turn, updated by difference, and a live alias."""
+
+    @staticmethod
+    def _ids_in(client, collection: str) -> set[int]:
+        ids: set[int] = set()
+        iterator = client.query_iterator(collection, batch_size=10_000, filter="id >= 0 or id < 0", output_fields=["id"])
+        while batch := iterator.next():
+            ids.update(int(row["id"]) for row in batch)
+        iterator.close()
+        return ids
+
+    @staticmethod
+    def _create(client, collection: str, dimension: int, approximate: bool) -> None:
+        from pymilvus import DataType
+
+        schema = client.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
+        params = client.prepare_index_params()
+        params.add_index(field_name="vector", index_type="AUTOINDEX" if approximate else "FLAT", metric_type="IP")
+        client.create_collection(collection, schema=schema, index_params=params)
+
+    @staticmethod
+    def write(
+        version_dir: Path, ids: np.ndarray, vectors: np.ndarray, config: StoreConfig, index_dir: Path, live: dict | None, full: bool
+    ) -> dict:
+        """Bring the collection the live version does not use up to `ids`/`vectors`; returns the manifest entry."""
+        client = milvus_client(config.milvus_uri)
+        first, second, alias = collection_names(index_dir)
+        live_collection = (live or {}).get("collection")
+        target = second if live_collection == first else first
+        approximate = config.ann_threshold is not None and len(ids) >= config.ann_threshold
+        if full and client.has_collection(target):
+            client.drop_collection(target)
+        if not client.has_collection(target):
+            MilvusStore._create(client, target, vectors.shape[1], approximate)
+        present = MilvusStore._ids_in(client, target)
+        wanted = {int(i): row for row, i in enumerate(ids.tolist())}
+        stale = sorted(present - wanted.keys())
+        missing = [row for i, row in wanted.items() if i not in present]
+        for start in range(0, len(stale), _BATCH):
+            client.delete(target, ids=stale[start : start + _BATCH])
+        for start in range(0, len(missing), _BATCH):
+            rows = missing[start : start + _BATCH]
+            client.upsert(target, [{"id": int(ids[r]), "vector": vectors[r].tolist()} for r in rows])
+        client.flush(target)
+        client.load_collection(target)
+        count = MilvusStore.count(client, target)
+        if count != len(ids):
+            raise RuntimeError(f"Milvus collection {target} holds {count} vectors, expected {len(ids)}")
+        return {
+            "kind": "milvus",
+            "uri": config.milvus_uri,
+            "collection": target,
+            "alias": alias,
+            "approximate": approximate,
+            "upserted": len(missing),
+            "deleted": len(stale),
+        }
+
+    @staticmethod
+    def count(client, collection: str) -> int:
+        return int(client.query(collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
+
+    @staticmethod
+    def publish(entry: dict) -> None:
+        """Point the alias at the collection of the version that just went live (for other readers)."""
+        client = milvus_client(entry["uri"])
+        alias, collection = entry["alias"], entry["collection"]
+        if alias in client.list_aliases().get("aliases", []):
+            client.alter_alias(collection, alias)
+        else:
+            client.create_alias(collection, alias)
+
+    @staticmethod
+    def open(entry: dict, size: int) -> MilvusVectors:
+        try:
+            client = milvus_client(entry["uri"])
+            if not client.has_collection(entry["collection"]):
+                raise StoreUnavailable(f"Milvus collection {entry['collection']} is missing at {entry['uri']}")
+            client.load_collection(entry["collection"])
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - pymilvus raises its own types for unreachable servers
+            raise StoreUnavailable(f"Milvus at {entry.get('uri')} cannot be used ({exc})") from exc
+        return MilvusVectors(client, entry["collection"], size, bool(entry.get("approximate")))
