@@ -6,6 +6,7 @@ search's cost grows linearly with the collection (measured by `verbatim bench`, 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import faiss
@@ -37,6 +38,7 @@ class DenseIndex:
     @classmethod
     def build(cls, vectors: np.ndarray, ids: np.ndarray, ann_threshold: int | None = None) -> DenseIndex:
         """Exact search, or HNSW when there are at least `ann_threshold` vectors (None: always exact)."""
+        faiss.omp_set_num_threads(os.cpu_count() or 1)  # building (HNSW above all) is a batch job: every core
         dimension = vectors.shape[1]
         if ann_threshold is not None and len(ids) >= ann_threshold:
             inner = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
@@ -60,6 +62,9 @@ class DenseIndex:
         """(ids, scores) of the `n` nearest passages, best first; missing slots dropped."""
         if self.size == 0 or n <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        # One query gains nothing from OpenMP threads, whose start-up and spinning cost milliseconds
+        # and steal the cores concurrent requests (and the model) need.
+        faiss.omp_set_num_threads(1)
         n = min(n, self.size)
         queries = query.reshape(-1, query.shape[-1]).astype(np.float32)
         if self._hnsw is not None and n > self._hnsw.hnsw.efSearch:
