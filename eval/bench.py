@@ -183,7 +183,7 @@ def measure_ann(vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> dict:
         "vectors": len(vectors),
         "exact_ms": round(exact_ms, 3),
         "hnsw_ms": round(approx_ms, 3),
-        "speedup": round(exact_ms / approx_ms, 1),
+        "speedup": round(exact_ms / approx_ms, 3),
         "recall_at_10": round(float(recall), 4),
         "hnsw_build_s": round(build_s, 1),
     }
@@ -425,7 +425,7 @@ def markdown(r: dict) -> str:
         "|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {row['vectors']:,} | {row['exact_ms']:.3f} ms | {row['hnsw_ms']:.3f} ms | {row['speedup']:.1f}× | {row['recall_at_10']:.4f} | {row['hnsw_build_s']:.1f} s |"
+        f"| {row['vectors']:,} | {row['exact_ms']:.3f} ms | {row['hnsw_ms']:.3f} ms | {row["speedup"]:.2f}× | {row['recall_at_10']:.4f} | {row['hnsw_build_s']:.1f} s |"
         for row in r["ann"]
     ]
     c = r["cold_start"]
