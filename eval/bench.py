@@ -425,7 +425,7 @@ def markdown(r: dict) -> str:
         "|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {row['vectors']:,} | {row['exact_ms']:.3f} ms | {row['hnsw_ms']:.3f} ms | {row["speedup"]:.2f}× | {row['recall_at_10']:.4f} | {row['hnsw_build_s']:.1f} s |"
+        f"| {row['vectors']:,} | {row['exact_ms']:.3f} ms | {row['hnsw_ms']:.3f} ms | {row['speedup']:.2f}× | {row['recall_at_10']:.4f} | {row['hnsw_build_s']:.1f} s |"
         for row in r["ann"]
     ]
     c = r["cold_start"]
