@@ -151,7 +151,9 @@ class MilvusStore:
         live_collection = (live or {}).get("collection")
         target = second if live_collection == first else first
         approximate = config.ann_threshold is not None and len(ids) >= config.ann_threshold
-        if full and client.has_collection(target):
+        # The index type is fixed when a collection is created: one that crossed ann_threshold is rewritten.
+        index_type = "AUTOINDEX" if approximate else "FLAT"
+        if client.has_collection(target) and (full or MilvusStore._index_type(client, target) != index_type):
             client.drop_collection(target)
         if not client.has_collection(target):
             MilvusStore._create(client, target, vectors.shape[1], approximate)
@@ -178,6 +180,10 @@ class MilvusStore:
             "upserted": len(missing),
             "deleted": len(stale),
         }
+
+    @staticmethod
+    def _index_type(client, collection: str) -> str:
+        return str(client.describe_index(collection, index_name="vector").get("index_type", ""))
 
     @staticmethod
     def count(client, collection: str) -> int:
