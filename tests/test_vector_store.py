@@ -111,3 +111,25 @@ def _hits(result: dict) -> dict:
     walk(result, "")
     assert flat, "no hit@k figures found"
     return flat
+
+
+def test_milvus_collection_crossing_ann_threshold_is_rewritten_then_updated_by_difference(tmp_path):
+    from index.vector_store import MilvusStore, StoreConfig, milvus_client
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(30, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(30, dtype=np.int64) * 13 + 5
+    config = StoreConfig("milvus", str(tmp_path / "milvus.db"), ann_threshold=20)
+    small = MilvusStore.write(tmp_path, ids[:10], vectors[:10], config, tmp_path, None, full=False)
+    client = milvus_client(config.milvus_uri)
+    assert not small["approximate"] and MilvusStore._index_type(client, small["collection"]) == "FLAT"
+    # Past the threshold the same collection is recreated with an approximate index and filled whole.
+    large = MilvusStore.write(tmp_path, ids[:25], vectors[:25], config, tmp_path, None, full=False)
+    assert large["collection"] == small["collection"] and large["approximate"] and large["upserted"] == 25
+    assert MilvusStore._index_type(client, large["collection"]) == "AUTOINDEX"
+    # Then only the difference is written again.
+    after = MilvusStore.write(tmp_path, ids[5:30], vectors[5:30], config, tmp_path, None, full=False)
+    assert (after["upserted"], after["deleted"]) == (5, 5)
+    found, scores = MilvusStore.open(after, 25).search(vectors[7], 1)
+    assert found[0] == ids[7] and scores[0] == pytest.approx(1.0, abs=1e-5)
