@@ -14,9 +14,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sources-dir", type=Path, help="folder of source documents (env VERBATIM_SOURCES_DIR)")
     parser.add_argument("--index-dir", type=Path, help="where the index lives (env VERBATIM_INDEX_DIR)")
     parser.add_argument("--model", help="sentence-transformers model name or path (env VERBATIM_MODEL)")
-    parser.add_argument("--passage-tokens", type=int, help="passage size limit in model word pieces (default 128)")
+    parser.add_argument("--passage-tokens", type=int, help="passage size limit in model word pieces (default 250)")
     parser.add_argument("--passage-overlap", type=int, help="sentences repeated between passages (default 0)")
     parser.add_argument("--store", choices=("faiss", "milvus"), help="where vectors are searched (env VERBATIM_STORE; default faiss)")
+    parser.add_argument(
+        "--lexical", choices=("bm25s", "milvus"),
+        help="where BM25 runs: bm25s files (default) or Milvus full-text search, with --store milvus (env VERBATIM_LEXICAL)",
+    )
     parser.add_argument("--milvus-uri", help="milvus-lite file or http(s)://host:19530 (env VERBATIM_MILVUS_URI; default INDEX_DIR/milvus.db)")
 
 
@@ -207,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from index.store import IndexError_
 
+    from app.config import ConfigError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
@@ -216,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ def _env_path(name: str, default: str) -> Path:
     return Path(os.environ.get(name, default)).expanduser()
 
 
+class ConfigError(ValueError):
+    """Settings that cannot work together; the message says what to change."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a build or a search depends on. Build parameters are recorded in the manifest."""
@@ -24,6 +28,9 @@ class Settings:
     # (a file path runs embedded milvus-lite; http(s)://host:19530 a Milvus server or cluster).
     store: str = field(default_factory=lambda: os.environ.get("VERBATIM_STORE", "faiss"))
     milvus_uri: str = field(default_factory=lambda: os.environ.get("VERBATIM_MILVUS_URI", ""))
+    # Where BM25 runs: "bm25s" (files in the index, default) or "milvus" (Milvus full-text search in the
+    # same collection as the vectors; needs store "milvus").
+    lexical: str = field(default_factory=lambda: os.environ.get("VERBATIM_LEXICAL", "bm25s"))
     # Passage granularity (word pieces of the embedding model, which reads at most 256).
     max_passage_tokens: int = 250
     passage_overlap: int = 0
@@ -49,6 +56,14 @@ class Settings:
     diversify_ratio: float = 0.8
     evidence_margin: float = 0.1
 
+    def __post_init__(self) -> None:
+        if self.store not in ("faiss", "milvus"):
+            raise ConfigError(f"unknown store {self.store!r}: use faiss or milvus")
+        if self.lexical not in ("bm25s", "milvus"):
+            raise ConfigError(f"unknown lexical backend {self.lexical!r}: use bm25s or milvus")
+        if self.lexical == "milvus" and self.store != "milvus":
+            raise ConfigError("--lexical milvus needs --store milvus: BM25 then runs in the Milvus collection")
+
     @property
     def milvus_address(self) -> str:
         """The Milvus URI; by default a milvus-lite file beside the index."""
@@ -59,10 +74,15 @@ class Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     @classmethod
+    def _given(cls, **values) -> Settings:
+        # Built in one step so flags and environment are checked together (--store milvus with VERBATIM_LEXICAL=milvus).
+        return cls(**{k: v for k, v in values.items() if v is not None})
+
+    @classmethod
     def from_args(cls, args) -> Settings:
         """Defaults and environment, overridden by the command-line flags that were given."""
         mode = getattr(args, "mode", None)
-        return cls().with_overrides(
+        return cls._given(
             sources_dir=getattr(args, "sources_dir", None),
             index_dir=getattr(args, "index_dir", None),
             model=getattr(args, "model", None),
@@ -71,4 +91,5 @@ class Settings:
             passage_overlap=getattr(args, "passage_overlap", None),
             store=getattr(args, "store", None),
             milvus_uri=getattr(args, "milvus_uri", None),
+            lexical=getattr(args, "lexical", None),
         )

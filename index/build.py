@@ -54,7 +54,7 @@ class BuildReport:
 
 def store_config(settings: Settings) -> StoreConfig:
     """The vector store a build writes to, from the settings."""
-    return StoreConfig(settings.store, settings.milvus_address, settings.ann_threshold)
+    return StoreConfig(settings.store, settings.milvus_address, settings.ann_threshold, settings.lexical == "milvus")
 
 
 def build_params(settings: Settings) -> dict:
@@ -97,6 +97,7 @@ def index_is_current(settings: Settings) -> bool:
         and manifest.model == settings.model
         and manifest.build_params == build_params(settings)
         and manifest.store == settings.store
+        and manifest.lexical == settings.lexical
         and manifest.sources == source_fingerprints(settings.sources_dir)
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import bm25s
 import numpy as np
@@ -14,6 +15,39 @@ _STEMMER = Stemmer.Stemmer("english")
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stopword-free, stemmed tokens; the same for passages and questions."""
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
+
+
+def terms_text(text: str) -> str:
+    """`text`'s BM25 terms joined by spaces: what a full-text engine is given, so it sees the same tokens."""
+    return " ".join(tokenize([text])[0])
+
+
+class LexicalQuery(Protocol):
+    """One question's BM25 scores over an index version's passage rows."""
+
+    bound: float  # the most the question's terms can score (0 when the backend cannot tell)
+
+    def top(self, n: int) -> np.ndarray:
+        """Rows of the (up to) `n` best-scoring passages with a positive score."""
+        ...
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """The score of each of `rows` (0 where no question term occurs)."""
+        ...
+
+
+class ScoredQuery:
+    """A LexicalQuery over a dense array of every row's score (bm25s scores them all at once)."""
+
+    def __init__(self, scores: np.ndarray, bound: float) -> None:
+        self.scores, self.bound = scores, bound
+
+    def top(self, n: int) -> np.ndarray:
+        top = np.argpartition(-self.scores, n)[:n] if len(self.scores) > n else np.arange(len(self.scores))
+        return np.sort(top[self.scores[top] > 0])
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        return self.scores[rows]
 
 
 class LexicalIndex:
@@ -56,3 +90,6 @@ class LexicalIndex:
         vocab = self._retriever.vocab_dict
         bound = float(sum(self._term_max[vocab[t]] for t in query if t in vocab))
         return np.asarray(self._retriever.get_scores(query), dtype=np.float32)[: self.size], bound
+
+    def query(self, question: str) -> ScoredQuery:
+        return ScoredQuery(*self.scores(question))

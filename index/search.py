@@ -185,7 +185,10 @@ class Searcher:
         with self._lock:
             if self._index is None or pointer != self._pointer:
                 self._index = load_version(
-                    self.settings.index_dir, expected_model=self.settings.model, expected_store=self.settings.store
+                    self.settings.index_dir,
+                    expected_model=self.settings.model,
+                    expected_store=self.settings.store,
+                    expected_lexical=self.settings.lexical,
                 )
                 self._pointer = pointer
             return self._index
@@ -194,7 +197,7 @@ class Searcher:
         """The passages worth ranking for `question`, with both retrievers' exact scores."""
         index = self.index()  # one consistent version for the whole question
         question_vector = self.encoder.encode([question])[0]
-        lexical_all, bound = index.lexical.scores(question)
+        lexical_query = index.lexical.query(question)
         if files:
             wanted = set(files)
             rows = np.flatnonzero([bool(wanted & set(p.files)) for p in index.passages])
@@ -202,11 +205,11 @@ class Searcher:
             n = self.settings.candidates
             ids, _ = index.dense.search(question_vector, n)
             dense_rows = {index.row_of_id[int(i)] for i in ids}
-            top = np.argpartition(-lexical_all, n)[:n] if len(lexical_all) > n else np.arange(len(lexical_all))
-            lexical_rows = {int(r) for r in top if lexical_all[r] > 0}
+            lexical_rows = {int(r) for r in lexical_query.top(n)}
             rows = np.array(sorted(dense_rows | lexical_rows), dtype=np.int64)
         dense = index.vectors[rows] @ question_vector if len(rows) else np.zeros(0, dtype=np.float32)
-        lexical = lexical_all[rows]
+        lexical = lexical_query.at(rows) if len(rows) else np.zeros(0, dtype=np.float32)
+        bound = lexical_query.bound
         confidence = float(lexical.max()) / bound if bound > 0 and len(rows) else 0.0
         return Candidates(
             index, question_vector, rows, dense, lexical, _best_sentence(index, rows, question_vector), confidence

@@ -11,7 +11,7 @@
         sentence_rows.npy     int64: passage i's sentences are rows [rows[i], rows[i+1])
         dense.faiss           FAISS inner-product index keyed by passage id (store "faiss";
                               with store "milvus" the vectors are searched in a Milvus collection)
-        lexical/              bm25s index (JSON + .npy)
+        lexical/              bm25s index (JSON + .npy); absent with lexical "milvus" (BM25 in the collection)
 
 A build writes a whole version into a temporary directory, renames it into place and only then
 points CURRENT at it, so a crash at any moment leaves the previous version live and intact.
@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.lexical import LexicalIndex
-from index.vector_store import FaissStore, MilvusStore, StoreConfig, VectorStore
+from index.lexical import LexicalIndex, terms_text
+from index.vector_store import FaissStore, MilvusFullText, MilvusStore, StoreConfig, VectorStore
 from ingest.records import Passage, SourceMeta
 
 FORMAT_VERSION = 1
@@ -96,6 +96,7 @@ class Manifest:
     store: str = "faiss"
     # Where the vectors are searched: {"kind": "faiss", "file": ...} or {"kind": "milvus", "uri", "collection", ...}.
     vector_store: dict = field(default_factory=dict)
+    lexical: str = "bm25s"  # where BM25 runs: "bm25s" (files in lexical/) or "milvus" (the vector collection)
     # name -> [bytes, crc32] of every file in the version, so truncation or corruption is caught at load.
     files: dict[str, list[int]] = field(default_factory=dict)
 
@@ -117,7 +118,7 @@ class IndexVersion:
     passages: list[Passage]
     vectors: np.ndarray
     dense: VectorStore
-    lexical: LexicalIndex
+    lexical: LexicalIndex | MilvusFullText
     sentence_matrix: np.ndarray
     sentence_rows: np.ndarray
     row_of_id: dict[int, int] = field(default_factory=dict)
@@ -233,11 +234,14 @@ def write_version(
         if store.kind == "milvus":
             live = current_version_path(index_dir)
             live_entry = _live_store_entry(live)
-            entry = MilvusStore.write(tmp, ids, vectors, store, index_dir, live_entry, full)
+            terms = [terms_text(p.text) for p in passages] if store.full_text else None
+            entry = MilvusStore.write(tmp, ids, vectors, store, index_dir, live_entry, full, terms)
         else:
             entry = FaissStore.write(tmp, ids, vectors, store)
-        LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
-        manifest = replace(manifest, store=store.kind, vector_store=entry, files=file_checksums(tmp))
+        if not store.full_text:
+            LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
+        lexical = "milvus" if store.full_text else "bm25s"
+        manifest = replace(manifest, store=store.kind, vector_store=entry, lexical=lexical, files=file_checksums(tmp))
         (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2), encoding="utf-8")
         _fsync_tree(tmp)
         final = index_dir / name
@@ -289,17 +293,21 @@ def read_manifest(version: Path) -> Manifest:
     return manifest
 
 
-def load_version(index_dir: Path, expected_model: str | None = None, expected_store: str | None = None) -> IndexVersion:
+def load_version(
+    index_dir: Path, expected_model: str | None = None, expected_store: str | None = None, expected_lexical: str | None = None
+) -> IndexVersion:
     """Load the live version, checking it is complete and consistent. Raises IndexError_."""
     version = current_version_path(index_dir)
     if version is None:
         raise IndexMissing(f"no index in {index_dir}; run `verbatim build` first")
     if not version.is_dir():
         raise IndexCorrupt(f"the live index version {version} is missing; {FIX}")
-    return open_version(version, expected_model, expected_store)
+    return open_version(version, expected_model, expected_store, expected_lexical)
 
 
-def open_version(version: Path, expected_model: str | None = None, expected_store: str | None = None) -> IndexVersion:
+def open_version(
+    version: Path, expected_model: str | None = None, expected_store: str | None = None, expected_lexical: str | None = None
+) -> IndexVersion:
     """Load one version directory, checking it is complete and consistent. Raises IndexError_."""
     manifest = read_manifest(version)
     if expected_model is not None and manifest.model != expected_model:
@@ -312,6 +320,12 @@ def open_version(version: Path, expected_model: str | None = None, expected_stor
             f"the index in {version.parent} keeps its vectors in {manifest.store}, not {expected_store}; run "
             f"`verbatim build --full --store {expected_store}` to rebuild it there, or use --store {manifest.store}"
         )
+    if expected_lexical is not None and manifest.lexical != expected_lexical:
+        raise IndexCorrupt(
+            f"the index in {version.parent} runs BM25 in {manifest.lexical}, not {expected_lexical}; run "
+            f"`verbatim build --full --store {manifest.store} --lexical {expected_lexical}` to rebuild it, "
+            f"or use --lexical {manifest.lexical}"
+        )
     _check_files(version, manifest)
     try:
         sources = [SourceRecord.from_dict(d) for d in _read_jsonl(version / "documents.jsonl")]
@@ -323,7 +337,12 @@ def open_version(version: Path, expected_model: str | None = None, expected_stor
             dense = MilvusStore.open(manifest.vector_store, len(passages))
         else:
             dense = FaissStore.open(version, manifest.vector_store)
-        lexical = LexicalIndex.load(version / "lexical", size=len(passages))
+        if manifest.lexical == "milvus":
+            entry = manifest.vector_store
+            ids = np.array([p.id for p in passages], dtype=np.int64)
+            lexical = MilvusFullText(MilvusStore.client_for(entry), entry["collection"], ids)
+        else:
+            lexical = LexicalIndex.load(version / "lexical", size=len(passages))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorrupt(f"index files in {version} are damaged ({type(exc).__name__}: {exc}); {FIX}") from exc
     counts = {len(passages), vectors.shape[0], dense.size, manifest.passage_count, len(sentence_rows) - 1}

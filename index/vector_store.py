@@ -29,6 +29,8 @@ from index.dense import DenseIndex
 STORES = ("faiss", "milvus")
 TOKEN_ENV = "VERBATIM_MILVUS_TOKEN"
 _BATCH = 2000  # rows per insert/upsert call: well under Milvus's message size limit at 384 dimensions
+TERMS_FIELD, SPARSE_FIELD = "terms", "sparse"
+BM25_K1, BM25_B = 1.5, 0.75  # bm25s's defaults, so both lexical backends score alike
 
 
 class StoreUnavailable(RuntimeError):
@@ -53,10 +55,13 @@ class StoreConfig:
     kind: str = "faiss"
     milvus_uri: str = ""
     ann_threshold: int | None = None
+    full_text: bool = False  # BM25 in the Milvus collection too (--lexical milvus)
 
     def __post_init__(self) -> None:
         if self.kind not in STORES:
             raise ValueError(f"unknown store {self.kind!r}; choose one of {', '.join(STORES)}")
+        if self.full_text and self.kind != "milvus":
+            raise ValueError("--lexical milvus needs --store milvus: full-text search runs in the Milvus collection")
 
 
 # ---------------------------------------------------------------- FAISS
@@ -131,21 +136,50 @@ class MilvusStore:
         return ids
 
     @staticmethod
-    def _create(client, collection: str, dimension: int, approximate: bool) -> None:
-        from pymilvus import DataType
+    def _create(client, collection: str, dimension: int, approximate: bool, full_text: bool) -> None:
+        from pymilvus import DataType, Function, FunctionType
 
         schema = client.create_schema(auto_id=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
         params = client.prepare_index_params()
         params.add_index(field_name="vector", index_type="AUTOINDEX" if approximate else "FLAT", metric_type="IP")
+        if full_text:
+            # The text stored is Verbatim's own BM25 terms (stemmed, stopwords removed, space-joined), so
+            # Milvus's whitespace-level analyzer sees exactly the tokens bm25s does, on any server version
+            # (milvus-lite 3.2.2 accepts stemmer and stop filters but does not apply them).
+            schema.add_field(TERMS_FIELD, DataType.VARCHAR, max_length=65_535, enable_analyzer=True)
+            schema.add_field(SPARSE_FIELD, DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_function(
+                Function(name="bm25", function_type=FunctionType.BM25, input_field_names=[TERMS_FIELD], output_field_names=[SPARSE_FIELD])
+            )
+            params.add_index(
+                field_name=SPARSE_FIELD, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                params={"bm25_k1": BM25_K1, "bm25_b": BM25_B},
+            )
         client.create_collection(collection, schema=schema, index_params=params)
 
     @staticmethod
+    def _has_full_text(client, collection: str) -> bool:
+        return any(f["name"] == SPARSE_FIELD for f in client.describe_collection(collection)["fields"])
+
+    @staticmethod
     def write(
-        version_dir: Path, ids: np.ndarray, vectors: np.ndarray, config: StoreConfig, index_dir: Path, live: dict | None, full: bool
+        version_dir: Path,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        config: StoreConfig,
+        index_dir: Path,
+        live: dict | None,
+        full: bool,
+        terms: list[str] | None = None,
     ) -> dict:
-        """Bring the collection the live version does not use up to `ids`/`vectors`; returns the manifest entry."""
+        """Bring the collection the live version does not use up to `ids`/`vectors`; returns the manifest entry.
+
+        With `config.full_text`, `terms` (each passage's BM25 terms, space-joined) are stored for Milvus's BM25.
+        """
+        if config.full_text and (terms is None or len(terms) != len(ids)):
+            raise ValueError("a full-text Milvus collection needs the BM25 terms of every passage")
         client = milvus_client(config.milvus_uri)
         first, second, alias = collection_names(index_dir)
         live_collection = (live or {}).get("collection")
@@ -153,10 +187,14 @@ class MilvusStore:
         approximate = config.ann_threshold is not None and len(ids) >= config.ann_threshold
         # The index type is fixed when a collection is created: one that crossed ann_threshold is rewritten.
         index_type = "AUTOINDEX" if approximate else "FLAT"
-        if client.has_collection(target) and (full or MilvusStore._index_type(client, target) != index_type):
+        if client.has_collection(target) and (
+            full
+            or MilvusStore._index_type(client, target) != index_type
+            or MilvusStore._has_full_text(client, target) != config.full_text
+        ):
             client.drop_collection(target)
         if not client.has_collection(target):
-            MilvusStore._create(client, target, vectors.shape[1], approximate)
+            MilvusStore._create(client, target, vectors.shape[1], approximate, config.full_text)
         present = MilvusStore._ids_in(client, target)
         wanted = {int(i): row for row, i in enumerate(ids.tolist())}
         stale = sorted(present - wanted.keys())
@@ -165,7 +203,11 @@ class MilvusStore:
             client.delete(target, ids=stale[start : start + _BATCH])
         for start in range(0, len(missing), _BATCH):
             rows = missing[start : start + _BATCH]
-            client.upsert(target, [{"id": int(ids[r]), "vector": vectors[r].tolist()} for r in rows])
+            records = [{"id": int(ids[r]), "vector": vectors[r].tolist()} for r in rows]
+            if config.full_text:
+                for record, r in zip(records, rows, strict=True):
+                    record[TERMS_FIELD] = terms[r]
+            client.upsert(target, records)
         client.flush(target)
         client.load_collection(target)
         count = MilvusStore.count(client, target)
@@ -177,6 +219,7 @@ class MilvusStore:
             "collection": target,
             "alias": alias,
             "approximate": approximate,
+            "full_text": config.full_text,
             "upserted": len(missing),
             "deleted": len(stale),
         }
@@ -200,7 +243,8 @@ class MilvusStore:
             client.create_alias(collection, alias)
 
     @staticmethod
-    def open(entry: dict, size: int) -> MilvusVectors:
+    def client_for(entry: dict):
+        """The loaded client of a version's collection; StoreUnavailable when it cannot be used."""
         try:
             client = milvus_client(entry["uri"])
             if not client.has_collection(entry["collection"]):
@@ -210,4 +254,66 @@ class MilvusStore:
             raise
         except Exception as exc:  # noqa: BLE001 - pymilvus raises its own types for unreachable servers
             raise StoreUnavailable(f"Milvus at {entry.get('uri')} cannot be used ({exc})") from exc
-        return MilvusVectors(client, entry["collection"], size, bool(entry.get("approximate")))
+        return client
+
+    @staticmethod
+    def open(entry: dict, size: int) -> MilvusVectors:
+        return MilvusVectors(MilvusStore.client_for(entry), entry["collection"], size, bool(entry.get("approximate")))
+
+
+class MilvusFullText:
+    """BM25 by Milvus's full-text search over a version's collection (`--lexical milvus`)."""
+
+    def __init__(self, client, collection: str, ids: np.ndarray) -> None:
+        self._client, self._collection = client, collection
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self._row_of_id = {int(i): row for row, i in enumerate(self.ids.tolist())}
+        self.size = len(self.ids)
+
+    def query(self, question: str) -> MilvusTextQuery:
+        from index.lexical import terms_text
+
+        return MilvusTextQuery(self, terms_text(question))
+
+    def search_terms(self, terms: str, limit: int, ids: list[int] | None = None) -> dict[int, float]:
+        hits = self._client.search(
+            self._collection,
+            data=[terms],
+            anns_field=SPARSE_FIELD,
+            limit=limit,
+            filter=f"id in {ids}" if ids is not None else "",
+            search_params={"metric_type": "BM25"},
+        )[0]
+        # milvus-lite reports BM25 as a negative distance (best first), a server as the positive score.
+        # Milvus's term weight has the (k1 + 1) numerator that bm25s's Lucene variant drops: dividing it out
+        # gives bm25s's scores (equal to float rounding on the gold index, tests/test_vector_store.py).
+        return {self._row_of_id[int(h["id"])]: abs(float(h["distance"])) / (BM25_K1 + 1) for h in hits}
+
+
+class MilvusTextQuery:
+    """One question's BM25 scores from Milvus: its top hits, then the exact score of any other row asked for."""
+
+    bound = 0.0  # Milvus returns hits, not each term's best score: "adaptive" fusion sees no confidence
+
+    def __init__(self, owner: MilvusFullText, terms: str) -> None:
+        self._owner, self._terms = owner, terms
+        self._scores: dict[int, float] = {}
+        self._complete = not terms  # a question with no BM25 terms scores 0 everywhere
+
+    def top(self, n: int) -> np.ndarray:
+        if self._complete or n <= 0:
+            return np.zeros(0, dtype=np.int64)
+        limit = min(n, self._owner.size, 16384)
+        found = self._owner.search_terms(self._terms, limit)
+        self._scores.update(found)
+        self._complete = len(found) < limit  # every row with a positive score is known
+        return np.array(sorted(found), dtype=np.int64)
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        unknown = [] if self._complete else sorted({int(r) for r in rows} - self._scores.keys())
+        ids = [int(self._owner.ids[r]) for r in unknown]
+        for start in range(0, len(ids), 16384):
+            chunk = ids[start : start + 16384]
+            self._scores.update(self._owner.search_terms(self._terms, len(chunk), chunk))
+        return np.array([self._scores.get(int(r), 0.0) for r in rows], dtype=np.float32)

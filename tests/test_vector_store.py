@@ -83,18 +83,19 @@ def test_store_contract(store, tmp_path, sources_copy, embedder):
 @pytest.mark.slow
 def test_build_ask_eval_on_milvus_match_faiss(tmp_path, sources_copy, capsys):
     results = {}
-    for store in ("faiss", "milvus"):
-        common = ["--sources-dir", str(sources_copy), "--index-dir", str(tmp_path / store), "--store", store]
+    for store, lexical in (("faiss", "bm25s"), ("milvus", "bm25s"), ("milvus", "milvus")):
+        name = f"{store}-{lexical}"
+        common = ["--sources-dir", str(sources_copy), "--index-dir", str(tmp_path / name), "--store", store, "--lexical", lexical]
         assert cli_main(["build", *common]) == 0
         capsys.readouterr()
         assert cli_main(["ask", *common, "--json", QUESTION]) == 0
         answer = json.loads(capsys.readouterr().out)
         assert any("119,000" in r["text"] for r in answer[:3])
-        out = tmp_path / f"{store}.json"
+        out = tmp_path / f"{name}.json"
         assert cli_main(["eval", *common, "--mode", "all", "--json", str(out)]) == 0
         capsys.readouterr()
-        results[store] = json.loads(out.read_text())
-    assert _hits(results["faiss"]) == _hits(results["milvus"])
+        results[name] = json.loads(out.read_text())
+    assert _hits(results["faiss-bm25s"]) == _hits(results["milvus-bm25s"]) == _hits(results["milvus-milvus"])
 
 
 def _hits(result: dict) -> dict:
@@ -133,3 +134,48 @@ def test_milvus_collection_crossing_ann_threshold_is_rewritten_then_updated_by_d
     assert (after["upserted"], after["deleted"]) == (5, 5)
     found, scores = MilvusStore.open(after, 25).search(vectors[7], 1)
     assert found[0] == ids[7] and scores[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_milvus_full_text_scores_as_bm25s_and_follows_updates(tmp_path, sources_copy, embedder):
+    from eval.datasets import load_gold
+    from index.vector_store import MilvusFullText
+
+    files = Settings(sources_dir=sources_copy, index_dir=tmp_path / "bm25s", store="milvus")
+    text = files.with_overrides(index_dir=tmp_path / "fulltext", lexical="milvus")
+    build_index(files, embedder=embedder)
+    build_index(text, embedder=embedder)
+    reference = load_version(files.index_dir)
+    version = load_version(text.index_dir, expected_store="milvus", expected_lexical="milvus")
+    assert isinstance(version.lexical, MilvusFullText) and version.manifest.lexical == "milvus"
+    assert not (version.path / "lexical").exists()  # BM25 lives in the collection only
+
+    rows = np.arange(len(version.passages))
+    for gold in load_gold("eval/gold/bundled.jsonl"):
+        ours, theirs = reference.lexical.query(gold.question), version.lexical.query(gold.question)
+        assert set(theirs.top(10).tolist()) == set(ours.top(10).tolist()), gold.question
+        assert np.allclose(theirs.at(rows), ours.at(rows), rtol=1e-5, atol=1e-5), gold.question
+    assert version.lexical.query("the of and").top(10).size == 0  # stopwords only: no terms
+
+    # A new source is found by its words, a removed one no more.
+    (sources_copy / "harbour.md").write_text(HARBOUR)
+    pism = next(p for p in sources_copy.iterdir() if p.name.startswith("pism"))
+    pism.unlink()
+    build_index(text, embedder=embedder)
+    updated = load_version(text.index_dir, expected_lexical="milvus")
+    harbour_rows = {r for r, p in enumerate(updated.passages) if "harbour.md" in p.files}
+    harbour = updated.lexical.query("fishing boats counted in the Acajutla harbour survey")
+    top = harbour.top(3)
+    assert int(top[np.argmax(harbour.at(top))]) in harbour_rows
+    pism_question = "maras Barrio 18 Mara Salvatrucha refugees civil war"
+    before = version.lexical.query(pism_question)
+    assert pism.name in version.passages[int(before.top(1)[0])].files
+    assert all(pism.name not in updated.passages[int(r)].files for r in updated.lexical.query(pism_question).top(20))
+
+    # The other lexical backend is a clear error naming the fix; so is --lexical milvus without Milvus.
+    with pytest.raises(IndexCorrupt, match="verbatim build --full --store milvus --lexical bm25s"):
+        load_version(text.index_dir, expected_lexical="bm25s")
+    from app.config import ConfigError
+
+    with pytest.raises(ConfigError, match="needs --store milvus"):
+        Settings(lexical="milvus")
+    assert cli_main(["build", "--sources-dir", str(sources_copy), "--index-dir", str(tmp_path / "x"), "--lexical", "milvus"]) == 2
