@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from functools import lru_cache
 
 import numpy as np
 
 from app.config import DEFAULT_MODEL
+
+_CHUNK = 512  # texts per encode call in a build
 
 
 def resolve_model(name: str) -> str:
@@ -72,9 +75,25 @@ class Embedder:
         import torch
 
         torch.set_num_threads(os.cpu_count() or 1)  # a build is one big batch job: every core
-        outputs = self._model.encode(
-            texts, batch_size=batch_size, output_value=None, show_progress_bar=progress, convert_to_numpy=False
-        )
+        passage_vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        sentence_vectors: list[np.ndarray | None] = [None] * len(texts)
+        # Longest first, in chunks: batches hold texts of similar length (little padding), and only one
+        # chunk's token vectors (up to 256 x 384 floats per text) are held at a time, not the whole corpus's.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(order), _CHUNK):
+            chunk = order[start : start + _CHUNK]
+            vectors, rows = self._encode_chunk([texts[i] for i in chunk], [sentences[i] for i in chunk], batch_size)
+            passage_vectors[chunk] = vectors
+            for i, sentence_rows in zip(chunk, rows, strict=True):
+                sentence_vectors[i] = sentence_rows
+            if progress:
+                print(f"embedded {min(start + _CHUNK, len(order)):,}/{len(order):,} passages", file=sys.stderr, flush=True)
+        return passage_vectors, sentence_vectors
+
+    def _encode_chunk(
+        self, texts: list[str], sentences: list[list[tuple[int, int]]], batch_size: int
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        outputs = self._model.encode(texts, batch_size=batch_size, output_value=None, show_progress_bar=False, convert_to_numpy=False)
         offsets = self._tokenizer(
             texts, return_offsets_mapping=True, truncation=True, max_length=self.max_tokens
         )["offset_mapping"]
