@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.config import Settings
+from app.config import LEXICAL_BACKENDS, STORES, Settings
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -16,9 +16,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="sentence-transformers model name or path (env VERBATIM_MODEL)")
     parser.add_argument("--passage-tokens", type=int, help="passage size limit in model word pieces (default 250)")
     parser.add_argument("--passage-overlap", type=int, help="sentences repeated between passages (default 0)")
-    parser.add_argument("--store", choices=("faiss", "milvus"), help="where vectors are searched (env VERBATIM_STORE; default faiss)")
+    parser.add_argument("--store", choices=STORES, help="where vectors are searched (env VERBATIM_STORE; default faiss)")
     parser.add_argument(
-        "--lexical", choices=("bm25s", "milvus"),
+        "--lexical", choices=LEXICAL_BACKENDS,
         help="where BM25 runs: bm25s files (default) or Milvus full-text search, with --store milvus (env VERBATIM_LEXICAL)",
     )
     parser.add_argument("--milvus-uri", help="milvus-lite file or http(s)://host:19530 (env VERBATIM_MILVUS_URI; default INDEX_DIR/milvus.db)")

@@ -13,6 +13,10 @@ def _env_path(name: str, default: str) -> Path:
     return Path(os.environ.get(name, default)).expanduser()
 
 
+STORES = ("faiss", "milvus")  # where passage vectors are searched
+LEXICAL_BACKENDS = ("bm25s", "milvus")  # where BM25 runs
+
+
 class ConfigError(ValueError):
     """Settings that cannot work together; the message says what to change."""
 
@@ -57,10 +61,10 @@ class Settings:
     evidence_margin: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.store not in ("faiss", "milvus"):
-            raise ConfigError(f"unknown store {self.store!r}: use faiss or milvus")
-        if self.lexical not in ("bm25s", "milvus"):
-            raise ConfigError(f"unknown lexical backend {self.lexical!r}: use bm25s or milvus")
+        if self.store not in STORES:
+            raise ConfigError(f"unknown store {self.store!r}: use {' or '.join(STORES)}")
+        if self.lexical not in LEXICAL_BACKENDS:
+            raise ConfigError(f"unknown lexical backend {self.lexical!r}: use {' or '.join(LEXICAL_BACKENDS)}")
         if self.lexical == "milvus" and self.store != "milvus":
             raise ConfigError("--lexical milvus needs --store milvus: BM25 then runs in the Milvus collection")
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.lexical import LexicalIndex, terms_text
+from index.lexical import LexicalIndex
 from index.vector_store import FaissStore, MilvusFullText, MilvusStore, StoreConfig, VectorStore
 from ingest.records import Passage, SourceMeta
 
@@ -234,8 +234,8 @@ def write_version(
         if store.kind == "milvus":
             live = current_version_path(index_dir)
             live_entry = _live_store_entry(live)
-            terms = [terms_text(p.text) for p in passages] if store.full_text else None
-            entry = MilvusStore.write(tmp, ids, vectors, store, index_dir, live_entry, full, terms)
+            texts = [p.text for p in passages] if store.full_text else None
+            entry = MilvusStore.write(tmp, ids, vectors, store, index_dir, live_entry, full, texts)
         else:
             entry = FaissStore.write(tmp, ids, vectors, store)
         if not store.full_text:

@@ -24,9 +24,10 @@ from typing import Protocol
 
 import numpy as np
 
+from app.config import STORES
 from index.dense import DenseIndex
+from index.lexical import terms_text
 
-STORES = ("faiss", "milvus")
 TOKEN_ENV = "VERBATIM_MILVUS_TOKEN"
 _BATCH = 2000  # rows per insert/upsert call: well under Milvus's message size limit at 384 dimensions
 TERMS_FIELD, SPARSE_FIELD = "terms", "sparse"
@@ -172,14 +173,14 @@ class MilvusStore:
         index_dir: Path,
         live: dict | None,
         full: bool,
-        terms: list[str] | None = None,
+        texts: list[str] | None = None,
     ) -> dict:
         """Bring the collection the live version does not use up to `ids`/`vectors`; returns the manifest entry.
 
-        With `config.full_text`, `terms` (each passage's BM25 terms, space-joined) are stored for Milvus's BM25.
+        With `config.full_text`, the BM25 terms of the passages written (from `texts`) are stored for Milvus's BM25.
         """
-        if config.full_text and (terms is None or len(terms) != len(ids)):
-            raise ValueError("a full-text Milvus collection needs the BM25 terms of every passage")
+        if config.full_text and (texts is None or len(texts) != len(ids)):
+            raise ValueError("a full-text Milvus collection needs the text of every passage")
         client = milvus_client(config.milvus_uri)
         first, second, alias = collection_names(index_dir)
         live_collection = (live or {}).get("collection")
@@ -206,7 +207,7 @@ class MilvusStore:
             records = [{"id": int(ids[r]), "vector": vectors[r].tolist()} for r in rows]
             if config.full_text:
                 for record, r in zip(records, rows, strict=True):
-                    record[TERMS_FIELD] = terms[r]
+                    record[TERMS_FIELD] = terms_text(texts[r])
             client.upsert(target, records)
         client.flush(target)
         client.load_collection(target)
@@ -271,8 +272,6 @@ class MilvusFullText:
         self.size = len(self.ids)
 
     def query(self, question: str) -> MilvusTextQuery:
-        from index.lexical import terms_text
-
         return MilvusTextQuery(self, terms_text(question))
 
     def search_terms(self, terms: str, limit: int, ids: list[int] | None = None) -> dict[int, float]:
