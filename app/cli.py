@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.config import LEXICAL_BACKENDS, STORES, Settings
+from index.config import LEXICAL_BACKENDS, STORES, Settings
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from index.store import IndexError_
 
-    from app.config import ConfigError
+    from index.config import ConfigError
 
     args = build_parser().parse_args(argv)
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from app.config import Settings
+from index.config import Settings
 from app.present import answer_to_dicts, answer_to_html, escape
 from app.questions import MAX_QUESTION_CHARS, clean_question, validate_question
 from index.build import build_index, list_sources

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.config import Settings
+from index.config import Settings
 from eval.corpus_gen import recombined_documents, write_documents
 from index.build import build_index
 from index.embed import get_embedder

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    from app.config import Settings
+    from index.config import Settings
     from index.search import MODES, Searcher
 
     questions: list[str] = json.loads(args.questions.read_text())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.config import Settings
+from index.config import Settings
 from eval.datasets import load_gold, load_squad
 from eval.run import default_gold_files
 from index.search import Searcher

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.config import Settings
+from index.config import Settings
 from eval import metrics
 from eval.datasets import GoldQuestion, load_beir, load_gold, load_squad
 from eval.run import temporary_index

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.config import Settings
+from index.config import Settings
 from eval import metrics
 from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_squad
 from index.build import build_index, index_is_current

@@ -13,7 +13,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from app.config import Settings
+from index.config import Settings
 from eval.datasets import load_gold, load_squad
 from eval.run import default_gold_files, score_offcorpus, score_questions
 from index.build import build_index, index_is_current

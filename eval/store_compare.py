@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.config import Settings
+from index.config import Settings
 from index.store import current_version_path
 from index.vector_store import FaissStore, MilvusStore, StoreConfig
 

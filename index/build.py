@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.config import Settings
+from index.config import Settings
 from index.embed import Embedder, get_embedder
 from index.store import (
     FORMAT_VERSION,

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from app.config import DEFAULT_MODEL
+from index.config import DEFAULT_MODEL
 
 _CHUNK = 512  # texts per encode call in a build
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.config import Settings
+from index.config import Settings
 from index.embed import Embedder
 from index.query_encoder import TextEncoder, get_query_encoder
 from index.evidence import select_evidence

@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from app.config import STORES
+from index.config import STORES
 from index.dense import DenseIndex
 from index.lexical import terms_text
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Settings
+from index.config import Settings
 from index.build import build_index
 from index.embed import get_embedder
 

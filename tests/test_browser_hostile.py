@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Settings
+from index.config import Settings
 from index.build import build_index
 from tests.conftest import running_server
 

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from app.config import Settings
+from index.config import Settings
 from index.build import build_index
 from index.search import Searcher
 from index.store import current_version_path, load_version, open_version
@@ -16,7 +16,7 @@ from index.store import current_version_path, load_version, open_version
 # Loads the model, then rebuilds from scratch in a loop, printing when each build starts and ends.
 BUILD_LOOP = """
 import sys, time
-from app.config import Settings
+from index.config import Settings
 from index.build import build_index
 from index.embed import get_embedder
 settings = Settings()

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from app.config import Settings
+from index.config import Settings
 from index.build import BuildRefused, build_index, list_sources
 from index.search import Searcher
 from ingest.library import add_sources, remove_source, safe_name

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from gradio_client import Client
 
-from app.config import Settings
+from index.config import Settings
 from eval.datasets import load_gold
 from index.build import build_index
 from index.store import current_version_path

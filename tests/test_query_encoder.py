@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.config import Settings
+from index.config import Settings
 from index.embed import resolve_model
 from index.query_encoder import QueryEncoder, get_query_encoder, plain_mean_pooling_model
 

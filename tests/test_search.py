@@ -90,7 +90,7 @@ def test_cli_ask_json(bundled_settings):
 
 
 def test_cli_reports_a_missing_index(tmp_path):
-    from app.config import Settings
+    from index.config import Settings
 
     settings = Settings(sources_dir=tmp_path, index_dir=tmp_path / "none")
     out = subprocess.run(

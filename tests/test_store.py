@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from app.config import Settings
+from index.config import Settings
 from index import store
 from index.build import build_index, index_is_current
 from index.search import Searcher

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.cli import main as cli_main
-from app.config import Settings
+from index.config import Settings
 from index.build import build_index
 from index.store import IndexCorrupt, current_version_path, load_version, open_version
 
@@ -174,7 +174,7 @@ def test_milvus_full_text_scores_as_bm25s_and_follows_updates(tmp_path, sources_
     # The other lexical backend is a clear error naming the fix; so is --lexical milvus without Milvus.
     with pytest.raises(IndexCorrupt, match="verbatim build --full --store milvus --lexical bm25s"):
         load_version(text.index_dir, expected_lexical="bm25s")
-    from app.config import ConfigError
+    from index.config import ConfigError
 
     with pytest.raises(ConfigError, match="needs --store milvus"):
         Settings(lexical="milvus")

@@ -5,7 +5,7 @@ import html
 import pytest
 from gradio_client import Client, handle_file
 
-from app.config import Settings
+from index.config import Settings
 from index.build import build_index
 
 from conftest import running_server

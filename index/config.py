@@ -1,4 +1,7 @@
-"""One Settings object: paths, model and search parameters, from defaults, env vars and flags."""
+"""One Settings object: paths, model and search parameters, from defaults, env vars and flags.
+
+It lives in index/ because the build and the search read it; app/ and eval/ import it from here.
+"""
 
 from __future__ import annotations
 
