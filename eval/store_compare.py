@@ -112,12 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from eval.bench import DEFAULT_SQUAD, squad_questions
-    from index.query_encoder import get_query_encoder
+    from index.embed import get_embedder
 
     vectors_path = args.vectors or current_version_path(args.index_dir) / "vectors.npy"
     with tempfile.TemporaryDirectory(prefix="verbatim-store-compare-") as tmp:
         questions_path = Path(tmp) / "questions.npy"
-        encoder = get_query_encoder(Settings().model)
+        encoder = get_embedder(Settings().model)
         np.save(questions_path, encoder.encode(squad_questions(args.squad or DEFAULT_SQUAD, args.questions)))
         rows = []
         for size in args.sizes:

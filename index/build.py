@@ -10,6 +10,7 @@ import numpy as np
 
 from index.config import Settings
 from index.embed import Embedder, get_embedder
+from index.query_encoder import ensure_query_encoder
 from index.store import (
     FORMAT_VERSION,
     IndexError_,
@@ -231,6 +232,7 @@ def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: 
         sources=_with_metadata_fingerprint(fingerprints, settings.sources_dir),
         build_params=build_params(settings),
         built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        query_encoder=ensure_query_encoder(settings.index_dir, embedder),
     )
     version = write_version(
         settings.index_dir, manifest, records, passages, vectors, sentence_vectors, store=store_config(settings), full=full

@@ -9,6 +9,8 @@ from functools import lru_cache
 import numpy as np
 
 from index.config import DEFAULT_MODEL
+from index.model_files import PACKAGED, model_folder
+from index.onnx_encoder import EncoderSpec, OnnxEncoder
 
 _CHUNK = 512  # texts per encode call in a build
 
@@ -116,6 +118,14 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def get_embedder(model: str = DEFAULT_MODEL) -> Embedder:
-    """One loaded model per name per process: loading costs seconds, encoding milliseconds."""
+def get_embedder(model: str = DEFAULT_MODEL) -> Embedder | OnnxEncoder:
+    """One loaded model per name per process: loading costs seconds, encoding milliseconds.
+
+    A model that ships only as ONNX files (index/model_files.py) runs on onnxruntime with every core.
+    """
+    packaged = PACKAGED.get(model)
+    if packaged is not None and packaged.encoder is not None:
+        folder = model_folder(model)
+        spec = EncoderSpec.from_dict(packaged.encoder)
+        return OnnxEncoder(folder / "model.onnx", folder / "tokenizer.json", spec, name=model, threads=os.cpu_count() or 1)
     return Embedder(model)

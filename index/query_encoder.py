@@ -1,37 +1,49 @@
-"""Questions -> vectors without importing sentence-transformers, which costs seconds at start-up.
+"""Questions -> vectors with onnxruntime: each index carries the ONNX encoder of the model it was built with.
 
-For the common case, a model whose sentence-transformers pipeline is exactly Transformer -> mean
-Pooling -> Normalize (all-MiniLM-L6-v2 is), the same weights are run with `transformers` and
-pooled the same way: identical vectors, about half the import time. Any other pipeline falls back
-to the full sentence-transformers Embedder, so results never depend on which path ran.
+Importing torch and transformers costs seconds; a question needs a small transformer run once on a
+dozen tokens. So a build (which has the model loaded anyway) exports the model to ONNX once per
+machine, checks that the export gives the same vectors, places it in the index folder and records
+its sha256 in the manifest. The query path then loads that file with onnxruntime and verifies it.
+Models that exist only as ONNX files (index/model_files.py) are used directly. A pipeline that is
+not transformer -> mean/CLS pooling -> normalise keeps the sentence-transformers encoder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import shutil
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from index.embed import get_embedder, resolve_model
+from index.model_files import ModelFileError, model_folder, models_dir, sha256_of, verify_file
+from index.onnx_encoder import EncoderSpec, OnnxEncoder
 
-_MEAN_ONLY = {
-    "pooling_mode_mean_tokens": True,
-    "pooling_mode_cls_token": False,
-    "pooling_mode_max_tokens": False,
-    "pooling_mode_mean_sqrt_len_tokens": False,
-}
+ENCODERS_DIR = "encoders"  # in the index folder, shared by its versions
+# The export must reproduce the model's own vectors: checked on these before it is used.
+PROBES = [
+    "How many people are in prison in El Salvador?",
+    "CECOT",
+    "¿Cuántas personas están presas? 萨尔瓦多有多少囚犯？",
+    "What did the U.S. State Department say about the $7.77 billion budget and the 1.9% figure?",
+    " ".join(["a very long question about prisons"] * 120),
+]
+MIN_COSINE = 0.99999
 
 
 class TextEncoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
-def plain_mean_pooling_model(path: Path) -> int | None:
-    """The max sequence length when `path` is a local Transformer -> mean Pooling -> Normalize model, else None."""
+def exportable_spec(path: Path) -> EncoderSpec | None:
+    """The EncoderSpec of a local sentence-transformers model that is Transformer -> mean or CLS
+    Pooling -> Normalize (what ONNX plus numpy pooling reproduces exactly), else None."""
     try:
         modules = json.loads((path / "modules.json").read_text())
         types = [m["type"].rsplit(".", 1)[-1] for m in modules]
@@ -41,49 +53,128 @@ def plain_mean_pooling_model(path: Path) -> int | None:
         return None
     if types != ["Transformer", "Pooling", "Normalize"] or modules[0]["path"] not in ("", "."):
         return None
-    if any(pooling.get(key, False) != value for key, value in _MEAN_ONLY.items()) or pooling.get("include_prompt") is False:
+    if config.get("do_lower_case") or pooling.get("include_prompt") is False:
         return None
-    if config.get("do_lower_case"):
+    modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
+    kind = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}.get(next(iter(modes), ""))
+    if len(modes) != 1 or kind is None or not (path / "tokenizer.json").is_file():
         return None
-    return int(config.get("max_seq_length", 512))
+    return EncoderSpec(pooling=kind, max_tokens=int(config.get("max_seq_length", 512)))
 
 
-class QueryEncoder:
-    """Transformer + attention-masked mean pooling + L2 normalisation, as sentence-transformers does."""
-
-    def __init__(self, path: Path, max_tokens: int) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        self._torch = torch
-        self._tokenizer = AutoTokenizer.from_pretrained(str(path))
-        self._model = AutoModel.from_pretrained(str(path)).eval()
-        self.max_tokens = max_tokens
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
-        torch = self._torch
-        # One short question gains nothing from intra-op threads, and concurrent requests in the web
-        # app then use the cores side by side instead of oversubscribing them.
-        torch.set_num_threads(1)
-        batch = self._tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
-        with torch.inference_mode():
-            tokens = self._model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)
-            pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        return np.ascontiguousarray(pooled.numpy(), dtype=np.float32)
+def _model_key(path: Path) -> str:
+    """A content hash of the files that decide a model's vectors (weights, configs, tokenizer)."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".json", ".txt")):
+        digest.update(file.relative_to(path).as_posix().encode())
+        digest.update(sha256_of(file).encode())
+    return digest.hexdigest()[:16]
 
 
-@lru_cache(maxsize=4)
-def get_query_encoder(model: str) -> TextEncoder:
-    """The fastest-loading encoder that gives `model`'s exact sentence-transformers vectors."""
-    path = Path(resolve_model(model))
-    max_tokens = plain_mean_pooling_model(path) if path.is_dir() else None
-    if max_tokens is None:
-        return get_embedder(model)
-    return QueryEncoder(path, max_tokens)
+def _export(embedder, spec: EncoderSpec, folder: Path, source: Path) -> None:
+    """Write model.onnx + tokenizer.json for `embedder`'s transformer into `folder` (needs torch)."""
+    import torch
+
+    transformer = embedder._model[0].auto_model.eval()
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self, model) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+
+    batch = embedder._tokenizer(["a question", "a somewhat longer example sentence"], padding=True, return_tensors="pt")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    inputs = tuple(batch.get(n, torch.zeros_like(batch["input_ids"])) for n in names)
+    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
+    import warnings
+
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            LastHidden(transformer), inputs, str(folder / "model.onnx"), input_names=names,
+            output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False,
+        )
+    shutil.copyfile(source / "tokenizer.json", folder / "tokenizer.json")
+    (folder / "spec.json").write_text(json.dumps(spec.to_dict()))
+
+
+def _place(cached: Path, target: Path) -> None:
+    """Hard-link (or copy) the cached export into the index folder, so an index travels whole."""
+    target.mkdir(parents=True, exist_ok=True)
+    for file in ("model.onnx", "tokenizer.json"):
+        destination = target / file
+        if destination.exists() and sha256_of(destination) == sha256_of(cached / file):
+            continue
+        part = target / f".{file}.part"
+        part.unlink(missing_ok=True)
+        try:
+            os.link(cached / file, part)
+        except OSError:
+            shutil.copyfile(cached / file, part)
+        part.replace(destination)
+
+
+def ensure_query_encoder(index_dir: Path, embedder) -> dict:
+    """The manifest entry naming the ONNX question encoder for `embedder`'s model, exported if needed.
+
+    {"kind": "onnx", "path": "encoders/<name>", "files": {file: sha256}, "spec": {...}} for an export;
+    {"kind": "packaged", "name": ..., "spec": ...} for a model that ships as ONNX; {"kind":
+    "sentence-transformers"} when the pipeline cannot be reproduced (questions then use torch).
+    """
+    if isinstance(embedder, OnnxEncoder):
+        return {"kind": "packaged", "name": embedder.name, "spec": embedder.spec.to_dict()}
+    from index.embed import resolve_model
+
+    source = Path(resolve_model(embedder.name))
+    spec = exportable_spec(source) if source.is_dir() else None
+    if spec is None:
+        return {"kind": "sentence-transformers"}
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", embedder.name.rsplit(":", 1)[-1].rstrip("/").rsplit("/", 1)[-1]) or "model"
+    name = f"{slug}-{_model_key(source)}"
+    cached = models_dir() / "exports" / name
+    if not (cached / "model.onnx").is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cached.parent))
+        try:
+            _export(embedder, spec, tmp, source)
+            onnx = OnnxEncoder(tmp / "model.onnx", tmp / "tokenizer.json", spec)
+            agreement = np.sum(onnx.encode(PROBES) * embedder.encode(PROBES), axis=1)
+            if float(agreement.min()) < MIN_COSINE:
+                return {"kind": "sentence-transformers", "export_refused": f"cosine {float(agreement.min()):.6f}"}
+            tmp.rename(cached)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    _place(cached, Path(index_dir) / ENCODERS_DIR / name)
+    files = {f: sha256_of(cached / f) for f in ("model.onnx", "tokenizer.json")}
+    return {"kind": "onnx", "path": f"{ENCODERS_DIR}/{name}", "files": files, "spec": spec.to_dict()}
+
+
+@lru_cache(maxsize=8)
+def _open(index_dir: str, entry_json: str, model: str) -> TextEncoder:
+    entry = json.loads(entry_json)
+    spec = EncoderSpec.from_dict(entry.get("spec", {}))
+    if entry.get("kind") == "onnx":
+        folder = Path(index_dir) / entry["path"]
+        for file, sha256 in entry["files"].items():
+            verify_file(folder / file, sha256, "run `verbatim build --full` to export it again")
+        return OnnxEncoder(folder / "model.onnx", folder / "tokenizer.json", spec, name=model)
+    if entry.get("kind") == "packaged":
+        folder = model_folder(entry["name"])
+        return OnnxEncoder(folder / "model.onnx", folder / "tokenizer.json", spec, name=entry["name"])
+    from index.embed import get_embedder
+
+    return get_embedder(model)
+
+
+def open_query_encoder(index_dir: Path, entry: dict, model: str) -> TextEncoder:
+    """The question encoder an index's manifest names, loaded once per process and verified.
+
+    Raises ModelFileError (one line naming the fix) when its file is missing or altered.
+    """
+    return _open(str(index_dir), json.dumps(entry, sort_keys=True), model)
+
+
+__all__ = ["ModelFileError", "TextEncoder", "ensure_query_encoder", "exportable_spec", "open_query_encoder"]

@@ -11,7 +11,7 @@ import numpy as np
 
 from index.config import Settings
 from index.embed import Embedder
-from index.query_encoder import TextEncoder, get_query_encoder
+from index.query_encoder import TextEncoder, open_query_encoder
 from index.evidence import select_evidence
 from index.store import CURRENT, IndexVersion, load_version
 from ingest.records import Occurrence, Passage, SourceMeta, Span
@@ -169,8 +169,8 @@ class Searcher:
 
     def __init__(self, settings: Settings, embedder: Embedder | TextEncoder | None = None) -> None:
         self.settings = settings
-        # Questions only need the light encoder (same vectors); the full model loads when a build needs it.
-        self.encoder = embedder or get_query_encoder(settings.model)
+        # By default questions are encoded by the ONNX encoder the index names (no torch import).
+        self._given_encoder = embedder
         self._lock = threading.Lock()
         self._pointer: str | None = None
         self._index: IndexVersion | None = None
@@ -193,10 +193,16 @@ class Searcher:
                 self._pointer = pointer
             return self._index
 
+    def encoder(self, index: IndexVersion) -> Embedder | TextEncoder:
+        """What encodes questions for `index`: the encoder given to the Searcher, else the index's own."""
+        if self._given_encoder is not None:
+            return self._given_encoder
+        return open_query_encoder(self.settings.index_dir, index.manifest.query_encoder, self.settings.model)
+
     def candidates(self, question: str, files: list[str] | None = None) -> Candidates:
         """The passages worth ranking for `question`, with both retrievers' exact scores."""
         index = self.index()  # one consistent version for the whole question
-        question_vector = self.encoder.encode([question])[0]
+        question_vector = self.encoder(index).encode([question])[0]
         lexical_query = index.lexical.query(question)
         if files:
             wanted = set(files)

@@ -99,6 +99,8 @@ class Manifest:
     lexical: str = "bm25s"  # where BM25 runs: "bm25s" (files in lexical/) or "milvus" (the vector collection)
     # name -> [bytes, crc32] of every file in the version, so truncation or corruption is caught at load.
     files: dict[str, list[int]] = field(default_factory=dict)
+    # How questions are encoded without torch (index/query_encoder.py): the ONNX file and its sha256.
+    query_encoder: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
