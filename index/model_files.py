@@ -15,8 +15,13 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 MODELS_ENV = "VERBATIM_MODELS_DIR"
 
@@ -127,17 +132,39 @@ def verify_file(path: Path, expected: str, fix: str) -> None:
         )
 
 
+def load_verified(checks: list[tuple[Path, str, str]], load: Callable[[], T]) -> T:
+    """`load()`, while the files in `checks` ((path, sha256, fix) each) are verified on another thread.
+
+    Hashing and onnxruntime's session creation both release the GIL, so a cold start pays for the
+    longer of the two instead of their sum. A failed check wins over whatever `load` made of a bad file.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        checked = pool.submit(lambda: [verify_file(*check) for check in checks])
+        try:
+            loaded = load()
+        except Exception:
+            checked.result()  # raises ModelFileError when a file is the cause
+            raise
+        checked.result()
+    return loaded
+
+
 def _fix(model: PackagedModel) -> str:
     return f"run `verbatim models fetch {model.name}` (or `make setup`)"
 
 
-def model_folder(name: str) -> Path:
-    """The verified local folder of packaged model `name`. Raises ModelFileError naming the fix."""
+def model_checks(name: str) -> list[tuple[Path, str, str]]:
+    """(path, sha256, fix) of each file of packaged model `name`, for verify_file / load_verified."""
     model = PACKAGED[name]
     folder = models_dir() / model.name
-    for file, sha256 in model.files:
-        verify_file(folder / file, sha256, _fix(model))
-    return folder
+    return [(folder / file, sha256, _fix(model)) for file, sha256 in model.files]
+
+
+def model_folder(name: str) -> Path:
+    """The verified local folder of packaged model `name`. Raises ModelFileError naming the fix."""
+    for check in model_checks(name):
+        verify_file(*check)
+    return models_dir() / name
 
 
 def fetch(name: str, force: bool = False) -> Path:

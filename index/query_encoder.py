@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from index.model_files import ModelFileError, model_folder, models_dir, sha256_of, verify_file
+from index.model_files import ModelFileError, load_verified, model_checks, models_dir, sha256_of
 from index.onnx_encoder import EncoderSpec, OnnxEncoder
 
 ENCODERS_DIR = "encoders"  # in the index folder, shared by its versions
@@ -158,12 +158,15 @@ def _open(index_dir: str, entry_json: str, model: str) -> TextEncoder:
     spec = EncoderSpec.from_dict(entry.get("spec", {}))
     if entry.get("kind") == "onnx":
         folder = Path(index_dir) / entry["path"]
-        for file, sha256 in entry["files"].items():
-            verify_file(folder / file, sha256, "run `verbatim build --full` to export it again")
-        return OnnxEncoder(folder / "model.onnx", folder / "tokenizer.json", spec, name=model)
+        fix = "run `verbatim build --full` to export it again"
+        checks = [(folder / file, sha256, fix) for file, sha256 in entry["files"].items()]
+        return load_verified(checks, lambda: OnnxEncoder(folder / "model.onnx", folder / "tokenizer.json", spec, name=model))
     if entry.get("kind") == "packaged":
-        folder = model_folder(entry["name"])
-        return OnnxEncoder(folder / "model.onnx", folder / "tokenizer.json", spec, name=entry["name"])
+        folder = models_dir() / entry["name"]
+        return load_verified(
+            model_checks(entry["name"]),
+            lambda: OnnxEncoder(folder / "model.onnx", folder / "tokenizer.json", spec, name=entry["name"]),
+        )
     from index.embed import get_embedder
 
     return get_embedder(model)
