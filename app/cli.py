@@ -24,6 +24,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--milvus-uri", help="milvus-lite file or http(s)://host:19530 (env VERBATIM_MILVUS_URI; default INDEX_DIR/milvus.db)")
 
 
+def _ray_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ray", nargs="?", const="local", metavar="ADDRESS",
+        help="read and embed on a Ray cluster (pip install -e '.[ray]'): ADDRESS of a running cluster "
+        "(auto, host:6379, ray://host:10001), or none to start Ray on this machine (env VERBATIM_RAY_ADDRESS)",
+    )
+    parser.add_argument("--ray-workers", type=int, help="embedding actors on Ray (default: one per CPU, or per GPU with --ray-gpus)")
+    parser.add_argument("--ray-gpus", type=float, help="GPUs per embedding actor on Ray (default 0: CPU actors)")
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_args(args)
 
@@ -40,7 +50,9 @@ def _report_build(report) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     from index.build import build_index
 
-    report = build_index(_settings(args), full=args.full, progress=sys.stderr.isatty())
+    settings = _settings(args)
+    # A distributed build prints progress lines (passages embedded, rate) even into a log file.
+    report = build_index(settings, full=args.full, progress=sys.stderr.isatty() or bool(settings.ray_address))
     _report_build(report)
     return 0
 
@@ -146,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="index the sources folder (only new or changed text is embedded)")
     _common(p)
     p.add_argument("--full", action="store_true", help="rebuild from scratch, re-embedding everything")
+    _ray_flags(p)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("add", help="copy files or folders into the sources folder and index them")
