@@ -146,9 +146,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.scale:
+        from eval.bench_scale import main as run_scale
+
+        return run_scale(args)
     from eval.bench import main as run_bench
 
     return run_bench(args)
+
+
+def _scale_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scale", action="store_true", help="Ray build vs local build, and search at a million passages (docs/bench/scale.md)")
+    parser.add_argument("--scale-size", type=int, default=10_000, help="--scale: corpus paragraphs for the build comparison (0: skip it)")
+    parser.add_argument("--scale-passages", type=int, default=1_000_000, help="--scale: passages of the search test (0: skip it)")
+    parser.add_argument("--scale-base", type=Path, help="--scale: index whose real vectors and texts seed it (default the cached 100k index)")
+    parser.add_argument("--scale-stores", nargs="+", default=["faiss", "milvus"], choices=STORES, help="--scale: stores searched")
+    parser.add_argument("--scale-questions", type=int, default=100, help="--scale: SQuAD questions per retriever")
+    parser.add_argument("--scale-workdir", type=Path, help="--scale: where the temporary indexes go (about 12 GB at 1M)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--squad", type=Path, help="SQuAD v1.1 JSON to recombine into corpora (default ../shared/benchmarks/...)")
     p.add_argument("--out", type=Path, help="report folder (default docs/bench, or tests/artifacts/bench with --quick)")
     p.add_argument("--cache-dir", type=Path, help="where corpora and the largest index are kept (default var/bench/cache)")
+    _scale_flags(p)
     p.set_defaults(func=cmd_bench)
 
     return parser

@@ -177,7 +177,8 @@ class RayRunner:
             return
         options: dict = {"logging_level": logging.WARNING, "log_to_driver": True}
         if self.address == LOCAL:
-            options["include_dashboard"] = False
+            # A Ray for this build only: no dashboard, and on the loopback interface, not the machine's address.
+            options.update(include_dashboard=False, _node_ip_address="127.0.0.1")
         try:
             ray.init(address=self.address, **options)
         except (ConnectionError, ValueError, RuntimeError) as exc:
