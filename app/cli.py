@@ -163,6 +163,7 @@ def _scale_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale-stores", nargs="+", default=["faiss", "milvus"], choices=STORES, help="--scale: stores searched")
     parser.add_argument("--scale-questions", type=int, default=100, help="--scale: SQuAD questions per retriever")
     parser.add_argument("--scale-workdir", type=Path, help="--scale: where the temporary indexes go (about 12 GB at 1M)")
+    parser.add_argument("--scale-local-index", type=Path, help="--scale: keep the local build's index here (it can seed --scale-base)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,8 +47,12 @@ def _compare(version, reference) -> dict:
     return {"identical_passages": same, "max_vector_gap": gap}
 
 
-def measure_build_throughput(sources: Path, workdir: Path, worker_counts: tuple[int, ...] = (2, 1)) -> dict:
-    """Local build vs Ray builds of the same sources, one after the other in this process."""
+def measure_build_throughput(
+    sources: Path, workdir: Path, worker_counts: tuple[int, ...] = (2, 1), local_index: Path | None = None
+) -> dict:
+    """Local build vs Ray builds of the same sources, one after the other in this process.
+
+    The local build goes to `local_index` when given (kept: it can seed the million-passage test)."""
     import ray
 
     from index.build import LocalRunner, build_index
@@ -56,7 +60,7 @@ def measure_build_throughput(sources: Path, workdir: Path, worker_counts: tuple[
     from index.ray_build import RayRunner
     from index.store import load_version
 
-    settings = Settings(sources_dir=sources, index_dir=workdir / "local")
+    settings = Settings(sources_dir=sources, index_dir=local_index or workdir / "local")
     rows = []
     print(f"[scale] local build of {sources}", file=sys.stderr, flush=True)
     load = load_average()
@@ -98,7 +102,9 @@ def measure_build_throughput(sources: Path, workdir: Path, worker_counts: tuple[
 # ---------------------------------------------------------------- (b) a million passages
 
 
-def write_synthetic_version(base_index: Path, size: int, target: Path, store: str = "faiss", seed: int = 0) -> dict:
+def write_synthetic_version(
+    base_index: Path, size: int, target: Path, store: str = "faiss", seed: int = 0, reuse: Path | None = None
+) -> dict:
     """An index version of `size` passages grown from a real one; returns what it is made of.
 
     Passage i < n (the base's count) is the base's own (text, vector, sentence vectors). A copy of base
@@ -108,12 +114,18 @@ def write_synthetic_version(base_index: Path, size: int, target: Path, store: st
     synthetic document, so citations and offsets are real. Files are streamed, so the writer never holds
     the sentence vectors of the whole collection; the FAISS index and BM25 are built by Verbatim's own code.
     """
-    from index.store import FORMAT_VERSION, Manifest, current_version_path, file_checksums, read_manifest
     from index.lexical import LexicalIndex
-    from index.vector_store import FaissStore, MilvusStore, StoreConfig, milvus_client
+    from index.store import current_version_path, read_manifest
     from ingest.passages import passage_id
     from ingest.records import Occurrence, Passage, Span
 
+    name = "v-synthetic"
+    version = target / name
+    if reuse is not None:  # the same passages already written for another store: hard links, then this store
+        shutil.copytree(reuse / name, version, copy_function=os.link,
+                        ignore=shutil.ignore_patterns("dense.faiss", "manifest.json"))
+        made = json.loads((reuse / "synthetic.json").read_text())
+        return _attach_store(version, target, store, made)
     base = current_version_path(base_index)
     base_manifest = read_manifest(base)
     with (base / "passages.jsonl").open(encoding="utf-8") as fh:
@@ -124,8 +136,6 @@ def write_synthetic_version(base_index: Path, size: int, target: Path, store: st
     n, dim = len(base_passages), base_vectors.shape[1]
     rng = np.random.default_rng(seed)
     target.mkdir(parents=True, exist_ok=True)
-    name = "v-synthetic"
-    version = target / name
     version.mkdir()
 
     def sentences_of(row: int) -> list[str]:
@@ -208,34 +218,43 @@ def write_synthetic_version(base_index: Path, size: int, target: Path, store: st
             out.write(json.dumps({**meta, "own": meta, "fingerprint": "synthetic", "passages": 1000, "text": text}) + "\n")
     del documents
 
-    # Search structures, by Verbatim's own code.
+    # BM25 and the dense index, by Verbatim's own code.
     started = time.perf_counter()
     LexicalIndex.build(texts).save(version / "lexical")
-    lexical_s = time.perf_counter() - started
+    made = {"base_passages": n, "passages": size, "noisy_copies": max(0, size - n), "bm25_build_s": round(time.perf_counter() - started, 1),
+            "model": base_manifest.model, "dimension": dim, "build_params": base_manifest.build_params}
     del texts
+    (target / "synthetic.json").write_text(json.dumps(made))
+    return _attach_store(version, target, store, made)
+
+
+def _attach_store(version: Path, target: Path, store: str, made: dict) -> dict:
+    """Write the version's dense index into `store`, then its manifest, and make it live in `target`."""
+    from index.store import FORMAT_VERSION, Manifest, file_checksums
+    from index.vector_store import FaissStore, MilvusStore, StoreConfig, milvus_client
+
     ids = np.array([json.loads(line)["id"] for line in (version / "passages.jsonl").open(encoding="utf-8")], dtype=np.int64)
     config = StoreConfig(store, str(target / "milvus.db"), Settings().ann_threshold)
     started = time.perf_counter()
-    loaded = np.load(version / "vectors.npy")
+    vectors = np.load(version / "vectors.npy")
     if store == "milvus":
-        entry = MilvusStore.write(version, ids, loaded, config, target, None, full=True)
+        entry = MilvusStore.write(version, ids, vectors, config, target, None, full=True)
         MilvusStore.publish(entry)
         milvus_client(config.milvus_uri).close()  # milvus-lite: one process at a time opens the file
         milvus_client.cache_clear()
     else:
-        entry = FaissStore.write(version, ids, loaded, config)
+        entry = FaissStore.write(version, ids, vectors, config)
     dense_s = time.perf_counter() - started
-    del loaded
+    del vectors
     manifest = Manifest(
-        format_version=FORMAT_VERSION, model=base_manifest.model, dimension=dim, passage_count=size,
-        sources={}, build_params=base_manifest.build_params,
-        built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), store=store, vector_store=entry, lexical="bm25s",
+        format_version=FORMAT_VERSION, model=made["model"], dimension=made["dimension"], passage_count=len(ids),
+        sources={}, build_params=made["build_params"], built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        store=store, vector_store=entry, lexical="bm25s",
     )
     manifest = replace(manifest, files=file_checksums(version))
     (version / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2), encoding="utf-8")
-    (target / "CURRENT").write_text(name + "\n", encoding="utf-8")
-    return {"base_passages": n, "passages": size, "noisy_copies": max(0, size - n),
-            "bm25_build_s": round(lexical_s, 1), "dense_build_s": round(dense_s, 1)}
+    (target / "CURRENT").write_text(version.name + "\n", encoding="utf-8")
+    return {key: made[key] for key in ("base_passages", "passages", "noisy_copies", "bm25_build_s")} | {"dense_build_s": round(dense_s, 1)}
 
 
 def dense_recall(index_dir: Path, question_vectors: np.ndarray, store: str, k: int = 10) -> float:
@@ -259,11 +278,13 @@ def measure_million(base_index: Path, size: int, questions_file: Path, workdir: 
     from eval.bench import disk_bytes, probe
 
     rows = []
+    first: Path | None = None
     for store in stores:
         target = workdir / f"scale-{store}"
         print(f"[scale] writing {size:,} passages for {store}", file=sys.stderr, flush=True)
         # In its own process: its memory is given back, and milvus-lite's file is free for the probe.
-        made = _run_json(["--write", str(base_index), str(size), str(target), store])
+        # The second store reuses the first one's passages, vectors and BM25 (hard links).
+        made = _run_json(["--write", str(base_index), str(size), str(target), store, str(first or "")])
         print(f"[scale] serving probe, {store}", file=sys.stderr, flush=True)
         served = probe_store(target, questions_file, store)
         recall = _run_json(["--recall", str(target), str(questions_file), store])
@@ -271,9 +292,14 @@ def measure_million(base_index: Path, size: int, questions_file: Path, workdir: 
         milvus_dir = target / "milvus.db"
         if milvus_dir.is_dir():
             size_bytes += sum(p.stat().st_size for p in milvus_dir.rglob("*") if p.is_file())
-        rows.append({"store": store, **made, **served, "recall_at_10": recall,
+        version = next(target.glob("v-*"))
+        mapped = sum((version / f).stat().st_size for f in ("vectors.npy", "sentence_vectors.npy"))
+        rows.append({"store": store, **made, **served, "recall_at_10": recall, "mapped_mb": round(mapped / 2**20, 1),
                      "disk_mb": round(size_bytes / 2**20, 1), "load": load_average()})
-        shutil.rmtree(target, ignore_errors=True)
+        if first is None:
+            first = target
+        else:
+            shutil.rmtree(target, ignore_errors=True)
     return rows
 
 
@@ -301,13 +327,14 @@ def probe_store(index_dir: Path, questions_file: Path, store: str) -> dict:
 
 
 def markdown(r: dict) -> str:
-    lines = ["# Verbatim scale bench", "", f"Measured {r['date']} on {r['machine']['cpu']}, {r['machine']['cores']} cores, "
-             f"{r['machine']['memory_gb']} GB RAM (shared with other jobs: the load average is given per row). "
-             f"Command: `{r['command']}` ({r['seconds']:.0f} s).", ""]
+    lines = ["# Verbatim scale bench", "", f"Machine: {r['machine']['cpu']}, {r['machine']['cores']} cores, "
+             f"{r['machine']['memory_gb']} GB RAM, no GPU, shared with other jobs (the 1-minute load average is given "
+             "per row).", ""]
     a = r.get("build")
     if a:
         lines += [
             "## (a) Build throughput: local vs Ray, same corpus, same run", "",
+            f"Measured {a['date']} by `{a['command']}`.", "",
             f"Corpus: {a['corpus']} ({a['builds'][0]['passages']:,} passages). Full builds, model load included. "
             f"The local Ray cluster ({a['cpus']} CPUs) was started once before the Ray builds, in {a['ray_start_s']:.1f} s.", "",
             "| build | workers | seconds | passages/s | vs local | vs local, Ray start included | same passages | max vector gap | load before → after |",
@@ -322,25 +349,37 @@ def markdown(r: dict) -> str:
                 f"{row['load_before'][0]} → {row['load_after'][0]} |"
             )
         lines.append("")
-    b = r.get("million")
-    if b:
+    million = r.get("million")
+    if million:
+        b = million["rows"]
         lines += [
             f"## (b) Search at {b[0]['passages']:,} passages", "",
-            f"Vectors: the {b[0]['base_passages']:,} real passage vectors of `{r['base_index']}` and "
+            *[f"- {row['store']}: measured {row['date']} by `{row['command']}`; {row['questions']} SQuAD questions per retriever."
+              for row in b],
+            "",
+            f"Vectors: the {b[0]['base_passages']:,} real passage vectors of `{b[0]['base_index']}` and "
             f"{b[0]['noisy_copies']:,} noisy copies of them (each plus Gaussian noise, sigma {NOISE}, re-normalised); texts: "
             "the real passages, then their sentences shuffled plus one sentence of another passage (BM25 over real words). "
             "Latency is the whole search path (question encoding, dense and BM25 candidates, exact re-scoring, fusion, "
             "evidence) in a fresh process, without a cross-encoder reranker.", "",
-            "| store | dense index | hybrid p50 / p95 | dense p50 / p95 | lexical p50 / p95 | recall@10 vs exact | load | peak RSS | disk |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| store | dense index | hybrid p50 / p95 | dense p50 / p95 | lexical p50 / p95 | recall@10 vs exact | load | peak RSS | memory-mapped files | disk |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in b:
             lat = row["latency"]
             cells = " | ".join(f"{lat[m]['p50_ms']:.1f} / {lat[m]['p95_ms']:.1f} ms" for m in ("hybrid", "dense", "lexical"))
             index = {"exact": "FLAT", "hnsw": "AUTOINDEX"}[row["dense_index"]] if row["store"] == "milvus" else row["dense_index"]
             lines.append(f"| {row['store']} | {index} | {cells} | {row['recall_at_10']:.4f} | {row['load_s']:.0f} s | "
-                         f"{row['peak_rss_mb']:,.0f} MB | {row['disk_mb']:,.0f} MB |")
-        lines.append("")
+                         f"{row['peak_rss_mb']:,.0f} MB | {row['mapped_mb']:,.0f} MB | {row['disk_mb']:,.0f} MB |")
+        lines += [
+            "",
+            "Peak RSS is the serving process's high-water mark (VmHWM): model, passages, documents, dense index "
+            "(FAISS in the process; milvus-lite runs in it too), BM25, and the pages of the memory-mapped passage and "
+            "sentence vectors it touched. Those two files (column 'memory-mapped files') are read through the OS "
+            "page cache, shared by every process serving the same version. BM25 build and dense index build: "
+            + ", ".join(f"{row['store']} {row['bm25_build_s']:.0f} s and {row['dense_build_s']:.0f} s" for row in b) + ".",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -352,19 +391,23 @@ def main(args) -> int:
     out = args.out or Path("docs/bench")
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    results: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                     "command": " ".join(["verbatim", *sys.argv[1:]]) if sys.argv else "verbatim bench --scale", "goals": GOALS}
+    # A part not measured by this run keeps its figures (and its own date and command) from the last report.
+    previous = json.loads((out / "scale.json").read_text()) if (out / "scale.json").exists() else {}
+    run = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": " ".join(["verbatim", *sys.argv[1:]])}
+    results: dict = {**previous, "machine": machine(), "goals": GOALS}
     with tempfile.TemporaryDirectory(prefix="verbatim-scale-", dir=args.scale_workdir) as tmp:
         if args.scale_size:
             sources = corpus_sources(squad, args.scale_size, cache)
-            results["build"] = measure_build_throughput(sources, Path(tmp))
+            results["build"] = {**run, **measure_build_throughput(sources, Path(tmp), local_index=args.scale_local_index)}
         if args.scale_passages:
             base = args.scale_base or cache / "squad-recombined-100000-seed0" / "index"
-            results["base_index"] = str(base)
             questions_file = Path(tmp) / "questions.json"
             questions_file.write_text(json.dumps(squad_questions(squad, args.scale_questions)))
-            results["million"] = measure_million(base, args.scale_passages, questions_file, Path(tmp), tuple(args.scale_stores))
-    results["seconds"] = round(time.perf_counter() - started, 1)
+            rows = measure_million(base, args.scale_passages, questions_file, Path(tmp), tuple(args.scale_stores))
+            rows = [{**run, "questions": args.scale_questions, "base_index": str(base), **row} for row in rows]
+            kept = [row for row in previous.get("million", {}).get("rows", []) if row["store"] not in args.scale_stores]
+            results["million"] = {"rows": sorted(kept + rows, key=lambda row: row["store"])}
+    print(f"[scale] {time.perf_counter() - started:.0f} s", file=sys.stderr)
     (out / "scale.json").write_text(json.dumps(results, indent=2))
     (out / "scale.md").write_text(markdown(results))
     print(markdown(results))
@@ -385,7 +428,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--recall":
         sys.exit(_recall_main(sys.argv[2:]))
     if len(sys.argv) > 1 and sys.argv[1] == "--write":
-        base, size, target, store = sys.argv[2:6]
-        print(json.dumps(write_synthetic_version(Path(base), int(size), Path(target), store)))
+        base, size, target, store, reuse = sys.argv[2:7]
+        print(json.dumps(write_synthetic_version(Path(base), int(size), Path(target), store, reuse=Path(reuse) if reuse else None)))
         sys.exit(0)
     sys.exit(1)
