@@ -358,7 +358,8 @@ def markdown(r: dict) -> str:
               for row in b],
             "",
             f"Vectors: the {b[0]['base_passages']:,} real passage vectors of `{b[0]['base_index']}` and "
-            f"{b[0]['noisy_copies']:,} noisy copies of them (each plus Gaussian noise, sigma {NOISE}, re-normalised); texts: "
+            f"{b[0]['noisy_copies']:,} noisy copies of them ({b[0]['noisy_copies'] / b[0]['base_passages']:,.0f} per real vector; "
+            f"each plus Gaussian noise, sigma {NOISE}, re-normalised); texts: "
             "the real passages, then their sentences shuffled plus one sentence of another passage (BM25 over real words). "
             "Latency is the whole search path (question encoding, dense and BM25 candidates, exact re-scoring, fusion, "
             "evidence) in a fresh process, without a cross-encoder reranker.", "",
