@@ -24,6 +24,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--milvus-uri", help="milvus-lite file or http(s)://host:19530 (env VERBATIM_MILVUS_URI; default INDEX_DIR/milvus.db)")
 
 
+def _ray_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ray", nargs="?", const="local", metavar="ADDRESS",
+        help="read and embed on a Ray cluster (pip install -e '.[ray]'): ADDRESS of a running cluster "
+        "(auto, host:6379, ray://host:10001), or none to start Ray on this machine (env VERBATIM_RAY_ADDRESS)",
+    )
+    parser.add_argument("--ray-workers", type=int, help="embedding actors on Ray (default: one per CPU, or per GPU with --ray-gpus)")
+    parser.add_argument("--ray-gpus", type=float, help="GPUs per embedding actor on Ray (default 0: CPU actors)")
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_args(args)
 
@@ -40,7 +50,9 @@ def _report_build(report) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     from index.build import build_index
 
-    report = build_index(_settings(args), full=args.full, progress=sys.stderr.isatty())
+    settings = _settings(args)
+    # A distributed build prints progress lines (passages embedded, rate) even into a log file.
+    report = build_index(settings, full=args.full, progress=sys.stderr.isatty() or bool(settings.ray_address))
     _report_build(report)
     return 0
 
@@ -155,9 +167,24 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.scale:
+        from eval.bench_scale import main as run_scale
+
+        return run_scale(args)
     from eval.bench import main as run_bench
 
     return run_bench(args)
+
+
+def _scale_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scale", action="store_true", help="Ray build vs local build, and search at a million passages (docs/bench/scale.md)")
+    parser.add_argument("--scale-size", type=int, default=10_000, help="--scale: corpus paragraphs for the build comparison (0: skip it)")
+    parser.add_argument("--scale-passages", type=int, default=1_000_000, help="--scale: passages of the search test (0: skip it)")
+    parser.add_argument("--scale-base", type=Path, help="--scale: index whose real vectors and texts seed it (default the cached 100k index)")
+    parser.add_argument("--scale-stores", nargs="+", default=["faiss", "milvus"], choices=STORES, help="--scale: stores searched")
+    parser.add_argument("--scale-questions", type=int, default=100, help="--scale: SQuAD questions per retriever")
+    parser.add_argument("--scale-workdir", type=Path, help="--scale: where the temporary indexes go (about 12 GB at 1M)")
+    parser.add_argument("--scale-local-index", type=Path, help="--scale: keep the local build's index here (it can seed --scale-base)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="index the sources folder (only new or changed text is embedded)")
     _common(p)
     p.add_argument("--full", action="store_true", help="rebuild from scratch, re-embedding everything")
+    _ray_flags(p)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("add", help="copy files or folders into the sources folder and index them")
@@ -230,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--squad", type=Path, help="SQuAD v1.1 JSON to recombine into corpora (default ../shared/benchmarks/...)")
     p.add_argument("--out", type=Path, help="report folder (default docs/bench, or tests/artifacts/bench with --quick)")
     p.add_argument("--cache-dir", type=Path, help="where corpora and the largest index are kept (default var/bench/cache)")
+    _scale_flags(p)
     p.set_defaults(func=cmd_bench)
 
     return parser

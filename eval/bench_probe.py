@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index-dir", type=Path, required=True)
     parser.add_argument("--questions", type=Path, required=True, help="JSON list of question strings")
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--store", default="faiss", help="the store the index keeps its vectors in")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from index.search import MODES, Searcher
 
     questions: list[str] = json.loads(args.questions.read_text())
-    searcher = Searcher(Settings(index_dir=args.index_dir))
+    searcher = Searcher(Settings(index_dir=args.index_dir, store=args.store))
     index = searcher.index()
     load_seconds = time.perf_counter() - started
     for question in questions[: args.warmup]:

@@ -1,10 +1,23 @@
-"""sources/ -> a new index version: read, clean, cut into passages, embed, index, switch."""
+"""sources/ -> a new index version: read, clean, cut into passages, embed, index, switch.
+
+The build is a fixed sequence of stages, shared by the local build and the Ray build
+(index/ray_build.py): a *runner* only decides where two of them run.
+
+1. read: each source file -> its passages (`read_source`: `open_source` reads the bytes, `cut_source`
+   cleans and cuts; a file whose bytes are unchanged since the live version is not cut again);  runner.read
+2. merge: every file's passages -> one list, identical text stored once (`assemble_sources`);
+3. plan: which passages need embedding; the others keep their live vectors (`reuse_vectors`);
+4. embed: the new passages' vectors and sentence vectors;                          runner.embed
+5. write: the version (FAISS files or Milvus upsert, BM25), then the switch (`write_built_version`).
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -25,7 +38,7 @@ from index.store import (
 )
 from index.vector_store import StoreConfig
 from ingest.clean import clean_document
-from ingest.passages import PassageItem, document_passages, merge_passages
+from ingest.passages import PassageItem, TokenCounter, document_passages, merge_passages
 from ingest.readers import (
     METADATA_FILE,
     ReadError,
@@ -36,7 +49,7 @@ from ingest.readers import (
     merge_meta,
     read_document,
 )
-from ingest.records import SourceMeta
+from ingest.records import Passage, SourceMeta
 
 
 @dataclass(frozen=True)
@@ -138,114 +151,307 @@ def _items_by_file(live: IndexVersion) -> dict[str, list[PassageItem]]:
     return items
 
 
+# ---------------------------------------------------------------- stage 1: one file -> passages
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    """One source file after the read stage: its passages, or why it was skipped, or 'unchanged'."""
+
+    file: str
+    fingerprint: str | None  # None: the bytes could not be read (the file does not count)
+    skipped: str = ""  # the reason, when the file is left out
+    unchanged: bool = False  # same bytes as in the live version: nothing was read or cut
+    meta: SourceMeta | None = None
+    text: str = ""
+    items: tuple[PassageItem, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A source file's bytes, read once, with its name and fingerprint."""
+
+    path: Path
+    file: str
+    data: bytes
+    fingerprint: str
+
+
+def open_source(path: Path, sources_dir: Path, known_fingerprint: str | None) -> SourceFile | SourceOutcome:
+    """Stage 1a (I/O only): a file's bytes, or its outcome already when it is unreadable or unchanged."""
+    name = path.relative_to(sources_dir).as_posix()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return SourceOutcome(name, None, skipped=f"cannot read: {exc.strerror or exc}")
+    fingerprint = fingerprint_bytes(data)
+    if fingerprint == known_fingerprint:
+        return SourceOutcome(name, fingerprint, unchanged=True)
+    return SourceFile(path, name, data, fingerprint)
+
+
+def cut_source(
+    source: SourceFile, sources_dir: Path, count_tokens: TokenCounter, max_tokens: int, overlap: int
+) -> SourceOutcome:
+    """Stage 1b (CPU): clean a file's text and cut it into passages; the disk is not read again."""
+    try:
+        document = clean_document(read_document(source.path, sources_dir, source.data))
+    except ReadError as exc:
+        return SourceOutcome(source.file, source.fingerprint, skipped=str(exc))
+    if not document.text.strip():
+        return SourceOutcome(
+            source.file, source.fingerprint, skipped="no text left once page furniture (menus, labels) was removed"
+        )
+    items = tuple(document_passages(document, count_tokens, max_tokens, overlap))
+    return SourceOutcome(source.file, source.fingerprint, meta=document.meta, text=document.text, items=items)
+
+
+def read_source(
+    path: Path,
+    sources_dir: Path,
+    known_fingerprint: str | None,
+    count_tokens: TokenCounter,
+    max_tokens: int,
+    overlap: int,
+) -> SourceOutcome:
+    """Stage 1: read, clean and cut one file into passages; a file with `known_fingerprint` is not cut again."""
+    opened = open_source(path, sources_dir, known_fingerprint)
+    if isinstance(opened, SourceOutcome):
+        return opened
+    return cut_source(opened, sources_dir, count_tokens, max_tokens, overlap)
+
+
+# ---------------------------------------------------------------- stage 2: merge
+
+
+@dataclass
+class Assembled:
+    """Every source's contribution to the new version, in file order."""
+
+    sources: list[tuple[SourceMeta, str, str]]  # own metadata, fingerprint, cleaned text
+    passages: list[Passage]
+    fingerprints: dict[str, str]
+    skipped: list[Skipped]
+
+
+def assemble_sources(outcomes: Iterable[SourceOutcome], live: IndexVersion | None) -> Assembled:
+    """Merge the read stage's outcomes (unchanged files from `live`) into one passage list."""
+    live_items = _items_by_file(live) if live is not None else {}
+    sources: list[tuple[SourceMeta, str, str]] = []
+    items: list[PassageItem] = []
+    fingerprints: dict[str, str] = {}
+    skipped: list[Skipped] = []
+    for outcome in outcomes:
+        if outcome.fingerprint is not None:
+            # Every file counts, skipped ones too: the index is current until one of them changes.
+            fingerprints[outcome.file] = outcome.fingerprint
+        if outcome.skipped:
+            skipped.append(Skipped(outcome.file, outcome.skipped))
+        elif outcome.unchanged:
+            previous = live.sources[outcome.file]
+            sources.append((previous.own_meta, outcome.fingerprint, previous.text))
+            items.extend(live_items.get(outcome.file, []))
+        else:
+            sources.append((outcome.meta, outcome.fingerprint, outcome.text))
+            items.extend(outcome.items)
+    return Assembled(sources, merge_passages(items), fingerprints, skipped)
+
+
+# ---------------------------------------------------------------- stage 3: what needs embedding
+
+
+@dataclass
+class Vectors:
+    """Each passage's vector and sentence vectors; `todo` rows still need embedding."""
+
+    passage: np.ndarray
+    sentences: list[np.ndarray]
+    todo: list[int]
+
+
+def reuse_vectors(passages: list[Passage], live: IndexVersion | None, dimension: int) -> Vectors:
+    """Vectors of passages the live version already has (by id); the other rows are left to embed."""
+    known = live.row_of_id if live is not None else {}
+    vectors = np.zeros((len(passages), dimension), dtype=np.float32)
+    sentence_vectors: list[np.ndarray] = [np.zeros((0, dimension), dtype=np.float32)] * len(passages)
+    todo = []
+    for i, p in enumerate(passages):
+        row = known.get(p.id)
+        if row is None:
+            todo.append(i)
+        else:
+            vectors[i], sentence_vectors[i] = live.vectors[row], live.sentence_vectors(row)
+    return Vectors(vectors, sentence_vectors, todo)
+
+
+# ---------------------------------------------------------------- where stages 1 and 4 run
+
+
+class BuildRunner(Protocol):
+    """Runs the read and embed stages: in this process (LocalRunner) or on a Ray cluster (RayRunner)."""
+
+    def read(self, paths: list[Path], settings: Settings, known: dict[str, str], progress: bool) -> list[SourceOutcome]:
+        """`read_source` of every path, in the order given."""
+        ...
+
+    def embed(
+        self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors and per-sentence vectors, as `Embedder.encode_passages` computes them."""
+        ...
+
+    def dimension(self, settings: Settings) -> int:
+        """The model's vector dimension."""
+        ...
+
+
+class LocalRunner:
+    """Both stages in this process: files one after the other, embedding on every core."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def read(self, paths: list[Path], settings: Settings, known: dict[str, str], progress: bool) -> list[SourceOutcome]:
+        if progress:
+            from tqdm import tqdm
+
+            paths = tqdm(paths, desc="reading sources", unit="file")
+        sources_dir = settings.sources_dir
+        return [
+            read_source(
+                path,
+                sources_dir,
+                known.get(path.relative_to(sources_dir).as_posix()),
+                self.embedder.count_tokens,
+                settings.max_passage_tokens,
+                settings.passage_overlap,
+            )
+            for path in paths
+        ]
+
+    def embed(
+        self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        return self.embedder.encode_passages(texts, sentences, batch_size=settings.embed_batch_size, progress=progress)
+
+    def dimension(self, settings: Settings) -> int:
+        return self.embedder.dimension
+
+
+def default_runner(settings: Settings, embedder: Embedder | None = None) -> BuildRunner:
+    """A Ray runner when `settings.ray_address` is set (Ray is imported only then), else a local one."""
+    if settings.ray_address:
+        from index.ray_build import RayRunner
+
+        return RayRunner(settings.ray_address, workers=settings.ray_workers, gpus_per_worker=settings.ray_gpus)
+    return LocalRunner(embedder or get_embedder(settings.model))
+
+
+# ---------------------------------------------------------------- the build
+
+
 def build_index(
-    settings: Settings, embedder: Embedder | None = None, full: bool = False, progress: bool = False
+    settings: Settings,
+    embedder: Embedder | None = None,
+    full: bool = False,
+    progress: bool = False,
+    runner: BuildRunner | None = None,
 ) -> BuildReport:
     """Build a new index version from `settings.sources_dir` and make it live.
 
     Unreadable files are skipped and reported. Unless `full`, a source whose bytes are unchanged is
     not read again (its passages come from the live index) and passages already embedded keep their
-    vectors, so a rebuild costs about the new text only.
+    vectors, so a rebuild costs about the new text only. `runner` decides where reading and embedding
+    run (default: on Ray when `settings.ray_address` is set, else here).
     """
     started = time.perf_counter()
     if not settings.sources_dir.is_dir():
         raise FileNotFoundError(f"sources folder {settings.sources_dir} does not exist")
     with build_lock(settings.index_dir):
-        return _build(settings, embedder, full, progress, started)
+        if runner is not None:
+            return _build(settings, runner, full, progress, started)
+        runner = default_runner(settings, embedder)
+        try:
+            return _build(settings, runner, full, progress, started)
+        finally:
+            close = getattr(runner, "close", None)  # a Ray started for this build stops with it
+            if close is not None:
+                close()
 
 
-def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: bool, started: float) -> BuildReport:
+def _build(settings: Settings, runner: BuildRunner, full: bool, progress: bool, started: float) -> BuildReport:
     live = _reusable_version(settings, full)
-    reusable = live is not None and live.manifest.build_params == build_params(settings)
-    live_items = _items_by_file(live) if reusable else {}
-    embedder = embedder or get_embedder(settings.model)
+    same_params = live is not None and live.manifest.build_params == build_params(settings)
+    known = {name: record.fingerprint for name, record in live.sources.items()} if same_params else {}
     sidecar = load_metadata(settings.sources_dir)
-    files = list_source_files(settings.sources_dir)
-    if progress:
-        from tqdm import tqdm
-
-        files = tqdm(files, desc="reading sources", unit="file")
-    skipped: list[Skipped] = []
-    sources: list[tuple[SourceMeta, str, str]] = []  # own metadata, fingerprint, cleaned text
-    items: list[PassageItem] = []
-    fingerprints: dict[str, str] = {}
-    for path in files:
-        name = path.relative_to(settings.sources_dir).as_posix()
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            skipped.append(Skipped(name, f"cannot read: {exc.strerror or exc}"))
-            continue
-        fingerprint = fingerprint_bytes(data)
-        # Every file counts, skipped ones too: the index is current until one of them changes.
-        fingerprints[name] = fingerprint
-        previous = live.sources.get(name) if reusable else None
-        if previous is not None and previous.fingerprint == fingerprint:
-            sources.append((previous.own_meta, fingerprint, previous.text))
-            items.extend(live_items.get(name, []))
-            continue
-        try:
-            document = clean_document(read_document(path, settings.sources_dir, data))
-        except ReadError as exc:
-            skipped.append(Skipped(name, str(exc)))
-            continue
-        if not document.text.strip():
-            skipped.append(Skipped(name, "no text left once page furniture (menus, labels) was removed"))
-            continue
-        sources.append((document.meta, fingerprint, document.text))
-        items.extend(
-            document_passages(document, embedder.count_tokens, settings.max_passage_tokens, settings.passage_overlap)
+    outcomes = runner.read(list_source_files(settings.sources_dir), settings, known, progress)
+    assembled = assemble_sources(outcomes, live if same_params else None)
+    passages = assembled.passages
+    dimension = live.manifest.dimension if live is not None else runner.dimension(settings)
+    vectors = reuse_vectors(passages, live, dimension)
+    if vectors.todo:
+        new_vectors, new_sentences = runner.embed(
+            [passages[i].text for i in vectors.todo],
+            [[(s.start, s.end) for s in passages[i].sentences] for i in vectors.todo],
+            settings,
+            progress,
         )
-    passages = merge_passages(items)
-
-    known = {p.id: row for row, p in enumerate(live.passages)} if live is not None else {}
-    todo = [i for i, p in enumerate(passages) if p.id not in known]
-    vectors = np.zeros((len(passages), embedder.dimension), dtype=np.float32)
-    sentence_vectors: list[np.ndarray] = [np.zeros((0, embedder.dimension), dtype=np.float32)] * len(passages)
-    for i, p in enumerate(passages):
-        if p.id in known:
-            row = known[p.id]
-            vectors[i], sentence_vectors[i] = live.vectors[row], live.sentence_vectors(row)
-    if todo:
-        new_vectors, new_sentences = embedder.encode_passages(
-            [passages[i].text for i in todo],
-            [[(s.start, s.end) for s in passages[i].sentences] for i in todo],
-            batch_size=settings.embed_batch_size,
-            progress=progress,
-        )
-        vectors[todo] = new_vectors
-        for i, rows in zip(todo, new_sentences, strict=True):
-            sentence_vectors[i] = rows
-    counts: dict[str, int] = {}
-    for p in passages:
-        for file in p.files:
-            counts[file] = counts.get(file, 0) + 1
-    records = [
-        SourceRecord(merge_meta(sidecar.get(own.file), own), own, fingerprint, text, counts.get(own.file, 0))
-        for own, fingerprint, text in sources
-    ]
-    manifest = Manifest(
-        format_version=FORMAT_VERSION,
-        model=settings.model,
-        dimension=embedder.dimension,
-        passage_count=len(passages),
-        sources=_with_metadata_fingerprint(fingerprints, settings.sources_dir),
-        build_params=build_params(settings),
-        built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        query_encoder=ensure_query_encoder(settings.index_dir, embedder),
-    )
-    version = write_version(
-        settings.index_dir, manifest, records, passages, vectors, sentence_vectors, store=store_config(settings), full=full
-    )
+        vectors.passage[vectors.todo] = new_vectors
+        for i, rows in zip(vectors.todo, new_sentences, strict=True):
+            vectors.sentences[i] = rows
+    # The question encoder (ONNX) comes from the model in this process; a Ray build loads it here once.
+    encoder = ensure_query_encoder(settings.index_dir, getattr(runner, "embedder", None) or get_embedder(settings.model))
+    version, records = write_built_version(settings, assembled, vectors, sidecar, dimension, full, encoder)
     return BuildReport(
         version=version,
         sources=len(records),
         passages=len(passages),
-        embedded=len(todo),
-        reused=len(passages) - len(todo),
-        skipped=tuple(skipped),
+        embedded=len(vectors.todo),
+        reused=len(passages) - len(vectors.todo),
+        skipped=tuple(assembled.skipped),
         seconds=time.perf_counter() - started,
     )
+
+
+def write_built_version(
+    settings: Settings,
+    assembled: Assembled,
+    vectors: Vectors,
+    sidecar: dict[str, SourceMeta],
+    dimension: int,
+    full: bool,
+    query_encoder: dict,
+) -> tuple[Path, list[SourceRecord]]:
+    """Stage 5: the manifest and source records, then the version written and switched live."""
+    counts: dict[str, int] = {}
+    for p in assembled.passages:
+        for file in p.files:
+            counts[file] = counts.get(file, 0) + 1
+    records = [
+        SourceRecord(merge_meta(sidecar.get(own.file), own), own, fingerprint, text, counts.get(own.file, 0))
+        for own, fingerprint, text in assembled.sources
+    ]
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        model=settings.model,
+        dimension=dimension,
+        passage_count=len(assembled.passages),
+        sources=_with_metadata_fingerprint(assembled.fingerprints, settings.sources_dir),
+        build_params=build_params(settings),
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        query_encoder=query_encoder,
+    )
+    version = write_version(
+        settings.index_dir,
+        manifest,
+        records,
+        assembled.passages,
+        vectors.passage,
+        vectors.sentences,
+        store=store_config(settings),
+        full=full,
+    )
+    return version, records
 
 
 @dataclass(frozen=True)

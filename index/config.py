@@ -38,6 +38,11 @@ class Settings:
     # Where BM25 runs: "bm25s" (files in the index, default) or "milvus" (Milvus full-text search in the
     # same collection as the vectors; needs store "milvus").
     lexical: str = field(default_factory=lambda: os.environ.get("VERBATIM_LEXICAL", "bm25s"))
+    # Build on a Ray cluster (index/ray_build.py): "" builds here; "local" starts a Ray on this machine for
+    # the build; "auto" or "host:6379" or "ray://host:10001" joins a running cluster.
+    ray_address: str = field(default_factory=lambda: os.environ.get("VERBATIM_RAY_ADDRESS", ""))
+    ray_workers: int = 0  # embedding actors; 0: one per CPU of the cluster (per GPU with ray_gpus)
+    ray_gpus: float = 0.0  # GPUs per embedding actor (0: CPU actors)
     # Passage granularity (word pieces of the embedding model, which reads at most 256).
     max_passage_tokens: int = 250
     passage_overlap: int = 0
@@ -99,4 +104,7 @@ class Settings:
             store=getattr(args, "store", None),
             milvus_uri=getattr(args, "milvus_uri", None),
             lexical=getattr(args, "lexical", None),
+            ray_address=getattr(args, "ray", None),
+            ray_workers=getattr(args, "ray_workers", None),
+            ray_gpus=getattr(args, "ray_gpus", None),
         )

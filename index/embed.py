@@ -65,7 +65,12 @@ class Embedder:
 
 
     def encode_passages(
-        self, texts: list[str], sentences: list[list[tuple[int, int]]], batch_size: int = 64, progress: bool = False
+        self,
+        texts: list[str],
+        sentences: list[list[tuple[int, int]]],
+        batch_size: int = 64,
+        progress: bool = False,
+        threads: int | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Passage vectors and, from the same forward pass, one vector per sentence.
 
@@ -76,7 +81,8 @@ class Embedder:
             return np.zeros((0, self.dimension), dtype=np.float32), []
         import torch
 
-        torch.set_num_threads(os.cpu_count() or 1)  # a build is one big batch job: every core
+        # A build is one big batch job: every core, unless the caller is one of several workers sharing them.
+        torch.set_num_threads(threads or os.cpu_count() or 1)
         passage_vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         sentence_vectors: list[np.ndarray | None] = [None] * len(texts)
         # Longest first, in chunks: batches hold texts of similar length (little padding), and only one

@@ -78,9 +78,17 @@ class OnnxEncoder:
         return [len(e.ids) for e in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
 
     def encode_passages(
-        self, texts: list[str], sentences: list[list[tuple[int, int]]], batch_size: int = 32, progress: bool = False
+        self,
+        texts: list[str],
+        sentences: list[list[tuple[int, int]]],
+        batch_size: int = 32,
+        progress: bool = False,
+        threads: int | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Passage vectors and, from the same forward pass, one vector per sentence (mean of its tokens)."""
+        """Passage vectors and, from the same forward pass, one vector per sentence (mean of its tokens).
+
+        `threads` is accepted for the Embedder interface; the session's pool was sized when it was made.
+        """
         prefix = self.spec.passage_prefix
         passage_vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         sentence_vectors: list[np.ndarray] = [np.zeros((0, self.dimension), dtype=np.float32)] * len(texts)

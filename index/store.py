@@ -332,8 +332,10 @@ def open_version(
     try:
         sources = [SourceRecord.from_dict(d) for d in _read_jsonl(version / "documents.jsonl")]
         passages = [Passage.from_dict(d) for d in _read_jsonl(version / "passages.jsonl")]
-        vectors = np.load(version / "vectors.npy", allow_pickle=False)
-        sentence_matrix = np.load(version / "sentence_vectors.npy", allow_pickle=False)
+        # Memory-mapped: a search reads a few hundred rows, so the OS pages them in on demand and shares
+        # them between serving processes, instead of each holding every vector (6 GB at a million passages).
+        vectors = np.load(version / "vectors.npy", allow_pickle=False, mmap_mode="r")
+        sentence_matrix = np.load(version / "sentence_vectors.npy", allow_pickle=False, mmap_mode="r")
         sentence_rows = np.load(version / "sentence_rows.npy", allow_pickle=False)
         if manifest.store == "milvus":
             dense = MilvusStore.open(manifest.vector_store, len(passages))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
-from index.config import STORES
+from index.config import STORES, ConfigError
 from index.dense import DenseIndex
 from index.lexical import terms_text
 
@@ -124,6 +125,17 @@ class MilvusVectors:
         return ids, scores
 
 
+def _require_full_text(client, uri: str) -> None:
+    """Refuse, before anything is written, a Milvus server too old for BM25 functions (they came in 2.5)."""
+    version = str(client.get_server_version())
+    found = re.match(r"v?(\d+)\.(\d+)", version)  # "v2.3.5-lite" from a server; milvus-lite says "milvus_lite-3.2.2"
+    if found and (int(found[1]), int(found[2])) < (2, 5):
+        raise ConfigError(
+            f"the Milvus server at {uri} is version {version}, which has no BM25 full-text search (Milvus 2.5 "
+            "or later has); use --lexical bm25s to keep BM25 in the index files, or a newer server"
+        )
+
+
 class MilvusStore:
     """Two collections used in turn, updated by difference, and a live alias."""
 
@@ -182,6 +194,8 @@ class MilvusStore:
         if config.full_text and (texts is None or len(texts) != len(ids)):
             raise ValueError("a full-text Milvus collection needs the text of every passage")
         client = milvus_client(config.milvus_uri)
+        if config.full_text:
+            _require_full_text(client, config.milvus_uri)
         first, second, alias = collection_names(index_dir)
         live_collection = (live or {}).get("collection")
         target = second if live_collection == first else first

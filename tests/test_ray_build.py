@@ -1,0 +1,129 @@
+"""The Ray build (`verbatim build --ray`) on a local Ray cluster started by this module: the same index
+as a local build, incremental semantics, a worker killed mid-build, a failed build, and Ray staying optional."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main as cli_main
+from index.build import build_index
+from index.config import Settings
+from index.store import current_version_path, load_version, open_version
+
+ray = pytest.importorskip("ray")
+
+from index.ray_build import EmbedBatches, RayBuildError, RayRunner  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+HARBOUR = "# Harbour Survey\n\nThe harbour survey of 2024 counted 212 fishing boats in the port of Acajutla.\n"
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One local Ray cluster (2 CPUs) for the whole module; the builds below join it."""
+    # This module's actor classes travel by value: Ray workers cannot import a pytest test module.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", _node_ip_address="127.0.0.1")
+    yield
+    ray.shutdown()
+
+
+class DyingOnceEmbedBatches(EmbedBatches):
+    """Kills its own process on its first batch, once per build (a marker file records the pid)."""
+
+    marker = ""
+
+    def __call__(self, batch):
+        path = Path(self.marker)
+        if not path.exists():
+            path.write_text(str(os.getpid()))
+            os._exit(1)
+        return super().__call__(batch)
+
+
+class FailingEmbedBatches(EmbedBatches):
+    """Fails every batch (a bug, not a dead process: Ray does not retry it)."""
+
+    def __call__(self, batch):
+        raise ValueError("embedding failed on purpose")
+
+
+def _same_index(version, reference) -> None:
+    """Identical passages, ids, offsets, sources and manifest (but the build time); vectors within 1e-5."""
+    assert [p.to_dict() for p in version.passages] == [p.to_dict() for p in reference.passages]
+    assert {f: s.to_dict() for f, s in version.sources.items()} == {f: s.to_dict() for f, s in reference.sources.items()}
+    mine, theirs = version.manifest.to_dict(), reference.manifest.to_dict()
+    for key in ("built_at", "files"):
+        mine.pop(key), theirs.pop(key)
+    assert mine == theirs
+    exact = ("passages.jsonl", "documents.jsonl", "sentence_rows.npy")
+    assert {f: version.manifest.files[f] for f in exact} == {f: reference.manifest.files[f] for f in exact}
+    assert np.abs(version.vectors - reference.vectors).max() <= 1e-5
+    assert np.abs(version.sentence_matrix.astype(np.float32) - reference.sentence_matrix.astype(np.float32)).max() <= 1e-3
+
+
+def test_cli_ray_build_equals_the_local_build_and_prints_progress(ray_cluster, bundled_settings, tmp_path, capsys):
+    index_dir = tmp_path / "index"
+    code = cli_main(["build", "--ray", "--sources-dir", str(bundled_settings.sources_dir), "--index-dir", str(index_dir)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    reference = load_version(bundled_settings.index_dir)
+    n = len(reference.passages)
+    assert f"({n} embedded, 0 reused)" in out
+    assert f"embedded {n}/{n} passages (" in err and "passages/s)" in err
+    _same_index(load_version(index_dir), reference)
+    assert ray.is_initialized()  # the module's cluster was joined, not replaced or stopped
+
+
+def test_killed_worker_is_retried_then_incremental_build_embeds_only_new_text(
+    ray_cluster, bundled_settings, tmp_path, sources_copy, embedder
+):
+    settings = Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
+    marker = tmp_path / "killed.pid"
+    DyingOnceEmbedBatches.marker = str(marker)
+    # Several batches, so the build goes on around the one whose worker died.
+    dying = RayRunner(workers=2, actor=DyingOnceEmbedBatches, block_rows=16)
+    report = build_index(settings, full=True, runner=dying)
+    pid = int(marker.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # that worker process really died
+    reference = load_version(bundled_settings.index_dir)
+    assert report.embedded == len(reference.passages)
+    _same_index(load_version(settings.index_dir), reference)  # no passage lost or doubled
+
+    # Incremental: one source added, one removed; only the new passages are embedded.
+    (sources_copy / "harbour.md").write_text(HARBOUR)
+    pism = next(p for p in sources_copy.iterdir() if p.name.startswith("pism"))
+    pism.unlink()
+    report = build_index(settings, runner=RayRunner(workers=2))
+    version = load_version(settings.index_dir)
+    harbour = [p for p in version.passages if "harbour.md" in p.files]
+    assert harbour and report.embedded == len(harbour) and report.reused == len(version.passages) - len(harbour)
+    assert all(pism.name not in p.files for p in version.passages) and pism.name not in version.sources
+    local = settings.with_overrides(index_dir=tmp_path / "local")
+    build_index(local, embedder=embedder, full=True)
+    _same_index(version, load_version(local.index_dir))
+
+
+def test_failed_ray_build_leaves_the_previous_index_live(ray_cluster, bundled_settings, tmp_path):
+    index_dir = tmp_path / "index"
+    shutil.copytree(bundled_settings.index_dir, index_dir)
+    before = current_version_path(index_dir)
+    settings = bundled_settings.with_overrides(index_dir=index_dir)
+    with pytest.raises(RayBuildError, match="embedding on Ray failed"):
+        build_index(settings, full=True, runner=RayRunner(workers=1, actor=FailingEmbedBatches))
+    assert current_version_path(index_dir) == before
+    assert not list(index_dir.glob(".tmp-*"))
+    assert len(open_version(before).passages) == len(load_version(bundled_settings.index_dir).passages)
+
+
+def test_ray_is_imported_only_by_a_ray_build():
+    code = "import sys, app.cli, index.build, index.search, app.web; sys.exit('ray' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=300).returncode == 0
