@@ -44,6 +44,9 @@ def page_png(path: Path, fingerprint: str, page: int) -> bytes | None:
     changed since it was indexed (`fingerprint` is the sha256 of the indexed bytes) or unreadable."""
     try:
         stat = path.stat()
+    except OSError:
+        return None  # removed or renamed since it was indexed; the text view still stands
+    try:
         if path.suffix.lower() != ".pdf" or stat.st_size > MAX_PDF_BYTES:
             return None
         return _render(str(path), fingerprint, page, stat.st_mtime_ns, stat.st_size)

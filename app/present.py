@@ -69,11 +69,12 @@ def _names(authors: tuple[str, ...]) -> str:
 
 
 def citation_markdown(c: Citation) -> str:
-    """'Authors, *Title*, Publisher, date, ¶ n (p. n), URL' (the file name when there is no URL)."""
+    """'Authors, *Title*, Publisher, date, ¶ n (p. n), URL' (the file name when there is no http(s) URL:
+    a pasted javascript: address would become a live link in the reader's own document)."""
     meta, o = c.meta, c.occurrence
     where = f"¶ {o.paragraph}" + (f" (p. {o.page})" if o.page is not None else "")
     title = f"*{_md(meta.title or meta.file)}*"
-    parts = [_md(_names(meta.authors)), title, _md(meta.publisher), _md(meta.date), where, meta.url or _md(o.file)]
+    parts = [_md(_names(meta.authors)), title, _md(meta.publisher), _md(meta.date), where, safe_url(meta.url) or _md(o.file)]
     return ", ".join(part for part in parts if part)
 
 

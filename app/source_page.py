@@ -15,7 +15,16 @@ import gradio as gr
 
 from app.page_image import page_data_url
 from app.present import escape
-from app.source_view import Focus, LocationError, SourceDocument, SourceNotFound, locate, source_document, source_html
+from app.source_view import (
+    Focus,
+    LocationError,
+    SourceDocument,
+    SourceNotFound,
+    focus_label,
+    locate,
+    source_document,
+    source_html,
+)
 from index.config import Settings
 from index.search import Searcher
 from index.store import IndexError_
@@ -67,13 +76,14 @@ class SourceView:
         html = source_html(doc, focus, notice, picture)
         before, after = doc.neighbours(focus.start, focus.end) if focus else (None, (doc.passages or (None,))[0])
         state = {"file": doc.file, "start": focus.start, "end": focus.end} if focus else {"file": doc.file}
-        return html, state, gr.Button(interactive=before is not None), gr.Button(interactive=after is not None)
+        where = f'<div class="vb-where">{escape(focus_label(doc, focus))}</div>'
+        return html, state, gr.Button(interactive=before is not None), gr.Button(interactive=after is not None), where
 
     def _fail(self, text: str) -> tuple:
-        return _message(text), None, gr.Button(interactive=False), gr.Button(interactive=False)
+        return _message(text), None, gr.Button(interactive=False), gr.Button(interactive=False), ""
 
     def open(self, query: Mapping[str, str]) -> tuple:
-        """(html, state, previous button, next button) for a link's query parameters."""
+        """(html, state, previous button, next button, where) for a link's query parameters."""
         file = query.get("file", "")
         if not file:
             return self._fail("No source given: open a source from a citation in the chat.")
@@ -104,7 +114,7 @@ class SourceView:
     def step(self, state: dict | None, direction: int) -> tuple:
         """The passage before (direction -1) or after (+1) the one in view."""
         if not state:
-            return gr.skip(), state, gr.skip(), gr.skip()
+            return gr.skip(), state, gr.skip(), gr.skip(), gr.skip()
         try:
             index = self.searcher.index()
             doc = source_document(index, state["file"])
@@ -114,7 +124,7 @@ class SourceView:
                 before, after = None, (doc.passages or (None,))[0]
             target = before if direction < 0 else after
             if target is None:
-                return gr.skip(), state, gr.skip(), gr.skip()
+                return gr.skip(), state, gr.skip(), gr.skip(), gr.skip()
             return self._render(doc, Focus(target.start, target.end), "")
         except (SourceNotFound, IndexError_) as exc:
             return self._fail(str(exc))
@@ -133,10 +143,11 @@ def add_source_page(app: gr.Blocks, settings: Settings, searcher: Searcher) -> N
     with app.route("Source", f"/{PATH}", show_in_navbar=False):
         with gr.Row(elem_id="vb-source-nav", equal_height=True):
             previous = gr.Button("◀ Previous passage", size="sm", interactive=False, elem_id="vb-prev", min_width=120)
+            where = gr.HTML(elem_id="vb-source-where", min_height=0)
             following = gr.Button("Next passage ▶", size="sm", interactive=False, elem_id="vb-next", min_width=120)
         html = gr.HTML(elem_id="vb-source-view", js_on_load=SCROLL_TO_FOCUS, padding=True)
         state = gr.State(None)
-        outputs = [html, state, previous, following]
+        outputs = [html, state, previous, following, where]
         app.load(from_link, None, outputs, api_visibility="private")
         previous.click(lambda s: view.step(s, -1), state, outputs, api_visibility="private")
         following.click(lambda s: view.step(s, +1), state, outputs, api_visibility="private")

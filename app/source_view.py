@@ -209,6 +209,18 @@ def location_label(doc: SourceDocument, start: int, end: int) -> str:
     return f"{numbers}{page}, chars {start}–{end}"
 
 
+def focus_label(doc: SourceDocument, focus: Focus | None) -> str:
+    """'Title · ¶ 6, chars 100–200 · passage 5 of 50': where the reader is, for the view's bar."""
+    title = doc.meta.title or doc.file
+    if focus is None:
+        return f"{title} · {len(doc.paragraphs)} paragraphs"
+    parts = [title, location_label(doc, focus.start, focus.end)]
+    passage = doc.focus_passage(focus.start, focus.end)
+    if passage is not None:
+        parts.append(f"passage {doc.passages.index(passage) + 1} of {len(doc.passages)}")
+    return " · ".join(parts)
+
+
 # --- HTML (web app) -------------------------------------------------------------------------------
 
 

@@ -84,6 +84,8 @@ def test_markdown_quotes_are_verbatim_with_a_citation():
     assert markdown.startswith("## What is \\*it\\*?\n")
     assert passage in markdown and '**1.** Highlighted: "The answer is 42."' in markdown
     assert "> Also in: A. Author, *Title b.txt*, Pub, 2025-01-02, ¶ 2 (p. 4), https://example.org/r?id=1" in markdown
+    hostile = _hit(text, ["c.txt"], 0.9, url="javascript:alert(1)")
+    assert citation_markdown(hostile.citations[0]).endswith(", ¶ 2, c.txt")  # the file, not the javascript: URL
     # Evidence covering the whole passage gives no separate sentence quote.
     assert hit_quotes(_hit(text, ["a.txt"], 0.9), abstained=False)[1] is None
 
