@@ -197,3 +197,28 @@ def test_ask_markdown_quotes_are_verbatim(bundled, bundled_settings, capsys):
     texts = [record.text for record in bundled.sources.values()]
     assert all(any(q in t for t in texts) for q in quotes)
     assert out.startswith("## How many times has the state of emergency been extended?\n") and "46 times" in out
+
+
+def test_the_web_view_shows_a_cited_pdf_page_and_steps_between_passages(pdf_settings, embedder):
+    from app.source_page import SourceView
+    from index.search import Searcher
+
+    view = SourceView(pdf_settings, Searcher(pdf_settings, embedder))
+    doc = source_document(load_version(pdf_settings.index_dir), "harbour.pdf")
+    cited = next(o for o in doc.passages if "3.2 million" in doc.text[o.start : o.end])
+    rendered, state, previous, following, where = view.open({"file": "harbour.pdf", "start": str(cited.start), "end": str(cited.end)})
+    assert '<img src="data:image/png;base64,' in rendered and "Original page 2 of harbour.pdf" in rendered
+    assert _marked(rendered, "vb-focus") == doc.text[cited.start : cited.end]
+    assert state == {"file": "harbour.pdf", "start": cited.start, "end": cited.end}
+    assert previous.interactive and following.interactive
+    assert "passage" in where and f"of {len(doc.passages)}" in where
+    # Next passage: the one after it, on page 3, with page 3's picture.
+    rendered, state, *_ = view.step(state, +1)
+    after = doc.neighbours(cited.start, cited.end)[1]
+    assert state["start"] == after.start and _marked(rendered, "vb-focus") == doc.text[after.start : after.end]
+    assert f"Original page {after.page} of harbour.pdf" in rendered
+    # Bad links get a plain message, never a traceback.
+    assert "no source named" in html.unescape(view.open({"file": "nope.pdf"})[0])
+    rendered = html.unescape(view.open({"file": "harbour.pdf", "start": "x", "end": "4"})[0])
+    assert "Cannot show that place: 'x' is not a whole number" in rendered and "Harbour Survey" in rendered
+    assert "No source given" in view.open({})[0]
