@@ -146,6 +146,13 @@ def test_copied_quotes_and_the_export_are_verbatim(browser, server_url, texts):
         assert sentence == text[start + a : start + b] and same_citation == citation
         assert all(mark.text_content() in sentence for mark in hit.locator("mark").all())  # it spans the highlight
 
+    # Over plain http on a network address the Clipboard API is missing: the selection copy takes over.
+    page.evaluate("navigator.clipboard.writeText('before')")
+    page.evaluate("Object.defineProperty(window, 'isSecureContext', {get: () => false})")
+    answering.first.locator("button.vb-copy-passage").click()
+    page.wait_for_function("navigator.clipboard.readText().then(t => t !== 'before')", timeout=10000)
+    assert QUOTE.fullmatch(page.evaluate("navigator.clipboard.readText()"))
+
     page.locator("#vb-question textarea").fill(OFF_TOPIC)
     page.locator("#vb-ask").click()
     page.wait_for_function("document.querySelectorAll('#vb-chat .vb-md').length >= 2", timeout=60000)
