@@ -50,10 +50,9 @@ def _int(value: str | None) -> int | None:
 
 
 def _pair(value: str | None) -> tuple[int, int] | None:
-    if not value:
-        return None
-    a, sep, b = value.partition("-")
-    return (_int(a), _int(b)) if sep else None  # type: ignore[return-value]
+    """'a-b' as two numbers; anything else is None (the evidence mark is a nicety, not worth an error)."""
+    a, sep, b = (value or "").partition("-")
+    return (int(a), int(b)) if sep and a.isdigit() and b.isdigit() else None
 
 
 def _message(text: str) -> str:

@@ -222,3 +222,5 @@ def test_the_web_view_shows_a_cited_pdf_page_and_steps_between_passages(pdf_sett
     rendered = html.unescape(view.open({"file": "harbour.pdf", "start": "x", "end": "4"})[0])
     assert "Cannot show that place: 'x' is not a whole number" in rendered and "Harbour Survey" in rendered
     assert "No source given" in view.open({})[0]
+    rendered = view.open({"file": "harbour.pdf", "start": str(cited.start), "end": str(cited.end), "ev": "4-"})[0]
+    assert _marked(rendered, "vb-focus") == doc.text[cited.start : cited.end] and "vb-evidence" not in rendered
