@@ -105,14 +105,55 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
 
-    from app.present import answer_to_dicts, answer_to_text
+    from app.present import answer_to_dicts, answer_to_markdown, answer_to_text
     from index.search import Searcher
 
     answer = Searcher(_settings(args)).search(clean_question(question), k=args.k, mode=args.mode, files=args.source or None)
     if args.json:
         print(json.dumps(answer_to_dicts(answer), ensure_ascii=False, indent=2))
+    elif args.markdown:
+        print(answer_to_markdown(answer), end="")
     else:
         print(answer_to_text(answer), end="")
+    return 0
+
+
+def _char_range(value: str) -> tuple[int, int]:
+    start, sep, end = value.partition("-")
+    try:
+        if sep:
+            return int(start), int(end)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{value!r} is not a character range like 14007-15030")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from app.source_view import Focus, LocationError, SourceNotFound, source_document, source_text
+    from index.store import load_version
+
+    settings = _settings(args)
+    index = load_version(
+        settings.index_dir, expected_model=settings.model, expected_store=settings.store, expected_lexical=settings.lexical
+    )
+    try:
+        doc = source_document(index, args.file)
+        if args.paragraph is not None:
+            paragraph = doc.paragraph(args.paragraph)
+            focus = Focus(paragraph.start, paragraph.end)
+            first = last = paragraph.number
+        elif args.chars is not None:
+            doc.check_range(*args.chars)
+            focus = Focus(*args.chars)
+            first, last = doc.paragraph_at(focus.start).number, doc.paragraph_at(focus.end - 1).number
+        else:
+            print(source_text(doc), end="")
+            return 0
+    except (SourceNotFound, LocationError) as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 1
+    context = max(0, args.context)
+    print(source_text(doc, max(1, first - context), last + context, focus), end="")
     return 0
 
 
@@ -220,8 +261,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=None, help="number of passages (default 5)")
     p.add_argument("--mode", choices=("dense", "lexical", "hybrid"), help="retriever (default hybrid)")
     p.add_argument("--source", action="append", help="search only this source file (repeatable)")
-    p.add_argument("--json", action="store_true", help="print results as JSON")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print results as JSON")
+    output.add_argument("--markdown", action="store_true", help="print quotes with citations as Markdown")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("show", help="print a source's cleaned text around a passage, with paragraph numbers")
+    _common(p)
+    p.add_argument("file", help="source file name, as in citations")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--paragraph", type=int, help="the paragraph numbered N in citations (¶ N)")
+    where.add_argument("--chars", type=_char_range, metavar="A-B", help="the character range A-B of the cleaned text")
+    p.add_argument("--context", type=int, default=1, help="paragraphs shown before and after (default 1)")
+    p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("serve", help="start the web app (builds the index first if missing or stale)")
     _common(p)

@@ -1,12 +1,15 @@
-"""Answers as the user sees them: JSON records, terminal text, and escaped HTML for the web app.
+"""Answers as the user sees them: JSON records, terminal text, Markdown quotes, escaped HTML for the web app.
 
-Every word shown as evidence is quoted from a source; the only other words are labels.
+Every word shown as evidence is quoted from a source; the only other words are labels. An answer that
+abstains shows its closest passages without evidence marks, set apart as not answering.
 """
 
 from __future__ import annotations
 
+from urllib.parse import urlencode, urlsplit
 
 from index.search import Answer, Citation, Hit
+from ingest.records import SourceMeta
 
 NO_ANSWER = "The sources do not answer this."
 # Characters Markdown or LaTeX renderers would act on; as entities they can only show as themselves.
@@ -18,15 +21,132 @@ def escape(text: str) -> str:
     return text.translate(_INERT)
 
 
-def citation_label(c: Citation) -> str:
-    """'Title — authors/publisher, date · file, ¶ n, chars a–b' with unknown parts left out."""
-    meta, o = c.meta, c.occurrence
+def _payload(text: str) -> str:
+    """Text for a hidden element the page's script copies: inert, and one line of HTML (a raw blank
+    line would end the HTML block in the chat's Markdown renderer)."""
+    return escape(text).replace("\n", "&#10;")
+
+
+def safe_url(url: str) -> str:
+    """`url` when it is an http(s) address a link may point to, else "" (shown as text only)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return ""
+    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
+
+
+def _who(meta: SourceMeta) -> str:
     who = ", ".join(meta.authors) or meta.publisher
     if meta.authors and meta.publisher:
         who = f"{who} ({meta.publisher})"
-    head = " — ".join(part for part in (meta.title or meta.file, who, meta.date) if part)
+    return who
+
+
+def who_and_when(meta: SourceMeta) -> str:
+    """'authors (publisher) — date', unknown parts left out."""
+    return " — ".join(part for part in (_who(meta), meta.date) if part)
+
+
+def citation_label(c: Citation) -> str:
+    """'Title — authors/publisher, date · file, ¶ n, chars a–b' with unknown parts left out."""
+    meta, o = c.meta, c.occurrence
+    head = " — ".join(part for part in (meta.title or meta.file, _who(meta), meta.date) if part)
     page = f"p. {o.page}, " if o.page is not None else ""
     return f"{head} · {o.file}, {page}¶ {o.paragraph}, chars {o.start}–{o.end}"
+
+
+_MD_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_[]<>#|"})
+
+
+def _md(text: str) -> str:
+    """Metadata (not quoted text) made literal for Markdown."""
+    return text.translate(_MD_SPECIAL)
+
+
+def _names(authors: tuple[str, ...]) -> str:
+    return " and ".join(authors) if len(authors) <= 2 else f"{', '.join(authors[:-1])} and {authors[-1]}"
+
+
+def citation_markdown(c: Citation) -> str:
+    """'Authors, *Title*, Publisher, date, ¶ n (p. n), URL' (the file name when there is no http(s) URL:
+    a pasted javascript: address would become a live link in the reader's own document)."""
+    meta, o = c.meta, c.occurrence
+    where = f"¶ {o.paragraph}" + (f" (p. {o.page})" if o.page is not None else "")
+    title = f"*{_md(meta.title or meta.file)}*"
+    parts = [_md(_names(meta.authors)), title, _md(meta.publisher), _md(meta.date), where, safe_url(meta.url) or _md(o.file)]
+    return ", ".join(part for part in parts if part)
+
+
+def quote_markdown(text: str, citation: Citation) -> str:
+    """`> "text" — citation`: the text exactly as given (verbatim source text), then its citation."""
+    return "> " + f'"{text}" — {citation_markdown(citation)}'.replace("\n", "\n> ")
+
+
+def evidence_range(hit: Hit) -> tuple[int, int] | None:
+    """[start, end) relative to the passage covering its evidence sentence(s), None when there is none."""
+    if not hit.evidence:
+        return None
+    return min(s.start for s in hit.evidence), max(s.end for s in hit.evidence)
+
+
+def hit_quotes(hit: Hit, abstained: bool) -> tuple[str, str | None]:
+    """Markdown quotes of a hit with its first citation: the whole passage, and the answering
+    sentence(s) alone (None when the answer abstained or the evidence is the whole passage)."""
+    citation = hit.citations[0]
+    passage = quote_markdown(hit.passage.text, citation)
+    span = None if abstained else evidence_range(hit)
+    if span is None or span == (0, len(hit.passage.text)):
+        return passage, None
+    return passage, quote_markdown(hit.passage.text[span[0] : span[1]], citation)
+
+
+def answer_to_markdown(answer: Answer) -> str:
+    """The question and every quoted passage with its citation, as Markdown (`ask --markdown`, export)."""
+    lines = [f"## {_md(answer.question)}", ""]
+    if answer.abstained or not answer.hits:
+        closest = " Closest passages, which do not answer it:" if answer.hits else ""
+        lines += [f"*{NO_ANSWER}*{closest}", ""]
+    for rank, hit in enumerate(answer.hits, start=1):
+        span = None if answer.abstained else evidence_range(hit)
+        if span is not None and span != (0, len(hit.passage.text)):
+            lines += [f'**{rank}.** Highlighted: "{hit.passage.text[span[0] : span[1]]}"', ""]
+        else:
+            lines += [f"**{rank}.**" + (" (does not answer)" if answer.abstained else ""), ""]
+        lines.append(quote_markdown(hit.passage.text, hit.citations[0]))
+        if len(hit.citations) > 1:  # the same text stands in other sources too
+            lines += [">", *(f"> Also in: {citation_markdown(c)}" for c in hit.citations[1:])]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def problem_to_markdown(question: str, problem: str) -> str:
+    """A question that got a message instead of an answer, for the exported conversation."""
+    return f"## {_md(question)}\n\n{_md(problem)}\n"
+
+
+def source_link(citation: Citation, hit: Hit | None = None, abstained: bool = False) -> str:
+    """Relative URL of the source view at a citation; the passage id lets the view find the passage again
+    after a rebuild moved it, `ev` (relative to the passage) marks the answering sentence(s)."""
+    o = citation.occurrence
+    query: dict[str, str | int] = {"file": o.file, "start": o.start, "end": o.end}
+    if hit is not None:
+        query["pid"] = hit.passage.id
+        span = None if abstained else evidence_range(hit)
+        if span is not None:
+            query["ev"] = f"{span[0]}-{span[1]}"
+    return "source?" + urlencode(query)
+
+
+def question_link(question: str, k: int | None = None, mode: str | None = None, files: list[str] | None = None) -> str:
+    """Relative URL that asks `question` (with these settings) when the app opens it."""
+    query: list[tuple[str, str]] = [("q", question)]
+    if k:
+        query.append(("k", str(k)))
+    if mode:
+        query.append(("mode", mode))
+    query += [("source", f) for f in files or ()]
+    return "./?" + urlencode(query)
 
 
 def hit_to_dict(hit: Hit) -> dict:
@@ -76,32 +196,49 @@ def answer_to_text(answer: Answer) -> str:
         lines.append(NO_ANSWER + " Closest passages (they do not answer it):")
     for rank, hit in enumerate(answer.hits, start=1):
         text, marked, cursor = hit.passage.text, [], 0
-        for span in hit.evidence:
+        for span in () if answer.abstained else hit.evidence:
             marked += [text[cursor : span.start], "»", text[span.start : span.end], "«"]
             cursor = span.end
         marked.append(text[cursor:])
-        lines.append(f"[{rank}] score {hit.score:.3f}")
+        lines.append(f"[{rank}] score {hit.score:.3f}" + (" (does not answer)" if answer.abstained else ""))
         lines.extend(f"    {citation_label(c)}" for c in hit.citations)
         lines.append("    " + "".join(marked))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _marked_html(hit: Hit) -> str:
+def _marked_html(hit: Hit, abstained: bool = False) -> str:
     text, parts, cursor = hit.passage.text, [], 0
-    for span in hit.evidence:
+    for span in () if abstained else hit.evidence:
         parts += [escape(text[cursor : span.start]), "<mark>", escape(text[span.start : span.end]), "</mark>"]
         cursor = span.end
     parts.append(escape(text[cursor:]))
     return "".join(parts)
 
 
-def hit_to_html(rank: int, hit: Hit) -> str:
-    cites = "".join(f"<li>{escape(citation_label(c))}</li>" for c in hit.citations)
+def hit_to_html(rank: int, hit: Hit, abstained: bool = False) -> str:
+    """One result: the quote (evidence marked unless the answer abstained), each citation a link to
+    the source view, and copy buttons whose Markdown payloads sit hidden beside them."""
+    cites = "".join(
+        f'<li><a class="vb-open" href="{escape(source_link(c, hit, abstained))}" target="_blank" rel="noopener">'
+        f"{escape(citation_label(c))}</a></li>"
+        for c in hit.citations
+    )
+    passage_quote, sentence_quote = hit_quotes(hit, abstained)
+    buttons = (
+        f'<a class="vb-open vb-read" href="{escape(source_link(hit.citations[0], hit, abstained))}" target="_blank" rel="noopener">'
+        "Read in context</a>"
+        '<button type="button" class="vb-copy vb-copy-passage">Copy quote</button>'
+    )
+    payloads = f'<span class="vb-pay vb-pay-passage">{_payload(passage_quote)}</span>'
+    if sentence_quote is not None:
+        buttons += '<button type="button" class="vb-copy vb-copy-sentence">Copy sentence</button>'
+        payloads += f'<span class="vb-pay vb-pay-sentence">{_payload(sentence_quote)}</span>'
+    label = ' <span class="vb-label">closest passage — does not answer</span>' if abstained else ""
     return (
-        f'<div class="vb-hit"><div class="vb-head">[{rank}] relevance {hit.score:.3f}</div>'
-        f'<blockquote class="vb-quote">{_marked_html(hit)}</blockquote>'
-        f'<ul class="vb-cite">{cites}</ul></div>'
+        f'<div class="vb-hit{" vb-closest" if abstained else ""}"><div class="vb-head">[{rank}] relevance {hit.score:.3f}{label}</div>'
+        f'<blockquote class="vb-quote">{_marked_html(hit, abstained)}</blockquote>'
+        f'<ul class="vb-cite">{cites}</ul><div class="vb-actions">{buttons}</div>{payloads}</div>'
     )
 
 
@@ -122,11 +259,12 @@ def _source_heading(hit: Hit, file: str) -> str:
     return " — ".join(p for p in parts if p)
 
 
-def answer_to_html(answer: Answer, by_source: bool = False) -> str:
+def answer_to_html(answer: Answer, by_source: bool = False, link: str = "") -> str:
     """The answer as HTML in which every piece of source text is escaped (inert).
 
     `by_source` groups the passages under each source with its date, so sources that give
-    different figures are read side by side.
+    different figures are read side by side. `link` (a question_link) is offered as the answer's
+    address; the answer's Markdown rides along hidden for the conversation export.
     """
     parts = []
     if answer.abstained:
@@ -136,7 +274,15 @@ def answer_to_html(answer: Answer, by_source: bool = False) -> str:
     elif by_source:
         for file, ranked in group_by_source(answer.hits):
             parts.append(f'<h4 class="vb-source">{escape(_source_heading(ranked[0][1], file))}</h4>')
-            parts.extend(hit_to_html(rank, hit) for rank, hit in ranked)
+            parts.extend(hit_to_html(rank, hit, answer.abstained) for rank, hit in ranked)
     else:
-        parts.extend(hit_to_html(rank, hit) for rank, hit in enumerate(answer.hits, start=1))
+        parts.extend(hit_to_html(rank, hit, answer.abstained) for rank, hit in enumerate(answer.hits, start=1))
+    if link:
+        parts.append(f'<p class="vb-tools"><a class="vb-permalink" href="{escape(link)}" target="_blank" rel="noopener">Link to this answer</a></p>')
+    parts.append(f'<div class="vb-md">{_payload(answer_to_markdown(answer))}</div>')
     return "\n".join(parts)
+
+
+def problem_to_html(question: str, problem: str) -> str:
+    """A message instead of an answer (a validation problem or an index fault), exportable too."""
+    return f'<p>{escape(problem)}</p>\n<div class="vb-md">{_payload(problem_to_markdown(question, problem))}</div>'

@@ -8,8 +8,9 @@ from pathlib import Path
 import gradio as gr
 
 from index.config import Settings
-from app.present import answer_to_dicts, answer_to_html, escape
+from app.present import answer_to_dicts, answer_to_html, escape, problem_to_html, question_link
 from app.questions import MAX_QUESTION_CHARS, clean_question, validate_question
+from app.source_page import add_source_page
 from index.build import build_index, list_sources
 from index.search import MODES, Answer, Searcher
 from index.model_files import ModelFileError
@@ -33,7 +34,9 @@ CSS = """
 .vb-cite { font-size: 0.85em; color: #456; margin: 0; padding-left: 18px; overflow-wrap: anywhere; }
 .vb-abstain { color: #7a3b00; }
 .vb-source { margin: 14px 0 2px; font-size: 0.95em; }
-"""
+""" + (Path(__file__).with_name("read_in_context.css")).read_text(encoding="utf-8")
+# Copy buttons and the conversation export run in the page (app/chat_tools.js).
+HEAD = f"<script>{Path(__file__).with_name('chat_tools.js').read_text(encoding='utf-8')}</script>"
 
 
 def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
@@ -114,10 +117,31 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
     ):
         history = list(history or [])
         result, problem = answer(question, k, mode, files)
-        reply = f"<p>{escape(problem)}</p>" if problem else answer_to_html(result, by_source=bool(by_source))
-        history.append({"role": "user", "content": escape(clean_question(question)[:MAX_QUESTION_CHARS])})
+        asked = clean_question(question)[:MAX_QUESTION_CHARS]
+        if problem:
+            reply = problem_to_html(asked, problem)
+        else:
+            reply = answer_to_html(result, by_source=bool(by_source), link=question_link(asked, int(k), mode, files))
+        history.append({"role": "user", "content": escape(asked)})
         history.append({"role": "assistant", "content": reply})
         return history, ""
+
+    def ask_from_link(history, k_value, mode_value, files_value, by_source_value, request: gr.Request):
+        """`/?q=…[&k=5&mode=hybrid&source=FILE…]` asks the question as the page opens."""
+        params = request.query_params
+        question = params.get("q", "")
+        if not question:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        try:
+            k_value = max(1, min(int(params.get("k", k_value)), 10))
+        except ValueError:
+            pass  # a mistyped k keeps the default
+        if params.get("mode") in MODES:
+            mode_value = params["mode"]
+        known = {name for _, name in source_choices()}
+        chosen = [f for f in params.getlist("source") if f in known]
+        history, box_value = respond(question, history, k_value, mode_value, chosen or files_value, by_source_value)
+        return history, box_value, k_value, mode_value, chosen or files_value
 
     def ask_json(question: str, k: int = 5, mode: str = "hybrid") -> dict:
         """API: the same search as the chat, as JSON records."""
@@ -150,6 +174,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="vb-ask")
                 gr.Examples(EXAMPLES, inputs=box)
+                export = gr.Button("Export conversation (Markdown)", size="sm", elem_id="vb-export")
             with gr.Column(scale=1):
                 k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages")
                 mode = gr.Radio(list(MODES), value=settings.mode, label="Retriever")
@@ -189,6 +214,15 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         box.submit(respond, inputs, [chat, box], api_name="chat")
         send.click(respond, inputs, [chat, box], api_name=False)
         gr.api(ask_json, api_name="ask")
+        export.click(None, None, None, js="() => window.verbatimExport()")
+        app.load(
+            ask_from_link,
+            [chat, k, mode, files, by_source],
+            [chat, box, k, mode, files],
+            api_visibility="private",
+        )
+
+    add_source_page(app, settings, searcher)
     return app
 
 
@@ -204,6 +238,7 @@ def serve(
         auth=[auth] if auth else None,
         auth_message="Verbatim: sign in" if auth else None,
         css=CSS,
+        head=HEAD,
         show_error=False,
         max_file_size=MAX_FILE_BYTES,
         **launch,

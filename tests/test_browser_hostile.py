@@ -38,7 +38,10 @@ def hostile_server(tmp_path_factory, embedder):
     (sources / "hostile-memo.txt").write_text(HOSTILE_TEXT, encoding="utf-8")
     with (sources / "sources.toml").open("a", encoding="utf-8") as fh:
         title = HOSTILE_TITLE.replace("\\", "\\\\").replace('"', '\\"')
-        fh.write(f'\n["hostile-memo.txt"]\ntitle = "{title}"\npublisher = "<b onmouseover=alert(6)>Evil Press</b>"\n')
+        fh.write(
+            f'\n["hostile-memo.txt"]\ntitle = "{title}"\npublisher = "<b onmouseover=alert(6)>Evil Press</b>"\n'
+            'url = "javascript:window.__pwned=\'url\'"\n'
+        )
     settings = Settings(sources_dir=sources, index_dir=root / "index")
     report = build_index(settings, embedder=embedder)
     assert not report.skipped and report.sources == 5
@@ -91,4 +94,26 @@ def test_hostile_source_is_shown_as_inert_text(hostile_server, artifacts_dir):
         page.wait_for_timeout(500)
         assert dialogs == [] and page.evaluate("window.__pwned") is None
         assert page.locator("a[href^='javascript:' i], [onerror], [onmouseover]").count() == 0
+
+        # The source view, opened from the hostile passage's citation, shows the same text as text.
+        page.get_by_role("tab", name="Ask").click()
+        link = page.locator("#vb-chat .vb-hit").filter(has_text="42,000 euros").locator("a.vb-open").first
+        with page.context.expect_page() as opened:
+            link.click()
+        source = opened.value
+        source.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        source.locator("#vb-focus").wait_for(timeout=30000)
+        source.wait_for_timeout(1000)
+        view = source.locator("#vb-source-view")
+        text = view.inner_text()
+        assert "42,000 euros" in source.locator("mark.vb-focus").first.inner_text()
+        assert "<script>alert(1)</script>" in text and "onerror=\"window.__pwned='img'; alert(2)\"" in text
+        assert """<a href="javascript:window.__pwned='link'">the lighthouse annex</a>""" in text
+        assert HOSTILE_TITLE in text and "<b onmouseover=alert(6)>Evil Press</b>" in text
+        assert "javascript:window.__pwned='url'" in text  # the hostile URL is shown, not linked
+        assert dialogs == [] and source.evaluate("window.__pwned") is None
+        assert view.locator("script, iframe, img, b, [onerror], [onmouseover]").count() == 0
+        assert source.locator("a[href^='javascript:' i], iframe[src^='javascript:' i], [onerror], [onmouseover]").count() == 0
+        assert source.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        source.screenshot(path=str(artifacts_dir / "hostile-source.png"), full_page=False)
         browser.close()

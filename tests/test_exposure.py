@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from gradio_client import Client
@@ -15,6 +19,7 @@ from app.access import AccessError, check_exposure, is_loopback, parse_auth
 from tests.conftest import ROOT, cli_env, running_server
 
 PACKAGES = ("ingest", "index", "app", "eval")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -59,20 +64,66 @@ def test_serve_refuses_to_expose_without_a_password(bundled_settings):
     assert "refusing to serve on 0.0.0.0 without a password" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.fixture(scope="module")
+def password_server(bundled_settings, tmp_path_factory):
+    with running_server(bundled_settings, tmp_path_factory.mktemp("auth") / "serve.log", "--auth", "analyst:correct horse") as url:
+        yield url
+
+
 @pytest.mark.slow
-def test_password_protected_server_on_loopback(bundled_settings, tmp_path):
-    with running_server(bundled_settings, tmp_path / "serve.log", "--auth", "analyst:correct horse") as url:
-        port = int(url.rstrip("/").rsplit(":", 1)[1])
-        # Bound to 127.0.0.1 only (0100007F in the kernel's table), not to every interface.
-        assert _listening_addresses(port) == {"0100007F"}
-        with pytest.raises(Exception):
-            Client(url, verbose=False).predict("CECOT", 3, "hybrid", api_name="/ask")
-        with pytest.raises(Exception):
-            Client(url, auth=("analyst", "wrong"), verbose=False)
-        reply = Client(url, auth=("analyst", "correct horse"), verbose=False).predict(
-            "How many people are in prison in El Salvador?", 3, "hybrid", api_name="/ask"
+def test_password_protected_server_on_loopback(password_server):
+    url = password_server
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    # Bound to 127.0.0.1 only (0100007F in the kernel's table), not to every interface.
+    assert _listening_addresses(port) == {"0100007F"}
+    with pytest.raises(Exception):
+        Client(url, verbose=False).predict("CECOT", 3, "hybrid", api_name="/ask")
+    with pytest.raises(Exception):
+        Client(url, auth=("analyst", "wrong"), verbose=False)
+    reply = Client(url, auth=("analyst", "correct horse"), verbose=False).predict(
+        "How many people are in prison in El Salvador?", 3, "hybrid", api_name="/ask"
+    )
+    assert any("119,000" in r["text"] for r in reply["results"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian chromium not installed")
+def test_the_source_view_needs_the_same_login(password_server, bundled_settings):
+    """The /source page is a page of the Gradio app: its config and its data need the login the chat needs."""
+    from playwright.sync_api import sync_playwright
+
+    from index.store import load_version
+
+    index = load_version(bundled_settings.index_dir)
+    occurrence = index.passages[0].occurrences[0]
+    text = index.sources[occurrence.file].text[occurrence.start : occurrence.end]
+    link = f"{password_server}source?" + urlencode({"file": occurrence.file, "start": occurrence.start, "end": occurrence.end})
+    for path in ("config?page=source", "gradio_api/info"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(password_server + path, timeout=10)
+        assert refused.value.code == 401
+    with urllib.request.urlopen(link, timeout=10) as response:  # the page shell only: no source text in it
+        assert text[:40] not in response.read().decode("utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
         )
-        assert any("119,000" in r["text"] for r in reply["results"])
+        page = browser.new_page()
+        page.goto(link)
+        page.locator("input[type=password]").wait_for(timeout=30000)
+        assert page.locator("#vb-source-view").count() == 0 and text[:40] not in page.content()
+        page.locator("input[type=text]").fill("analyst")
+        page.locator("input[type=password]").fill("wrong")
+        page.get_by_role("button", name="Login").click()
+        page.wait_for_timeout(1500)
+        assert page.locator("#vb-focus").count() == 0 and text[:40] not in page.content()
+        page.locator("input[type=text]").fill("analyst")
+        page.locator("input[type=password]").fill("correct horse")
+        page.get_by_role("button", name="Login").click()
+        page.locator("#vb-focus").wait_for(timeout=60000)  # back at the same link, now signed in
+        assert "".join(m.text_content() for m in page.locator("mark.vb-focus").all()) == text
+        browser.close()
 
 
 def _python_files() -> list[Path]:
