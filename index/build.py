@@ -23,8 +23,8 @@ from index.store import (
     write_version,
 )
 from index.vector_store import StoreConfig
-from ingest.clean import clean_document
-from ingest.passages import PassageItem, document_passages, merge_passages
+from ingest.clean import NO_INDEXABLE_TEXT, clean_document
+from ingest.passages import PASSAGE_RULES_VERSION, PassageItem, document_passages, merge_passages
 from ingest.readers import (
     METADATA_FILE,
     ReadError,
@@ -59,7 +59,11 @@ def store_config(settings: Settings) -> StoreConfig:
 
 def build_params(settings: Settings) -> dict:
     """The settings that change what is indexed: a different value makes a stored index stale."""
-    return {"max_passage_tokens": settings.max_passage_tokens, "passage_overlap": settings.passage_overlap}
+    return {
+        "max_passage_tokens": settings.max_passage_tokens,
+        "passage_overlap": settings.passage_overlap,
+        "passage_rules": PASSAGE_RULES_VERSION,
+    }
 
 
 def _with_metadata_fingerprint(prints: dict[str, str], sources_dir: Path) -> dict[str, str]:
@@ -188,13 +192,14 @@ def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: 
         except ReadError as exc:
             skipped.append(Skipped(name, str(exc)))
             continue
-        if not document.text.strip():
-            skipped.append(Skipped(name, "no text left once page furniture (menus, labels) was removed"))
-            continue
-        sources.append((document.meta, fingerprint, document.text))
-        items.extend(
+        document_items = list(
             document_passages(document, embedder.count_tokens, settings.max_passage_tokens, settings.passage_overlap)
         )
+        if not document_items:
+            skipped.append(Skipped(name, NO_INDEXABLE_TEXT))
+            continue
+        sources.append((document.meta, fingerprint, document.text))
+        items.extend(document_items)
     passages = merge_passages(items)
 
     known = {p.id: row for row, p in enumerate(live.passages)} if live is not None else {}

@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.clean import clean_document
+from ingest.clean import NO_INDEXABLE_TEXT, clean_document
 from ingest.readers import METADATA_FILE, SUPPORTED_SUFFIXES, ReadError, Skipped, load_metadata, read_document
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -85,6 +85,9 @@ def add_sources(paths: list[Path], sources_dir: Path, max_bytes: int = MAX_FILE_
             document = clean_document(read_document(path, path.parent))
         except ReadError as exc:
             skipped.append(Skipped(path.name, str(exc)))
+            continue
+        if not document.paragraphs:
+            skipped.append(Skipped(path.name, NO_INDEXABLE_TEXT))
             continue
         target = sources_dir / name
         replaced = target.exists()

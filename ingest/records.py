@@ -81,18 +81,21 @@ class Span:
 
 @dataclass(frozen=True)
 class Occurrence:
-    """Where a passage stands in one source: cleaned-text offsets, paragraph (1-based), page."""
+    """Where a passage stands in one source: cleaned-text offsets, paragraph (1-based), page, and
+    the heading of the section it stands under ("" before the first heading)."""
 
     file: str
     start: int
     end: int
     paragraph: int
     page: int | None = None
+    heading: str = ""
 
 
 @dataclass(frozen=True)
 class Passage:
-    """A run of whole sentences from one paragraph, stored once however many sources contain it.
+    """A run of whole sentences, stored once however many sources contain it: from one paragraph,
+    with the heading-like lines (titles, bylines, list items, fact lines) just before it.
 
     `sentences` are offsets relative to the passage text, so evidence can be marked without
     splitting again; `occurrences` lists every source (and place) the exact text appears in.
@@ -113,7 +116,7 @@ class Passage:
             "text": self.text,
             "sentences": [[s.start, s.end] for s in self.sentences],
             "occurrences": [
-                {"file": o.file, "start": o.start, "end": o.end, "paragraph": o.paragraph, "page": o.page}
+                {"file": o.file, "start": o.start, "end": o.end, "paragraph": o.paragraph, "page": o.page, "heading": o.heading}
                 for o in self.occurrences
             ],
         }
@@ -125,7 +128,9 @@ class Passage:
             text=str(data["text"]),
             sentences=tuple(Span(int(a), int(b)) for a, b in data["sentences"]),
             occurrences=tuple(
-                Occurrence(str(o["file"]), int(o["start"]), int(o["end"]), int(o["paragraph"]), o.get("page"))
+                Occurrence(
+                    str(o["file"]), int(o["start"]), int(o["end"]), int(o["paragraph"]), o.get("page"), str(o.get("heading", ""))
+                )
                 for o in data["occurrences"]
             ),
         )
