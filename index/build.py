@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from index.config import Settings
 from index.embed import Embedder, get_embedder
+from index.progress import ProgressLines, counted
 from index.store import (
     FORMAT_VERSION,
     IndexError_,
@@ -20,10 +22,12 @@ from index.store import (
     current_version_path,
     load_version,
     read_manifest,
+    remove_dead_temporaries,
     write_version,
 )
 from index.vector_store import StoreConfig
 from ingest.clean import NO_INDEXABLE_TEXT, clean_document
+from ingest.lock import sources_lock
 from ingest.passages import PASSAGE_RULES_VERSION, PassageItem, document_passages, merge_passages
 from ingest.readers import (
     METADATA_FILE,
@@ -142,22 +146,34 @@ def _items_by_file(live: IndexVersion) -> dict[str, list[PassageItem]]:
 
 
 def build_index(
-    settings: Settings, embedder: Embedder | None = None, full: bool = False, progress: bool = False
+    settings: Settings,
+    embedder: Embedder | None = None,
+    full: bool = False,
+    progress: bool = False,
+    progress_lines: bool = False,
 ) -> BuildReport:
     """Build a new index version from `settings.sources_dir` and make it live.
 
     Unreadable files are skipped and reported. Unless `full`, a source whose bytes are unchanged is
     not read again (its passages come from the live index) and passages already embedded keep their
-    vectors, so a rebuild costs about the new text only.
+    vectors, so a rebuild costs about the new text only. `progress` shows bars (a terminal, the
+    app); `progress_lines` writes a line every 10 s to stderr instead (logs, CI).
+
+    The sources folder is held shared for the whole build (adds and removes wait), so the manifest
+    describes exactly the files and metadata that were read. Temporary folders of builds that died
+    are removed first: whoever holds the build lock is the only build running.
     """
     started = time.perf_counter()
     if not settings.sources_dir.is_dir():
         raise FileNotFoundError(f"sources folder {settings.sources_dir} does not exist")
-    with build_lock(settings.index_dir):
-        return _build(settings, embedder, full, progress, started)
+    with build_lock(settings.index_dir), sources_lock(settings.sources_dir, shared=True):
+        remove_dead_temporaries(settings.index_dir)
+        return _build(settings, embedder, full, progress, started, progress_lines)
 
 
-def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: bool, started: float) -> BuildReport:
+def _build(
+    settings: Settings, embedder: Embedder | None, full: bool, progress: bool, started: float, progress_lines: bool = False
+) -> BuildReport:
     live = _reusable_version(settings, full)
     reusable = live is not None and live.manifest.build_params == build_params(settings)
     live_items = _items_by_file(live) if reusable else {}
@@ -172,7 +188,7 @@ def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: 
     sources: list[tuple[SourceMeta, str, str]] = []  # own metadata, fingerprint, cleaned text
     items: list[PassageItem] = []
     fingerprints: dict[str, str] = {}
-    for path in files:
+    for path in counted(files, "reading sources", "files", enabled=progress_lines):
         name = path.relative_to(settings.sources_dir).as_posix()
         try:
             data = path.read_bytes()
@@ -211,12 +227,14 @@ def _build(settings: Settings, embedder: Embedder | None, full: bool, progress: 
             row = known[p.id]
             vectors[i], sentence_vectors[i] = live.vectors[row], live.sentence_vectors(row)
     if todo:
-        new_vectors, new_sentences = embedder.encode_passages(
-            [passages[i].text for i in todo],
-            [[(s.start, s.end) for s in passages[i].sentences] for i in todo],
-            batch_size=settings.embed_batch_size,
-            progress=progress,
-        )
+        with ProgressLines("embedding", len(todo), "passages") if progress_lines else nullcontext() as embedding:
+            new_vectors, new_sentences = embedder.encode_passages(
+                [passages[i].text for i in todo],
+                [[(s.start, s.end) for s in passages[i].sentences] for i in todo],
+                batch_size=settings.embed_batch_size,
+                progress=progress,
+                on_progress=embedding.update if embedding else None,
+            )
         vectors[todo] = new_vectors
         for i, rows in zip(todo, new_sentences, strict=True):
             sentence_vectors[i] = rows
@@ -264,13 +282,17 @@ class SourceRow:
     indexed: bool
 
 
-def list_sources(settings: Settings, live: IndexVersion | None = None) -> list[SourceRow]:
-    """Every file in the sources folder, with its passage count in the live index (if indexed)."""
+def list_sources(settings: Settings, live: IndexVersion | None = None, with_sidecar: bool = True) -> list[SourceRow]:
+    """Every file in the sources folder, with its passage count in the live index (if indexed).
+
+    Raises MetadataError for a broken sources.toml unless `with_sidecar` is False (then the
+    metadata is the live index's).
+    """
     try:
         indexed = dict((live or load_version(settings.index_dir)).sources)
     except IndexError_:
         indexed = {}
-    metas = load_metadata(settings.sources_dir) if settings.sources_dir.is_dir() else {}
+    metas = load_metadata(settings.sources_dir) if with_sidecar and settings.sources_dir.is_dir() else {}
     rows = []
     for path in list_source_files(settings.sources_dir) if settings.sources_dir.is_dir() else []:
         name = path.relative_to(settings.sources_dir).as_posix()
@@ -278,7 +300,10 @@ def list_sources(settings: Settings, live: IndexVersion | None = None) -> list[S
         if record is not None and record.fingerprint != fingerprint_bytes(path.read_bytes()):
             record = None  # changed since the last build
         # Current sidecar values, even before the next build puts them in the index.
-        meta = merge_meta(metas.get(name), record.own_meta) if record else metas.get(name)
+        if not with_sidecar:
+            meta = record.meta if record else None
+        else:
+            meta = merge_meta(metas.get(name), record.own_meta) if record else metas.get(name)
         rows.append(
             SourceRow(
                 file=name,

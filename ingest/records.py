@@ -5,9 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def printable(text: str) -> str:
+    """`text` with control and format characters (NUL, ESC, bidi overrides) as spaces, spaces single.
+
+    Metadata is printed to terminals and pages: an escape sequence or a right-to-left override in
+    a title would make it show something other than what is stored.
+    """
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
 @dataclass(frozen=True)
 class SourceMeta:
-    """Citation metadata of one source file; every field but `file` may be unknown ("")."""
+    """Citation metadata of one source file; every field but `file` may be unknown ("").
+
+    Every field is made printable on creation, whoever wrote it (the document, sources.toml, an old index).
+    """
 
     file: str
     title: str = ""
@@ -16,6 +28,11 @@ class SourceMeta:
     date: str = ""
     url: str = ""
     added: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("title", "publisher", "date", "url", "added"):
+            object.__setattr__(self, name, printable(getattr(self, name)))
+        object.__setattr__(self, "authors", tuple(a for a in (printable(a) for a in self.authors) if a))
 
     def to_dict(self) -> dict:
         return {

@@ -32,7 +32,7 @@ def test_upload_ask_remove(tmp_path, library_server):
     assert "Added harbour report.md: Harbour Report" in status
     assert "Skipped broken.pdf" in status and "PDF" in status
     rows = {row[0]: row for row in table["data"]}
-    assert rows["harbour report.md"][4] == 1
+    assert rows["harbour report.md"][4] == 2  # its heading and its paragraph
     assert (settings.sources_dir / "harbour report.md").exists()
     assert not (settings.sources_dir / "broken.pdf").exists()
 
