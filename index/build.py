@@ -188,7 +188,7 @@ def _build(
     sources: list[tuple[SourceMeta, str, str]] = []  # own metadata, fingerprint, cleaned text
     items: list[PassageItem] = []
     fingerprints: dict[str, str] = {}
-    for path in counted(files, "reading sources", "files", enabled=progress_lines):
+    for path in counted(files, "reading sources", "files", enabled=progress_lines, describe=lambda p: p.name):
         name = path.relative_to(settings.sources_dir).as_posix()
         try:
             data = path.read_bytes()

@@ -44,6 +44,7 @@ class ProgressLines:
         self.interval = interval
         self.clock = clock
         self.done = 0
+        self.current = ""  # what is being worked on, when one item takes long (a 20 MB file)
         self.started = clock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -63,7 +64,8 @@ class ProgressLines:
         if self.done >= self.total:
             return f"{self.label}: {self.done:,}/{self.total:,} {self.unit}{share} in {_duration(elapsed)}, {rate:.1f}/s"
         eta = _duration((self.total - self.done) / rate) if rate > 0 else "unknown"
-        return f"{self.label}: {self.done:,}/{self.total:,} {self.unit}{share}, {rate:.1f}/s, ETA {eta}"
+        now = f", now {self.current}" if self.current else ""
+        return f"{self.label}: {self.done:,}/{self.total:,} {self.unit}{share}, {rate:.1f}/s, ETA {eta}{now}"
 
     def _print(self) -> None:
         print(self.line(), file=self.stream, flush=True)
@@ -86,14 +88,19 @@ class ProgressLines:
             self._print()
 
 
-def counted(items: Iterable[T], label: str, unit: str, enabled: bool = True, **options) -> Iterator[T]:
-    """`items`, reported by ProgressLines as they are taken (each counts when its work starts, so
-    a slow item shows as the one in progress). With `enabled` False, just `items`."""
+def counted(
+    items: Iterable[T], label: str, unit: str, enabled: bool = True, describe: Callable[[T], str] = str, **options
+) -> Iterator[T]:
+    """`items`, reported by ProgressLines: an item counts as done when the next one is taken, and
+    the one in progress is named (`describe`). With `enabled` False, just `items`."""
     if not enabled:
         yield from items
         return
     items = list(items)
     with ProgressLines(label, len(items), unit, **options) as lines:
-        for number, item in enumerate(items, start=1):
-            lines.update(number)
+        for done, item in enumerate(items):
+            lines.update(done)
+            lines.current = describe(item)
             yield item
+        lines.update(len(items))
+        lines.current = ""

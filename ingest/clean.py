@@ -102,6 +102,8 @@ def _words(line: str) -> list[str]:
 
 
 def _is_short_label(line: str, max_words: int) -> bool:
+    if len(line) > 40 * max_words:
+        return False  # no need to count the words of a long paragraph
     return 0 < len(_words(line)) <= max_words and not _TERMINAL.search(line)
 
 
@@ -137,8 +139,10 @@ def is_alt_text_duplicate(line: str) -> bool:
 
 def is_running_header(line: str) -> bool:
     """A short all-capitals line such as a publication's running page header."""
+    if not _is_short_label(line, 4):
+        return False
     letters = [c for c in line if c.isalpha()]
-    return _is_short_label(line, 4) and len(letters) >= 4 and all(c.isupper() for c in letters)
+    return len(letters) >= 4 and all(c.isupper() for c in letters)
 
 
 _PAGE_LABEL = re.compile(r"^page\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$|^[-–—]\s*\d{1,4}\s*[-–—]$", re.IGNORECASE)
