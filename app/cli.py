@@ -51,6 +51,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_after_change(args: argparse.Namespace) -> int:
+    """After add/remove/restore: an incremental build, unless --no-build."""
+    if args.no_build:
+        return 0
+    return cmd_build(argparse.Namespace(**{**vars(args), "full": False}))
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     from ingest.library import add_sources
     from ingest.records import printable
@@ -61,9 +68,9 @@ def cmd_add(args: argparse.Namespace) -> int:
         print(f"{'updated' if item.replaced else 'added'} {printable(item.file)}: {printable(item.title)}")
     for item in skipped:
         print(f"skipped {printable(item.file)}: {item.reason}", file=sys.stderr)
-    if added and not args.no_build:
-        return cmd_build(argparse.Namespace(**{**vars(args), "full": False}))
-    return 0 if added or not skipped else 1
+    if added:
+        return _build_after_change(args)
+    return 0 if not skipped else 1
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
@@ -73,9 +80,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     for name in args.names:
         trashed = remove_source(name, settings.sources_dir, settings.trash)
         print(f"removed {trashed.file} (kept in {trashed.entry}; `verbatim restore {trashed.file}` brings it back)")
-    if not args.no_build:
-        return cmd_build(argparse.Namespace(**{**vars(args), "full": False}))
-    return 0
+    return _build_after_change(args)
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -92,9 +97,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     for name in args.names:
         item = restore_source(name, settings.sources_dir, settings.trash)
         print(f"restored {item.file} (removed {item.removed})")
-    if not args.no_build:
-        return cmd_build(argparse.Namespace(**{**vars(args), "full": False}))
-    return 0
+    return _build_after_change(args)
 
 
 def cmd_sources(args: argparse.Namespace) -> int:

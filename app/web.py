@@ -145,24 +145,24 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         question = f"Remove **{escape(name)}** from the sources? It goes to the trash with its metadata; Restore brings it back."
         return gr.Row(visible=True), name, question
 
+    def change_sources(action, name: object, missing: str, done, progress):
+        """Remove or restore `name` (an explicit choice), then rebuild; a refusal is shown as the status."""
+        if not name or not isinstance(name, str):
+            return lists(missing)
+        try:
+            item = action(name, settings.sources_dir, settings.trash)
+        except (FileNotFoundError, FileExistsError, NotASource, MetadataError) as exc:
+            return lists(str(exc))
+        return rebuild([done(item)], progress)
+
     def remove(name: str | None, progress=gr.Progress(track_tqdm=True)):
         """Second step (or the API): move the named source to the trash and rebuild."""
-        if not name or not isinstance(name, str):
-            return lists("Choose a source to remove.")
-        try:
-            trashed = remove_source(name, settings.sources_dir, settings.trash)
-        except (FileNotFoundError, NotASource, MetadataError) as exc:
-            return lists(str(exc))
-        return rebuild([f"Removed {trashed.file} (in the trash: Restore brings it back)."], progress)
+        done = lambda item: f"Removed {item.file} (in the trash: Restore brings it back)."  # noqa: E731
+        return change_sources(remove_source, name, "Choose a source to remove.", done, progress)
 
     def restore(name: str | None, progress=gr.Progress(track_tqdm=True)):
-        if not name or not isinstance(name, str):
-            return lists("Choose a removed source to restore.")
-        try:
-            item = restore_source(name, settings.sources_dir, settings.trash)
-        except (FileNotFoundError, FileExistsError, MetadataError) as exc:
-            return lists(str(exc))
-        return rebuild([f"Restored {item.file}."], progress)
+        """Bring a removed source back from the trash, with its metadata, and rebuild."""
+        return change_sources(restore_source, name, "Choose a removed source to restore.", lambda item: f"Restored {item.file}.", progress)
 
     def respond(
         question: str, history: list | None, k: int, mode: str, files: list[str] | None, by_source: bool = False
