@@ -75,28 +75,31 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     from ingest.library import remove_source
+    from ingest.records import printable
 
     settings = _settings(args)
     for name in args.names:
         trashed = remove_source(name, settings.sources_dir, settings.trash)
-        print(f"removed {trashed.file} (kept in {trashed.entry}; `verbatim restore {trashed.file}` brings it back)")
+        file = printable(trashed.file)
+        print(f"removed {file} (kept in {trashed.entry}; `verbatim restore {file}` brings it back)")
     return _build_after_change(args)
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from ingest.library import list_trash, restore_source
+    from ingest.records import printable
 
     settings = _settings(args)
     if args.list or not args.names:
         trashed = list_trash(settings.trash)
         for item in trashed:
-            print(f"{item.file}\tremoved {item.removed}")
+            print(f"{printable(item.file)}\tremoved {item.removed}")
         if not trashed:
             print(f"nothing to restore: {settings.trash} holds no removed sources", file=sys.stderr)
         return 0
     for name in args.names:
         item = restore_source(name, settings.sources_dir, settings.trash)
-        print(f"restored {item.file} (removed {item.removed})")
+        print(f"restored {printable(item.file)} (removed {item.removed})")
     return _build_after_change(args)
 
 

@@ -145,3 +145,9 @@ def test_utf16_chinese_with_a_bom_is_read_as_chinese(tmp_path):
         doc = clean_document(read_document(tmp_path / name, tmp_path))
         assert doc.meta.title == "萨尔瓦多的监狱"
         assert "十一万九千人" in doc.text
+
+
+def test_ask_json_gives_the_heading_a_passage_stands_under(matrix, capsys):
+    results = _ask(matrix, "How many prisoners are held in Upper Norland?", capsys)
+    row = next(r for r in results if "Upper Norland | Prisoners: 4,512" in r["text"])
+    assert row["heading"] == "Norland prison census"  # the first line of the heading run above the table
