@@ -91,7 +91,22 @@ def _text(message: dict) -> str:
     return content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
 
 
-def test_sources_added_or_broken_while_the_app_runs(tmp_path, library_server):
+@pytest.fixture(scope="module")
+def shared_library(tmp_path_factory, embedder):
+    """One app over a writable copy of the sources, shared by the tests below (a server start each would cost ~30 s)."""
+    import shutil
+
+    from conftest import SOURCES
+
+    root = tmp_path_factory.mktemp("shared-library")
+    shutil.copytree(SOURCES, root / "sources")
+    settings = Settings(sources_dir=root / "sources", index_dir=root / "index")
+    build_index(settings, embedder=embedder)
+    with running_server(settings, root / "serve.log") as url:
+        yield Client(url, verbose=False), settings
+
+
+def test_sources_added_or_broken_while_the_app_runs(tmp_path, shared_library):
     """A source added by the CLI after start-up can be searched by name; a broken sources.toml is one
     line in the Sources tab and the app keeps answering from the last good index."""
     import subprocess
@@ -99,7 +114,7 @@ def test_sources_added_or_broken_while_the_app_runs(tmp_path, library_server):
 
     from conftest import cli_env
 
-    client, settings = library_server
+    client, settings = shared_library
     late = tmp_path / "late_added.txt"
     late.write_text("The lighthouse of Marrow Point was first lit in 1871.\n")
     run = subprocess.run([sys.executable, "-m", "app.cli", "add", str(late)], env=cli_env(settings), capture_output=True, text=True, timeout=600)
@@ -138,8 +153,8 @@ def test_api_arguments_get_clear_replies(server_url, question, k, expected):
     assert reply["results"] == [] and expected in reply["error"]
 
 
-def test_remove_and_restore_through_the_api(library_server):
-    client, settings = library_server
+def test_remove_and_restore_through_the_api(shared_library):
+    client, settings = shared_library
     name = "wola-podcast-grim-side-of-el-salvador-security-model.txt"
     status, table, *_ = client.predict(name, api_name="/remove")
     assert f"Removed {name}" in html.unescape(status) and name not in {row[0] for row in table["data"]}
