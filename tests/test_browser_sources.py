@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from index.build import build_index
-from index.config import Settings
-from tests.conftest import SOURCES, cli_env, running_server
+from tests.conftest import cli_env, served_copy_of_sources
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian chromium not installed")
@@ -22,12 +20,8 @@ LATE = "late_added.txt"
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, embedder):
-    root = tmp_path_factory.mktemp("browser-sources")
-    shutil.copytree(SOURCES, root / "sources")
-    settings = Settings(sources_dir=root / "sources", index_dir=root / "index")
-    build_index(settings, embedder=embedder)
-    with running_server(settings, root / "serve.log") as url:
-        yield url, settings, root
+    with served_copy_of_sources(tmp_path_factory.mktemp("browser-sources"), embedder) as (url, settings):
+        yield url, settings
 
 
 @pytest.fixture()
@@ -77,7 +71,7 @@ def _sources_tab(page) -> None:
 
 
 def test_a_fresh_page_offers_sources_added_after_start_up(app, page, tmp_path):
-    url, settings, _ = app
+    url, settings = app
     late = tmp_path / LATE
     late.write_text("Late Addition\n\nThe lighthouse of Marrow Point was first lit in 1871.\n")
     run = subprocess.run([sys.executable, "-m", "app.cli", "add", str(late)], env=cli_env(settings), capture_output=True, text=True, timeout=600)
@@ -97,7 +91,7 @@ def test_a_fresh_page_offers_sources_added_after_start_up(app, page, tmp_path):
 
 
 def test_removing_takes_a_choice_and_a_confirmation_and_can_be_undone(app, page):
-    _, settings, _ = app
+    _, settings = app
     target = "wola-podcast-grim-side-of-el-salvador-security-model.txt"
     _sources_tab(page)
     page.locator("#vb-remove").click()
@@ -132,7 +126,7 @@ def test_removing_takes_a_choice_and_a_confirmation_and_can_be_undone(app, page)
 
 
 def test_a_second_upload_never_sends_the_first_again(app, page, tmp_path):
-    _, settings, _ = app
+    _, settings = app
     first = tmp_path / "first_note.txt"
     first.write_text("The first note says the ferry carried 48 cars.\n")
     second = tmp_path / "second_note.txt"

@@ -94,15 +94,9 @@ def _text(message: dict) -> str:
 @pytest.fixture(scope="module")
 def shared_library(tmp_path_factory, embedder):
     """One app over a writable copy of the sources, shared by the tests below (a server start each would cost ~30 s)."""
-    import shutil
+    from conftest import served_copy_of_sources
 
-    from conftest import SOURCES
-
-    root = tmp_path_factory.mktemp("shared-library")
-    shutil.copytree(SOURCES, root / "sources")
-    settings = Settings(sources_dir=root / "sources", index_dir=root / "index")
-    build_index(settings, embedder=embedder)
-    with running_server(settings, root / "serve.log") as url:
+    with served_copy_of_sources(tmp_path_factory.mktemp("shared-library"), embedder) as (url, settings):
         yield Client(url, verbose=False), settings
 
 
