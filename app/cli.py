@@ -22,6 +22,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="where BM25 runs: bm25s files (default) or Milvus full-text search, with --store milvus (env VERBATIM_LEXICAL)",
     )
     parser.add_argument("--milvus-uri", help="milvus-lite file or http(s)://host:19530 (env VERBATIM_MILVUS_URI; default INDEX_DIR/milvus.db)")
+    parser.add_argument("--trash-dir", type=Path, help="where removed sources are kept (env VERBATIM_TRASH_DIR; default var/trash)")
 
 
 def _ray_flags(parser: argparse.ArgumentParser) -> None:
@@ -47,60 +48,91 @@ def _report_build(report) -> None:
     )
 
 
-def cmd_build(args: argparse.Namespace) -> int:
+def _build_now(settings: Settings, full: bool = False):
+    """Build with progress: bars on a terminal, a line every 10 s on stderr otherwise (logs, CI)."""
     from index.build import build_index
 
-    settings = _settings(args)
-    # A distributed build prints progress lines (passages embedded, rate) even into a log file.
-    report = build_index(settings, full=args.full, progress=sys.stderr.isatty() or bool(settings.ray_address))
-    _report_build(report)
+    on_terminal = sys.stderr.isatty()
+    return build_index(settings, full=full, progress=on_terminal, progress_lines=not on_terminal)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    _report_build(_build_now(_settings(args), full=args.full))
     return 0
+
+
+def _build_after_change(args: argparse.Namespace) -> int:
+    """After add/remove/restore: an incremental build, unless --no-build."""
+    if args.no_build:
+        return 0
+    return cmd_build(argparse.Namespace(**{**vars(args), "full": False}))
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     from ingest.library import add_sources
+    from ingest.records import printable
 
     settings = _settings(args)
     added, skipped = add_sources(args.paths, settings.sources_dir)
     for item in added:
-        print(f"{'updated' if item.replaced else 'added'} {item.file}: {item.title}")
+        print(f"{'updated' if item.replaced else 'added'} {printable(item.file)}: {printable(item.title)}")
     for item in skipped:
-        print(f"skipped {item.file}: {item.reason}", file=sys.stderr)
-    if added and not args.no_build:
-        return cmd_build(argparse.Namespace(**{**vars(args), "full": False}))
-    return 0 if added or not skipped else 1
+        print(f"skipped {printable(item.file)}: {item.reason}", file=sys.stderr)
+    if added:
+        return _build_after_change(args)
+    return 0 if not skipped else 1
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     from ingest.library import remove_source
+    from ingest.records import printable
 
     settings = _settings(args)
     for name in args.names:
-        remove_source(name, settings.sources_dir)
-        print(f"removed {name}")
-    if not args.no_build:
-        return cmd_build(argparse.Namespace(**{**vars(args), "full": False}))
-    return 0
+        trashed = remove_source(name, settings.sources_dir, settings.trash)
+        file = printable(trashed.file)
+        print(f"removed {file} (kept in {trashed.entry}; `verbatim restore {file}` brings it back)")
+    return _build_after_change(args)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from ingest.library import list_trash, restore_source
+    from ingest.records import printable
+
+    settings = _settings(args)
+    if args.list or not args.names:
+        trashed = list_trash(settings.trash)
+        for item in trashed:
+            print(f"{printable(item.file)}\tremoved {item.removed}")
+        if not trashed:
+            print(f"nothing to restore: {settings.trash} holds no removed sources", file=sys.stderr)
+        return 0
+    for name in args.names:
+        item = restore_source(name, settings.sources_dir, settings.trash)
+        print(f"restored {printable(item.file)} (removed {item.removed})")
+    return _build_after_change(args)
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
     from index.build import list_sources
+    from ingest.records import printable
 
     rows = list_sources(_settings(args))
     if args.json:
         print(json.dumps([row.__dict__ for row in rows], ensure_ascii=False, indent=2))
         return 0
     for row in rows:
-        print(f"{row.file}\n    {row.title}\n    {row.publisher or 'publisher unknown'} · {row.date or 'date unknown'} · "
-              f"{row.passages if row.indexed else 'not indexed yet'}{' passages' if row.indexed else ''} · added {row.added or 'unknown'}")
+        print(f"{printable(row.file)}\n    {printable(row.title)}\n    {printable(row.publisher) or 'publisher unknown'} · "
+              f"{printable(row.date) or 'date unknown'} · {row.passages if row.indexed else 'not indexed yet'}"
+              f"{' passages' if row.indexed else ''} · added {printable(row.added) or 'unknown'}")
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from app.questions import clean_question, validate_question
+    from app.questions import clean_question, validate_k, validate_question
 
     question = " ".join(args.question)
-    problem = validate_question(question)
+    problem = validate_question(question) or (validate_k(args.k)[1] if args.k is not None else None)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -170,12 +202,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(warning, file=sys.stderr)
 
     from app.web import serve
-    from index.build import build_index, index_is_current
+    from index.build import index_is_current
+    from index.store import current_version_path
+    from ingest.metadata import MetadataError
 
     settings = _settings(args)
     if not args.no_build and not index_is_current(settings):
         print(f"index in {settings.index_dir} is missing or stale: building from {settings.sources_dir}")
-        _report_build(build_index(settings, progress=sys.stderr.isatty()))
+        try:
+            _report_build(_build_now(settings))
+        except MetadataError as exc:
+            if current_version_path(settings.index_dir) is None:
+                raise
+            # A typo in sources.toml must not take the app down: the last good index is served.
+            print(f"error: {exc}\nserving the last good index; the Sources tab shows this until it is fixed", file=sys.stderr)
     serve(settings, host=args.host, port=args.port, auth=auth)
     return 0
 
@@ -244,11 +284,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-build", action="store_true", help="copy only; index later with `verbatim build`")
     p.set_defaults(func=cmd_add)
 
-    p = sub.add_parser("remove", help="remove sources (by file name) and drop them from the index")
+    p = sub.add_parser("remove", help="move sources (by file name or path) to the trash and drop them from the index")
     _common(p)
     p.add_argument("names", nargs="+")
     p.add_argument("--no-build", action="store_true", help="remove only; re-index later with `verbatim build`")
     p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("restore", help="bring removed sources back from the trash, with their metadata")
+    _common(p)
+    p.add_argument("names", nargs="*", help="file names or paths as they were in the sources folder")
+    p.add_argument("--list", action="store_true", help="list the removed sources that can be restored")
+    p.add_argument("--no-build", action="store_true", help="restore only; re-index later with `verbatim build`")
+    p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("sources", help="list the sources: title, publisher, date, passages, added")
     _common(p)
@@ -258,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="ask a question; prints cited passages")
     _common(p)
     p.add_argument("question", nargs="+")
-    p.add_argument("--k", type=int, default=None, help="number of passages (default 5)")
+    p.add_argument("--k", type=int, default=None, help="number of passages, 1 to 50 (default 5)")
     p.add_argument("--mode", choices=("dense", "lexical", "hybrid"), help="retriever (default hybrid)")
     p.add_argument("--source", action="append", help="search only this source file (repeatable)")
     output = p.add_mutually_exclusive_group()
@@ -316,23 +363,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _exit_code(exc: Exception) -> int | None:
+    """1 for a problem with the data (index, sources, sources.toml, model files), 2 for a refused
+    request; None for a bug, which keeps its traceback. Imported here, after the fact, to keep start-up light."""
     from index.config import ConfigError
     from index.model_files import ModelFileError
     from index.store import IndexError_
+    from ingest.library import NotASource
+    from ingest.metadata import MetadataError
 
+    if isinstance(exc, (IndexError_, ModelFileError, FileNotFoundError, FileExistsError, MetadataError)):
+        return 1
+    if isinstance(exc, (ConfigError, NotASource)):
+        return 2
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (IndexError_, ModelFileError) as exc:
+    except Exception as exc:
+        code = _exit_code(exc)
+        if code is None:
+            raise
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return code
 
 
 if __name__ == "__main__":

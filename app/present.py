@@ -168,6 +168,7 @@ def hit_to_dict(hit: Hit) -> dict:
         "end": first.occurrence.end,
         "paragraph": first.occurrence.paragraph,
         "page": first.occurrence.page,
+        "heading": first.occurrence.heading,  # the section the passage stands under ("" before any heading)
         "passage_id": hit.passage.id,
         "sources": [
             {

@@ -9,13 +9,14 @@ import gradio as gr
 
 from index.config import Settings
 from app.present import answer_to_dicts, answer_to_html, escape, problem_to_html, question_link
-from app.questions import MAX_QUESTION_CHARS, clean_question, validate_question
+from app.questions import MAX_QUESTION_CHARS, clean_question, validate_k, validate_question
 from app.source_page import add_source_page
 from index.build import build_index, list_sources
 from index.search import MODES, Answer, Searcher
 from index.model_files import ModelFileError
 from index.store import IndexError_
-from ingest.library import MAX_FILE_BYTES, add_sources, remove_source
+from ingest.library import MAX_FILE_BYTES, NotASource, add_sources, list_trash, managed_sources, remove_source, restore_source
+from ingest.metadata import MetadataError
 from ingest.readers import SUPPORTED_SUFFIXES
 
 EXAMPLES = [
@@ -50,21 +51,58 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             return []  # the Ask tab says why; the Sources tab still lists the files
 
     def source_table() -> list[list]:
+        return sources_view()[0]
+
+    def sources_view() -> tuple[list[list], str]:
+        """The Sources table as it is on disk now, and a problem to show (a broken sources.toml)."""
         try:
             live = searcher.index()
         except IndexError_:
             live = None
-        return [[r.file, r.title, r.publisher, r.date, r.passages if r.indexed else "not indexed", r.added] for r in list_sources(settings, live)]
+        problem = ""
+        try:
+            rows = list_sources(settings, live)
+        except MetadataError as exc:
+            problem = f"{exc} The index in use is the last one built; fix the file and rebuild."
+            rows = list_sources(settings, live, with_sidecar=False)
+        table = [[r.file, r.title, r.publisher, r.date, r.passages if r.indexed else "not indexed", r.added] for r in rows]
+        return table, problem
+
+    def lists(status: str = ""):
+        """Everything that names sources, computed now: per page load and after every change."""
+        table, problem = sources_view()
+        choices = source_choices()
+        removable = managed_sources(settings.sources_dir)
+        trashed = [(f"{t.file} (removed {t.removed})", t.file) for t in list_trash(settings.trash)]
+        return (
+            "\n\n".join(escape(part) for part in (status, problem) if part),
+            table,
+            gr.Dropdown(choices=choices, value=[]),
+            gr.Dropdown(choices=removable, value=None),
+            gr.Dropdown(choices=trashed, value=None),
+            gr.Row(visible=False),
+            "",
+        )
 
     def answer(question: str, k: int, mode: str, files: list[str] | None) -> tuple[Answer | None, str | None]:
         """The answer, or the message to show instead: a validation problem or an index fault and its fix."""
         problem = validate_question(question)
         if problem:
             return None, problem
-        if mode not in MODES:
+        if not isinstance(mode, str) or mode not in MODES:
             return None, f"Unknown retriever {mode!r}; choose one of {', '.join(MODES)}."
+        k, problem = validate_k(k)
+        if problem:
+            return None, problem
+        if files is not None and (not isinstance(files, list) or not all(isinstance(f, str) for f in files)):
+            return None, "The sources to search must be a list of file names."
         try:
-            return searcher.search(clean_question(question), k=max(1, min(int(k), 50)), mode=mode, files=files or None), None
+            if files:
+                known = searcher.index().sources
+                unknown = [f for f in files if f not in known]
+                if unknown:
+                    return None, f"No indexed source named {', '.join(map(repr, unknown))}; the sources are listed in the Sources tab."
+            return searcher.search(clean_question(question), k=k, mode=mode, files=files or None), None
         except (IndexError_, ModelFileError) as exc:
             return None, f"The index cannot be used: {exc}"
         except Exception:
@@ -76,8 +114,8 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         """Index the sources folder (only new text is embedded); the chat switches when it is done."""
         try:
             report = build_index(settings, progress=True)  # loads the full model on the first rebuild only
-        except IndexError_ as exc:
-            notes.append(f"The index was not rebuilt: {exc}")
+        except (IndexError_, MetadataError) as exc:
+            notes.append(f"The index was not rebuilt: {exc} The previous index is still live.")
         except Exception:
             log.exception("rebuild failed")
             notes.append("The index was not rebuilt (the details are in the server log); the previous index is still live.")
@@ -87,30 +125,48 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                 f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s."
             )
             notes.extend(f"Skipped {s.file}: {s.reason}" for s in report.skipped)
-        choices = source_choices()
-        return (
-            "\n\n".join(escape(n) for n in notes),
-            source_table(),
-            gr.Dropdown(choices=choices, value=[]),
-            gr.Dropdown(choices=[name for _, name in choices], value=None),
-        )
+        return lists("\n\n".join(notes))
 
     def upload(paths: list[str] | None, progress=gr.Progress(track_tqdm=True)):
+        """Add the uploaded files and rebuild; the upload widget is emptied either way, so a
+        later upload never sends these files again."""
         if not paths:
-            return "Choose files to upload first.", source_table(), gr.Dropdown(), gr.Dropdown()
-        added, skipped = add_sources([Path(p) for p in paths], settings.sources_dir)
+            return *lists("Choose files to upload first."), None
+        try:
+            added, skipped = add_sources([Path(p) for p in paths], settings.sources_dir)
+        except MetadataError as exc:
+            return *lists(f"Nothing was added: {exc}"), None
         notes = [f"{'Updated' if a.replaced else 'Added'} {a.file}: {a.title}" for a in added]
         notes += [f"Skipped {s.file}: {s.reason}" for s in skipped]
-        return rebuild(notes, progress)
+        if not added:
+            return *lists("\n\n".join(notes)), None
+        return *rebuild(notes, progress), None
+
+    def confirm_removal(name: str | None):
+        """First step of removing: name the source and ask; nothing is removed yet."""
+        if not name:
+            return gr.Row(visible=False), "", "Choose a source to remove first."
+        question = f"Remove **{escape(name)}** from the sources? It goes to the trash with its metadata; Restore brings it back."
+        return gr.Row(visible=True), name, question
+
+    def change_sources(action, name: object, missing: str, done, progress):
+        """Remove or restore `name` (an explicit choice), then rebuild; a refusal is shown as the status."""
+        if not name or not isinstance(name, str):
+            return lists(missing)
+        try:
+            item = action(name, settings.sources_dir, settings.trash)
+        except (FileNotFoundError, FileExistsError, NotASource, MetadataError) as exc:
+            return lists(str(exc))
+        return rebuild([done(item)], progress)
 
     def remove(name: str | None, progress=gr.Progress(track_tqdm=True)):
-        if not name:
-            return "Choose a source to remove.", source_table(), gr.Dropdown(), gr.Dropdown()
-        try:
-            remove_source(name, settings.sources_dir)
-        except FileNotFoundError as exc:
-            return escape(str(exc)), source_table(), gr.Dropdown(), gr.Dropdown()
-        return rebuild([f"Removed {name}."], progress)
+        """Second step (or the API): move the named source to the trash and rebuild."""
+        done = lambda item: f"Removed {item.file} (in the trash: Restore brings it back)."  # noqa: E731
+        return change_sources(remove_source, name, "Choose a source to remove.", done, progress)
+
+    def restore(name: str | None, progress=gr.Progress(track_tqdm=True)):
+        """Bring a removed source back from the trash, with its metadata, and rebuild."""
+        return change_sources(restore_source, name, "Choose a removed source to restore.", lambda item: f"Restored {item.file}.", progress)
 
     def respond(
         question: str, history: list | None, k: int, mode: str, files: list[str] | None, by_source: bool = False
@@ -147,7 +203,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         """API: the same search as the chat, as JSON records."""
         result, problem = answer(question, k, mode, None)
         if problem:
-            return {"error": problem, "results": []}
+            return {"error": problem, "results": []}  # the same reply for a bad k, mode or question
         return {"abstained": result.abstained, "version": result.version, "results": answer_to_dicts(result)}
 
     with gr.Blocks(title="Verbatim") as app:
@@ -178,7 +234,9 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             with gr.Column(scale=1):
                 k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages")
                 mode = gr.Radio(list(MODES), value=settings.mode, label="Retriever")
-                files = gr.Dropdown(source_choices(), multiselect=True, label="Only these sources", value=[])
+                # Choices are filled per page load (sources change while the app runs); custom values let
+                # API callers name a source added since start-up, and `answer` checks them.
+                files = gr.Dropdown([], multiselect=True, allow_custom_value=True, label="Only these sources", value=[], elem_id="vb-files")
                 by_source = gr.Checkbox(label="Group passages by source", value=False, elem_id="vb-by-source")
         with gr.Tab("Sources"):
             table = gr.Dataframe(
@@ -196,12 +254,23 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                     elem_id="vb-upload",
                 )
                 with gr.Column():
-                    doomed = gr.Dropdown([name for _, name in source_choices()], label="Source to remove")
-                    remove_button = gr.Button("Remove source", variant="stop")
+                    # No source is preselected: removing takes a choice, then a confirmation.
+                    doomed = gr.Dropdown([], value=None, allow_custom_value=True, label="Source to remove", elem_id="vb-doomed")
+                    remove_button = gr.Button("Remove source…", variant="stop", elem_id="vb-remove")
+                    with gr.Row(visible=False, elem_id="vb-confirm") as confirm_row:
+                        pending = gr.Textbox(visible=False)
+                        confirm_button = gr.Button("Yes, remove it", variant="stop", elem_id="vb-remove-yes")
+                        cancel_button = gr.Button("Cancel", elem_id="vb-remove-cancel")
+                    trashed = gr.Dropdown([], value=None, allow_custom_value=True, label="Removed sources", elem_id="vb-trashed")
+                    restore_button = gr.Button("Restore source", elem_id="vb-restore")
                     rebuild_button = gr.Button("Rebuild index")
-        outputs = [status, table, files, doomed]
-        uploads.upload(upload, [uploads], outputs, api_name="upload", concurrency_id="build", concurrency_limit=1)
-        remove_button.click(remove, [doomed], outputs, api_name="remove", concurrency_id="build", concurrency_limit=1)
+        outputs = [status, table, files, doomed, trashed, confirm_row, pending]
+        app.load(lists, None, outputs, api_name=False)
+        uploads.upload(upload, [uploads], outputs + [uploads], api_name="upload", concurrency_id="build", concurrency_limit=1)
+        remove_button.click(confirm_removal, [doomed], [confirm_row, pending, status], api_name=False)
+        cancel_button.click(lambda: (gr.Row(visible=False), "", "Nothing was removed."), None, [confirm_row, pending, status], api_name=False)
+        confirm_button.click(remove, [pending], outputs, api_name="remove", concurrency_id="build", concurrency_limit=1)
+        restore_button.click(restore, [trashed], outputs, api_name="restore", concurrency_id="build", concurrency_limit=1)
         rebuild_button.click(
             lambda progress=gr.Progress(track_tqdm=True): rebuild([], progress),
             None,

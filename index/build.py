@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +24,7 @@ import numpy as np
 
 from index.config import Settings
 from index.embed import Embedder, get_embedder
+from index.progress import ProgressLines, counted
 from index.query_encoder import ensure_query_encoder
 from index.store import (
     FORMAT_VERSION,
@@ -34,11 +36,13 @@ from index.store import (
     current_version_path,
     load_version,
     read_manifest,
+    remove_dead_temporaries,
     write_version,
 )
 from index.vector_store import StoreConfig
-from ingest.clean import clean_document
-from ingest.passages import PassageItem, TokenCounter, document_passages, merge_passages
+from ingest.clean import NO_INDEXABLE_TEXT, clean_document
+from ingest.lock import sources_lock
+from ingest.passages import PASSAGE_RULES_VERSION, PassageItem, TokenCounter, document_passages, merge_passages
 from ingest.readers import (
     METADATA_FILE,
     ReadError,
@@ -73,7 +77,11 @@ def store_config(settings: Settings) -> StoreConfig:
 
 def build_params(settings: Settings) -> dict:
     """The settings that change what is indexed: a different value makes a stored index stale."""
-    return {"max_passage_tokens": settings.max_passage_tokens, "passage_overlap": settings.passage_overlap}
+    return {
+        "max_passage_tokens": settings.max_passage_tokens,
+        "passage_overlap": settings.passage_overlap,
+        "passage_rules": PASSAGE_RULES_VERSION,
+    }
 
 
 def _with_metadata_fingerprint(prints: dict[str, str], sources_dir: Path) -> dict[str, str]:
@@ -198,11 +206,9 @@ def cut_source(
         document = clean_document(read_document(source.path, sources_dir, source.data))
     except ReadError as exc:
         return SourceOutcome(source.file, source.fingerprint, skipped=str(exc))
-    if not document.text.strip():
-        return SourceOutcome(
-            source.file, source.fingerprint, skipped="no text left once page furniture (menus, labels) was removed"
-        )
     items = tuple(document_passages(document, count_tokens, max_tokens, overlap))
+    if not items:
+        return SourceOutcome(source.file, source.fingerprint, skipped=NO_INDEXABLE_TEXT)
     return SourceOutcome(source.file, source.fingerprint, meta=document.meta, text=document.text, items=items)
 
 
@@ -290,12 +296,14 @@ def reuse_vectors(passages: list[Passage], live: IndexVersion | None, dimension:
 class BuildRunner(Protocol):
     """Runs the read and embed stages: in this process (LocalRunner) or on a Ray cluster (RayRunner)."""
 
-    def read(self, paths: list[Path], settings: Settings, known: dict[str, str], progress: bool) -> list[SourceOutcome]:
-        """`read_source` of every path, in the order given."""
+    def read(
+        self, paths: list[Path], settings: Settings, known: dict[str, str], progress: bool, lines: bool = False
+    ) -> list[SourceOutcome]:
+        """`read_source` of every path, in the order given; `progress` bars, or `lines` every 10 s (logs)."""
         ...
 
     def embed(
-        self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool
+        self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool, lines: bool = False
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Passage vectors and per-sentence vectors, as `Embedder.encode_passages` computes them."""
         ...
@@ -311,11 +319,14 @@ class LocalRunner:
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
 
-    def read(self, paths: list[Path], settings: Settings, known: dict[str, str], progress: bool) -> list[SourceOutcome]:
+    def read(
+        self, paths: list[Path], settings: Settings, known: dict[str, str], progress: bool, lines: bool = False
+    ) -> list[SourceOutcome]:
         if progress:
             from tqdm import tqdm
 
             paths = tqdm(paths, desc="reading sources", unit="file")
+        paths = counted(paths, "reading sources", "files", enabled=lines, describe=lambda p: p.name)
         sources_dir = settings.sources_dir
         return [
             read_source(
@@ -330,9 +341,13 @@ class LocalRunner:
         ]
 
     def embed(
-        self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool
+        self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool, lines: bool = False
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        return self.embedder.encode_passages(texts, sentences, batch_size=settings.embed_batch_size, progress=progress)
+        with ProgressLines("embedding", len(texts), "passages") if lines else nullcontext() as meter:
+            return self.embedder.encode_passages(
+                texts, sentences, batch_size=settings.embed_batch_size, progress=progress,
+                on_progress=meter.update if meter else None,
+            )
 
     def dimension(self, settings: Settings) -> int:
         return self.embedder.dimension
@@ -355,6 +370,7 @@ def build_index(
     embedder: Embedder | None = None,
     full: bool = False,
     progress: bool = False,
+    progress_lines: bool = False,
     runner: BuildRunner | None = None,
 ) -> BuildReport:
     """Build a new index version from `settings.sources_dir` and make it live.
@@ -362,29 +378,37 @@ def build_index(
     Unreadable files are skipped and reported. Unless `full`, a source whose bytes are unchanged is
     not read again (its passages come from the live index) and passages already embedded keep their
     vectors, so a rebuild costs about the new text only. `runner` decides where reading and embedding
-    run (default: on Ray when `settings.ray_address` is set, else here).
+    run (default: on Ray when `settings.ray_address` is set, else here). `progress` shows bars (a
+    terminal, the app); `progress_lines` writes a line every 10 s to stderr instead (logs, CI).
+
+    The sources folder is held shared for the whole build (adds and removes wait), so the manifest
+    describes exactly the files and metadata that were read. Temporary folders of builds that died
+    are removed first: whoever holds the build lock is the only build running.
     """
     started = time.perf_counter()
     if not settings.sources_dir.is_dir():
         raise FileNotFoundError(f"sources folder {settings.sources_dir} does not exist")
-    with build_lock(settings.index_dir):
+    with build_lock(settings.index_dir), sources_lock(settings.sources_dir, shared=True):
+        remove_dead_temporaries(settings.index_dir)
         if runner is not None:
-            return _build(settings, runner, full, progress, started)
+            return _build(settings, runner, full, progress, progress_lines, started)
         runner = default_runner(settings, embedder)
         try:
-            return _build(settings, runner, full, progress, started)
+            return _build(settings, runner, full, progress, progress_lines, started)
         finally:
             close = getattr(runner, "close", None)  # a Ray started for this build stops with it
             if close is not None:
                 close()
 
 
-def _build(settings: Settings, runner: BuildRunner, full: bool, progress: bool, started: float) -> BuildReport:
+def _build(
+    settings: Settings, runner: BuildRunner, full: bool, progress: bool, progress_lines: bool, started: float
+) -> BuildReport:
     live = _reusable_version(settings, full)
     same_params = live is not None and live.manifest.build_params == build_params(settings)
     known = {name: record.fingerprint for name, record in live.sources.items()} if same_params else {}
     sidecar = load_metadata(settings.sources_dir)
-    outcomes = runner.read(list_source_files(settings.sources_dir), settings, known, progress)
+    outcomes = runner.read(list_source_files(settings.sources_dir), settings, known, progress, progress_lines)
     assembled = assemble_sources(outcomes, live if same_params else None)
     passages = assembled.passages
     dimension = live.manifest.dimension if live is not None else runner.dimension(settings)
@@ -395,6 +419,7 @@ def _build(settings: Settings, runner: BuildRunner, full: bool, progress: bool, 
             [[(s.start, s.end) for s in passages[i].sentences] for i in vectors.todo],
             settings,
             progress,
+            progress_lines,
         )
         vectors.passage[vectors.todo] = new_vectors
         for i, rows in zip(vectors.todo, new_sentences, strict=True):
@@ -467,13 +492,17 @@ class SourceRow:
     indexed: bool
 
 
-def list_sources(settings: Settings, live: IndexVersion | None = None) -> list[SourceRow]:
-    """Every file in the sources folder, with its passage count in the live index (if indexed)."""
+def list_sources(settings: Settings, live: IndexVersion | None = None, with_sidecar: bool = True) -> list[SourceRow]:
+    """Every file in the sources folder, with its passage count in the live index (if indexed).
+
+    Raises MetadataError for a broken sources.toml unless `with_sidecar` is False (then the
+    metadata is the live index's).
+    """
     try:
         indexed = dict((live or load_version(settings.index_dir)).sources)
     except IndexError_:
         indexed = {}
-    metas = load_metadata(settings.sources_dir) if settings.sources_dir.is_dir() else {}
+    metas = load_metadata(settings.sources_dir) if with_sidecar and settings.sources_dir.is_dir() else {}
     rows = []
     for path in list_source_files(settings.sources_dir) if settings.sources_dir.is_dir() else []:
         name = path.relative_to(settings.sources_dir).as_posix()
@@ -481,7 +510,10 @@ def list_sources(settings: Settings, live: IndexVersion | None = None) -> list[S
         if record is not None and record.fingerprint != fingerprint_bytes(path.read_bytes()):
             record = None  # changed since the last build
         # Current sidecar values, even before the next build puts them in the index.
-        meta = merge_meta(metas.get(name), record.own_meta) if record else metas.get(name)
+        if not with_sidecar:
+            meta = record.meta if record else None
+        else:
+            meta = merge_meta(metas.get(name), record.own_meta) if record else metas.get(name)
         rows.append(
             SourceRow(
                 file=name,

@@ -30,6 +30,8 @@ class Settings:
 
     sources_dir: Path = field(default_factory=lambda: _env_path("VERBATIM_SOURCES_DIR", "sources"))
     index_dir: Path = field(default_factory=lambda: _env_path("VERBATIM_INDEX_DIR", "var/index"))
+    # Where removed sources wait to be restored; unset: a "trash" folder beside the index (var/trash).
+    trash_dir: Path | None = field(default_factory=lambda: _env_path("VERBATIM_TRASH_DIR", "") if os.environ.get("VERBATIM_TRASH_DIR") else None)
     model: str = field(default_factory=lambda: os.environ.get("VERBATIM_MODEL", DEFAULT_MODEL))
     # Where passage vectors are searched: "faiss" (files in the index, default) or "milvus" at milvus_uri
     # (a file path runs embedded milvus-lite; http(s)://host:19530 a Milvus server or cluster).
@@ -77,6 +79,11 @@ class Settings:
             raise ConfigError("--lexical milvus needs --store milvus: BM25 then runs in the Milvus collection")
 
     @property
+    def trash(self) -> Path:
+        """The trash folder: `trash_dir`, or "trash" beside the index folder."""
+        return Path(self.trash_dir) if self.trash_dir else Path(self.index_dir).parent / "trash"
+
+    @property
     def milvus_address(self) -> str:
         """The Milvus URI; by default a milvus-lite file beside the index."""
         return self.milvus_uri or str(Path(self.index_dir) / "milvus.db")
@@ -97,6 +104,7 @@ class Settings:
         return cls._given(
             sources_dir=getattr(args, "sources_dir", None),
             index_dir=getattr(args, "index_dir", None),
+            trash_dir=getattr(args, "trash_dir", None),
             model=getattr(args, "model", None),
             mode=mode if mode != "all" else None,
             max_passage_tokens=getattr(args, "passage_tokens", None),

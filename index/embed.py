@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -71,6 +72,7 @@ class Embedder:
         batch_size: int = 64,
         progress: bool = False,
         threads: int | None = None,
+        on_progress: Callable[[int], None] | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Passage vectors and, from the same forward pass, one vector per sentence.
 
@@ -96,6 +98,8 @@ class Embedder:
                 sentence_vectors[i] = sentence_rows
             if progress:
                 print(f"embedded {min(start + _CHUNK, len(order)):,}/{len(order):,} passages", file=sys.stderr, flush=True)
+            if on_progress is not None:
+                on_progress(min(start + _CHUNK, len(order)))  # passages embedded so far
         return passage_vectors, sentence_vectors
 
     def _encode_chunk(

@@ -8,6 +8,7 @@ tokenize, transformer, mean or CLS pooling over the attention mask, L2 normalisa
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,7 @@ class OnnxEncoder:
         batch_size: int = 32,
         progress: bool = False,
         threads: int | None = None,
+        on_progress: Callable[[int], None] | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Passage vectors and, from the same forward pass, one vector per sentence (mean of its tokens).
 
@@ -109,6 +111,8 @@ class OnnxEncoder:
                 sentence_vectors[i] = _normalize(vectors)
             if progress and (start // batch_size) % 20 == 0:
                 print(f"embedded {min(start + batch_size, len(order)):,}/{len(order):,} passages", file=sys.stderr, flush=True)
+            if on_progress is not None:
+                on_progress(min(start + batch_size, len(order)))  # passages embedded so far
         return passage_vectors, sentence_vectors
 
 

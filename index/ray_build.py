@@ -23,13 +23,13 @@ import time
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 
 from index.build import SourceFile, SourceOutcome, cut_source, open_source
 from index.config import Settings
 from index.embed import Embedder, resolve_model
+from index.progress import ProgressLines
 from index.store import IndexError_
 from ingest.passages import TokenCounter
 
@@ -49,34 +49,6 @@ def _ray():
     except ImportError as exc:  # the optional extra is not installed
         raise RayBuildError("Ray is not installed: run `pip install -e '.[ray]'` (on every node of the cluster)") from exc
     return ray
-
-
-# ---------------------------------------------------------------- progress
-
-
-class EmbedProgress:
-    """`embedded N/total passages (rate/s)` on stderr while a distributed build runs, at most every `every` s."""
-
-    def __init__(self, total: int, enabled: bool, every: float = 5.0, stream: TextIO | None = None) -> None:
-        self.total, self.enabled, self.every = total, enabled, every
-        self.stream = stream or sys.stderr
-        self.done = 0
-        self.started = self._last = time.perf_counter()
-
-    @property
-    def rate(self) -> float:
-        elapsed = time.perf_counter() - self.started
-        return self.done / elapsed if elapsed > 0 else 0.0
-
-    def line(self) -> str:
-        return f"embedded {self.done:,}/{self.total:,} passages ({self.rate:.1f} passages/s)"
-
-    def advance(self, rows: int) -> None:
-        self.done += rows
-        now = time.perf_counter()
-        if self.enabled and (now - self._last >= self.every or self.done >= self.total):
-            self._last = now
-            print(self.line(), file=self.stream, flush=True)
 
 
 # ---------------------------------------------------------------- read stage: tasks
@@ -207,7 +179,9 @@ class RayRunner:
 
     # -- stages
 
-    def read(self, paths: list[Path], settings: Settings, known: dict[str, str], progress: bool) -> list[SourceOutcome]:
+    def read(
+        self, paths: list[Path], settings: Settings, known: dict[str, str], progress: bool, lines: bool = False
+    ) -> list[SourceOutcome]:
         self.connect()
         ray = _ray()
         outcomes: list[SourceOutcome | None] = [None] * len(paths)
@@ -234,12 +208,12 @@ class RayRunner:
             for chunk, chunk_outcomes in zip(chunks, results, strict=True):
                 for (i, _), outcome in zip(chunk, chunk_outcomes, strict=True):
                     outcomes[i] = outcome
-        if progress:
+        if progress or lines:
             print(f"read {len(paths):,} sources ({len(todo):,} new or changed) on Ray", file=sys.stderr, flush=True)
         return outcomes  # type: ignore[return-value]
 
     def embed(
-        self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool
+        self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool, lines: bool = False
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         self.connect()
         ray = _ray()
@@ -273,20 +247,20 @@ class RayRunner:
             )
         vectors: np.ndarray | None = None
         sentence_vectors: list[np.ndarray | None] = [None] * len(texts)
-        meter = EmbedProgress(len(texts), progress)
-        if progress:
-            print(f"embedding {len(texts):,} passages on {workers} Ray worker(s)", file=sys.stderr, flush=True)
+        # A distributed build always reports progress lines, on a terminal too: it can run for hours.
+        print(f"embedding {len(texts):,} passages on {workers} Ray worker(s)", file=sys.stderr, flush=True)
         try:
-            for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
-                if vectors is None:
-                    vectors = np.zeros((len(texts), batch["vector"].shape[1]), dtype=np.float32)
-                for row, vector, blob in zip(batch["row"], batch["vector"], batch["sentences"], strict=True):
-                    row = int(row)
-                    if sentence_vectors[row] is not None:
-                        raise RayBuildError(f"passage {row} came back twice from the Ray workers")
-                    vectors[row] = vector
-                    sentence_vectors[row] = np.frombuffer(blob, dtype=np.float32).reshape(-1, vectors.shape[1])
-                meter.advance(len(batch["row"]))
+            with ProgressLines("embedding on Ray", len(texts), "passages", interval=5.0) as meter:
+                for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
+                    if vectors is None:
+                        vectors = np.zeros((len(texts), batch["vector"].shape[1]), dtype=np.float32)
+                    for row, vector, blob in zip(batch["row"], batch["vector"], batch["sentences"], strict=True):
+                        row = int(row)
+                        if sentence_vectors[row] is not None:
+                            raise RayBuildError(f"passage {row} came back twice from the Ray workers")
+                        vectors[row] = vector
+                        sentence_vectors[row] = np.frombuffer(blob, dtype=np.float32).reshape(-1, vectors.shape[1])
+                    meter.advance(len(batch["row"]))
         except RayBuildError:
             raise
         except Exception as exc:  # noqa: BLE001 - Ray Data raises its own wrappers of worker failures

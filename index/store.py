@@ -262,14 +262,28 @@ def write_version(
     return final
 
 
+def remove_dead_temporaries(index_dir: Path) -> list[Path]:
+    """Remove what killed builds left behind: `.tmp-*` version folders and `.CURRENT.*` pointer files.
+
+    Call only while holding `build_lock`: the holder is the only build running, so every leftover
+    belongs to a build that is no longer running (whatever its age). Returns what was removed.
+    """
+    removed = []
+    for leftover in sorted(index_dir.glob(".tmp-*")) + sorted(index_dir.glob(f".{CURRENT}.*")):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
+
+
 def _prune(index_dir: Path, live: str, keep_previous: int) -> None:
     """Remove old versions and leftovers of crashed builds; readers may still hold the last one."""
     versions = sorted(p for p in index_dir.glob("v-*") if p.is_dir() and p.name != live)
     for old in versions[: max(0, len(versions) - keep_previous)]:
         shutil.rmtree(old, ignore_errors=True)
-    for leftover in index_dir.glob(".tmp-*"):
-        if time.time() - leftover.stat().st_mtime > 3600:
-            shutil.rmtree(leftover, ignore_errors=True)
+    remove_dead_temporaries(index_dir)  # write_version runs under the build lock
 
 
 def _live_store_entry(live: Path | None) -> dict | None:

@@ -15,7 +15,10 @@ from dataclasses import replace
 from ingest.formats import PAGE_BREAK
 from ingest.records import CleanDocument, Paragraph, RawDocument
 
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+# Zero-width characters, soft hyphens and bidi embeddings/overrides/isolates: no words in them, and
+# an override makes a terminal or page show text in another order than it is stored.
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+NO_INDEXABLE_TEXT = "no indexable text (nothing is left once page furniture such as menus and icon names is removed)"
 _SPACES = re.compile(r"[^\S\n]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -28,8 +31,13 @@ _MD_EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])|(?<![
 _MD_STRAY_STRONG = re.compile(r"(?<!\S)(\*\*|__)(?=\S)|(?<=\S)(\*\*|__)(?!\S)")
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!$|>~<])")
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
-# Parentheses left holding only separators after their links were stripped, e.g. "( / )".
-_EMPTY_PARENS = re.compile(r"\s*\(\s*[/|,;:·•-]?\s*\)")
+# Parentheses left holding only separators after their links were stripped, e.g. "( / )"; not the
+# "()" of a call such as "leak()", which follows a word directly.
+_EMPTY_PARENS = re.compile(r"(?:\s+|^)\(\s*[/|,;:·•-]?\s*\)")
+_MD_QUOTE = re.compile(r"^(?:>\s?)+")
+# Inline code: its text is kept exactly (no emphasis or escapes read into it), the backticks go.
+_CODE_SPAN = re.compile(r"(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+_SLOT = re.compile("\ue000(\\d+)\ue001")
 _DOUBLE_COMMA = re.compile(r",(\s*,)+")
 
 _ICON_TOKEN = re.compile(r"^[a-z]+(?:_[a-z]+)+$")
@@ -49,18 +57,34 @@ _UI_WORDS = frozenset(
 )
 
 
-def normalize_unicode(text: str) -> str:
-    """NFC, no zero-width or control characters, Unix newlines, single spaces, no edge spaces."""
+def normalize_characters(text: str) -> str:
+    """NFC, no zero-width or control characters, Unix newlines; spacing left as it is (code needs it)."""
     text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
-    text = _CONTROL.sub("", text.replace("\t", " "))
-    text = _SPACES.sub(" ", text)
-    return "\n".join(line.strip() for line in text.split("\n"))
+    return _CONTROL.sub("", text)
+
+
+def normalize_line(line: str) -> str:
+    """One line of prose: single spaces, no edge spaces."""
+    return _SPACES.sub(" ", line.replace("\t", " ")).strip()
+
+
+def normalize_unicode(text: str) -> str:
+    """NFC, no zero-width or control characters, Unix newlines, single spaces, no edge spaces."""
+    return "\n".join(normalize_line(line) for line in normalize_characters(text).split("\n"))
 
 
 def strip_markdown(line: str) -> str:
-    """Remove Markdown syntax from one line, keeping the words it decorated."""
-    line = _MD_HEADING.sub("", line)
+    """Remove Markdown syntax from one line, keeping the words it decorated (and code as written)."""
+    code: list[str] = []
+    if "\ue000" not in line:
+
+        def hold(match: re.Match) -> str:
+            code.append(match.group(2).strip() or match.group(2))
+            return f"\ue000{len(code) - 1}\ue001"
+
+        line = _CODE_SPAN.sub(hold, line)
+    line = _MD_QUOTE.sub("", _MD_HEADING.sub("", line))
     line = _MD_IMAGE.sub(r"\1", line)
     line = _MD_LINK.sub(r"\1", line)
     line = _MD_STRONG.sub(r"\2", line)
@@ -69,7 +93,8 @@ def strip_markdown(line: str) -> str:
     line = _MD_ESCAPE.sub(r"\1", line)
     line = _EMPTY_PARENS.sub("", line)
     line = _DOUBLE_COMMA.sub(",", line)
-    return _SPACES.sub(" ", line).strip()
+    line = _SPACES.sub(" ", line).strip()
+    return _SLOT.sub(lambda m: code[int(m.group(1))], line) if code else line
 
 
 def _words(line: str) -> list[str]:
@@ -77,6 +102,8 @@ def _words(line: str) -> list[str]:
 
 
 def _is_short_label(line: str, max_words: int) -> bool:
+    if len(line) > 40 * max_words:
+        return False  # no need to count the words of a long paragraph
     return 0 < len(_words(line)) <= max_words and not _TERMINAL.search(line)
 
 
@@ -85,9 +112,13 @@ def is_icon_token(line: str) -> bool:
     return bool(_ICON_TOKEN.match(line))
 
 
+_CREDIT_WORD = re.compile(r"\b(?:by|from|via|credits?|courtesy|powered|photo|image|icons?|animation|loader)\b|©", re.IGNORECASE)
+
+
 def is_asset_credit(line: str) -> bool:
-    """A short credit line naming a web domain, e.g. an animation library's attribution."""
-    return _is_short_label(line, 6) and bool(_DOMAIN.search(line))
+    """A short credit line naming a web domain, e.g. "loader from loading.io" (a line giving a
+    website as content, "Website vessby.org", has no credit word and stays)."""
+    return _is_short_label(line, 6) and bool(_DOMAIN.search(line)) and bool(_CREDIT_WORD.search(line))
 
 
 def is_navigation(line: str) -> bool:
@@ -108,13 +139,19 @@ def is_alt_text_duplicate(line: str) -> bool:
 
 def is_running_header(line: str) -> bool:
     """A short all-capitals line such as a publication's running page header."""
+    if not _is_short_label(line, 4):
+        return False
     letters = [c for c in line if c.isalpha()]
-    return _is_short_label(line, 4) and len(letters) >= 4 and all(c.isupper() for c in letters)
+    return len(letters) >= 4 and all(c.isupper() for c in letters)
 
 
-def is_page_number(line: str) -> bool:
-    """A printed page number: "12", "Page 3 of 10", "- 4 -"."""
-    return bool(_PAGE_NUMBER.match(line))
+_PAGE_LABEL = re.compile(r"^page\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$|^[-–—]\s*\d{1,4}\s*[-–—]$", re.IGNORECASE)
+
+
+def is_page_number(line: str, paged: bool = True) -> bool:
+    """A printed page number: "Page 3 of 10", "- 4 -", and in paged text (PDF) also "12" or "3/10"
+    (elsewhere a bare number on its line may be content: a year, a count in a list)."""
+    return bool((_PAGE_NUMBER if paged else _PAGE_LABEL).match(line))
 
 
 def _drop_cards(lines: list[str], max_card_lines: int = 12) -> list[str]:
@@ -122,7 +159,7 @@ def _drop_cards(lines: list[str], max_card_lines: int = 12) -> list[str]:
     kept: list[str] = []
     i = 0
     while i < len(lines):
-        if is_alt_text_duplicate(lines[i]):
+        if "\n" not in lines[i] and is_alt_text_duplicate(lines[i]):
             end = next(
                 (j for j in range(i + 1, min(len(lines), i + max_card_lines)) if is_icon_token(lines[j])),
                 i,
@@ -135,21 +172,35 @@ def _drop_cards(lines: list[str], max_card_lines: int = 12) -> list[str]:
     return kept
 
 
+def _is_text_line(line: str) -> bool:
+    return bool(line) and line != PAGE_BREAK
+
+
+def _stands_alone(lines: list[str], i: int) -> bool:
+    """True when the nearest text lines before and after line `i` are not short lines: a line
+    between two paragraphs (where a page header lands), not one of a list, table or fact sheet."""
+    before = next((lines[j] for j in range(i - 1, -1, -1) if _is_text_line(lines[j])), None)
+    after = next((lines[j] for j in range(i + 1, len(lines)) if _is_text_line(lines[j])), None)
+    return all(n is None or "\n" in n or not _is_short_label(n, 14) for n in (before, after))
+
+
 def remove_boilerplate(lines: list[str]) -> list[str]:
-    """Drop page furniture lines; blank lines are kept as paragraph separators."""
+    """Drop page furniture lines; blank lines are kept as paragraph separators. Code blocks and
+    tables (multi-line items) are content and are never dropped."""
+    paged = PAGE_BREAK in lines
     # Counted before cards go: a label repeated by every card is template text wherever it stands.
     counts = Counter(line for line in lines if line)
     lines = _drop_cards(lines)
     first_content = next((i for i, line in enumerate(lines) if line and not is_asset_credit(line)), 0)
     kept = []
     for i, line in enumerate(lines):
-        if line and (
+        if line and "\n" not in line and (
             is_icon_token(line)
-            or is_page_number(line)
+            or is_page_number(line, paged)
             or is_asset_credit(line)
             or is_navigation(line)
             or (counts[line] >= 3 and _is_short_label(line, 8))
-            or (i > first_content and is_running_header(line))
+            or (i > first_content and is_running_header(line) and (counts[line] >= 2 or _stands_alone(lines, i)))
         ):
             continue
         kept.append(line)
@@ -162,7 +213,7 @@ def _ends_sentence(text: str) -> bool:
 
 def _full_width(lines: list[str]) -> float:
     """The length of a full line of hard-wrapped text (90th percentile of line lengths)."""
-    lengths = sorted(len(line) for line in lines if line and line != PAGE_BREAK)
+    lengths = sorted(len(line) for line in lines if _is_text_line(line) and "\n" not in line)
     return float(lengths[int(0.9 * (len(lengths) - 1))]) if lengths else 0.0
 
 
@@ -172,12 +223,14 @@ def group_paragraphs(lines: list[str]) -> list[tuple[str, int | None]]:
     A line break ends a paragraph unless the text plainly runs on (no sentence end before it and a
     lower-case word after it), which also re-joins paragraphs a page break split in two. Paged text
     (PDF) is hard-wrapped: there a line also continues the paragraph when the line before it was
-    full width, and a word hyphenated across lines is mended.
+    full width, and a word hyphenated across lines is mended. Linear in the text's length: a
+    paragraph is kept as its lines and joined once.
     """
     paged = PAGE_BREAK in lines
     width = _full_width(lines) if paged else 0.0
     page = 1
-    paragraphs: list[tuple[str, int | None]] = []
+    paragraphs: list[tuple[list[str], int | None]] = []  # (pieces, page): pieces joined at the end
+    words = 0  # words in the open paragraph, counted up to what the rule needs
     previous_blank = True
     previous_full = False
     for line in lines:
@@ -185,24 +238,30 @@ def group_paragraphs(lines: list[str]) -> list[tuple[str, int | None]]:
             page += 1
             previous_blank = True
             continue
-        if not line:
+        if not line or "\n" in line:
+            if line:  # a code block or table: a paragraph of its own, never joined to prose
+                paragraphs.append(([line], page if paged else None))
+                words = 0
             previous_blank = True
             previous_full = False
             continue
-        last = paragraphs[-1][0] if paragraphs else ""
-        runs_on = paragraphs and (
-            (not _ends_sentence(last) and line[:1].islower() and (not previous_blank or len(_words(last)) > 8))
+        last = paragraphs[-1][0][-1] if paragraphs else ""
+        runs_on = paragraphs and "\n" not in last and (
+            (not _ends_sentence(last) and line[:1].islower() and (not previous_blank or words > 8))
             or (paged and previous_full and not previous_blank)
         )
         if runs_on and paged and last.endswith("-") and line[:1].islower():
-            paragraphs[-1] = (last[:-1] + line, paragraphs[-1][1])
+            paragraphs[-1][0][-1] = last[:-1] + line
         elif runs_on:
-            paragraphs[-1] = (f"{last} {line}", paragraphs[-1][1])
+            paragraphs[-1][0].append(line)
         else:
-            paragraphs.append((line, page if paged else None))
+            paragraphs.append(([line], page if paged else None))
+            words = 0
+        if words <= 8:
+            words += len(_words(line))
         previous_blank = False
         previous_full = paged and len(line) >= 0.7 * width
-    return paragraphs
+    return [(" ".join(pieces), page) for pieces, page in paragraphs]
 
 
 def _fold(text: str) -> str:
@@ -212,21 +271,123 @@ def _fold(text: str) -> str:
 def drop_repeated_paragraphs(
     paragraphs: list[tuple[str, int | None]], min_words: int = 8
 ) -> list[tuple[str, int | None]]:
-    """Drop a paragraph whose text already stands earlier in the document (a pull-quote)."""
+    """Drop a paragraph whose words already stand, in that order, earlier in the document (a
+    pull-quote, or the same paragraph twice; the first time stays).
+
+    Earlier text is indexed by its runs of `min_words` words, so each paragraph is compared only
+    where its opening words occur: linear in the document, not quadratic.
+    """
     kept: list[tuple[str, int | None]] = []
-    seen = ""
+    seen: list[str] = []  # every kept paragraph's folded words, in order
+    where: dict[tuple[str, ...], list[int]] = {}  # opening words -> positions in `seen`
     for paragraph, page in paragraphs:
-        folded = _fold(paragraph)
-        if len(folded.split()) >= min_words and folded in seen:
-            continue
+        words = _fold(paragraph).split()
+        n = len(words)
+        if n >= min_words:
+            opening = tuple(words[:min_words])
+            if any(seen[at : at + n] == words for at in where.get(opening, ())):
+                continue
         kept.append((paragraph, page))
-        seen += " " + folded + " "
+        base = len(seen)
+        seen.extend(words)
+        # Runs that start in this paragraph (they may run on into the next, as the text does).
+        for i in range(max(0, base - min_words + 1), len(seen) - min_words + 1):
+            positions = where.setdefault(tuple(seen[i : i + min_words]), [])
+            if len(positions) < 32:  # a run repeated this often is template text; the first ones suffice
+                positions.append(i)
     return kept
 
 
 def is_heading(paragraph: str) -> bool:
-    """A short line without a sentence end: a title, heading, byline or label."""
-    return 0 < len(_words(paragraph)) <= 14 and not re.search(r"[.!?…][\"”’)]*$", paragraph)
+    """A short line without a sentence end: a title, heading, byline, label or list item."""
+    return "\n" not in paragraph and 0 < len(_words(paragraph)) <= 14 and not re.search(r"[.!?…][\"”’)]*$", paragraph)
+
+
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+_CELL_SPLIT = re.compile(r"(?<!\\)\|")
+
+
+def _closing_fence(lines: list[str], start: int, fence: str) -> int | None:
+    """Index of the line closing a code fence opened at `start`, or None when it is never closed."""
+    for j in range(start + 1, len(lines)):
+        stripped = lines[j].strip()
+        if stripped.startswith(fence) and set(stripped) == {fence[0]}:
+            return j
+    return None
+
+
+def code_block(lines: list[str]) -> str:
+    """A fenced code block as written: indentation kept (tabs expanded), no blank or trailing space."""
+    kept = [line.expandtabs(4).rstrip() for line in lines]
+    kept = [line for line in kept if line.strip()]
+    indent = min((len(line) - len(line.lstrip(" ")) for line in kept), default=0)
+    return "\n".join(line[indent:] for line in kept)
+
+
+def _is_table_delimiter(line: str) -> bool:
+    """The |---|:--:| line under a Markdown table's header."""
+    stripped = line.strip()
+    return "|" in stripped and "-" in stripped and set(stripped) <= set("|:- ")
+
+
+def table_cells(line: str) -> list[str]:
+    """The cells of one Markdown table row, Markdown removed from each."""
+    cells = _CELL_SPLIT.split(line.strip())
+    if cells and not cells[0].strip():
+        cells = cells[1:]
+    if cells and not cells[-1].strip():
+        cells = cells[:-1]
+    return [strip_markdown(normalize_line(cell.replace("\\|", "|"))) for cell in cells]
+
+
+def table_rows(header: list[str], rows: list[list[str]]) -> str:
+    """A table as text, one line per row, each cell labelled with its column's header:
+    "Country: El Salvador | Prisoners: 119,000". A table without rows keeps its header line."""
+    lines = []
+    for cells in rows:
+        labelled = [f"{name}: {cell}" if name else cell for name, cell in zip(header + [""] * len(cells), cells) if cell]
+        if labelled:
+            lines.append(" | ".join(labelled))
+    return "\n".join(lines) if lines else " | ".join(cell for cell in header if cell)
+
+
+def structure_lines(text: str) -> list[str]:
+    """Normalized lines of prose (Markdown removed); each code block and table is one multi-line item.
+
+    Code keeps its characters and indentation (the Markdown rules would read `__init__` as emphasis
+    and `leak()` as an empty link); a table's rows keep their header as labels, so a row found alone
+    still says what its numbers are. Fence and delimiter lines are syntax and go.
+    """
+    lines = normalize_characters(text).split("\n")
+    items: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        fence = _FENCE.match(line)
+        if fence:
+            close = _closing_fence(lines, i, fence.group(1))
+            if close is not None:
+                block = code_block(lines[i + 1 : close])
+                if block:
+                    items.extend(["", block, ""])
+                i = close + 1
+                continue
+            i += 1  # a fence never closed is a stray marker, not the start of code to the end of the file
+            continue
+        if "|" in line and i + 1 < len(lines) and _is_table_delimiter(lines[i + 1]):
+            header = table_cells(line)
+            j = i + 2
+            rows = []
+            while j < len(lines) and "|" in lines[j] and lines[j].strip():
+                rows.append(table_cells(lines[j]))
+                j += 1
+            items.extend(["", table_rows(header, rows), ""])
+            i = j
+            continue
+        items.append(strip_markdown(normalize_line(line)))
+        i += 1
+    # A line with no letter or digit ("---", "* * *", a stray "|---|") is layout, not text.
+    return [item for item in items if not item or item == PAGE_BREAK or any(ch.isalnum() for ch in item)]
 
 
 def clean_text(text: str) -> list[tuple[str, int | None]]:
@@ -235,7 +396,7 @@ def clean_text(text: str) -> list[tuple[str, int | None]]:
     for number, page in enumerate(text.split(PAGE_BREAK)):
         if number:
             lines.append(PAGE_BREAK)
-        lines.extend(strip_markdown(line) for line in normalize_unicode(page).split("\n"))
+        lines.extend(structure_lines(page))
     paragraphs = group_paragraphs(remove_boilerplate(lines))
     return drop_repeated_paragraphs(paragraphs)
 

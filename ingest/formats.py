@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
+
+from ingest.decode import DecodeError, decode_bytes
 
 PAGE_BREAK = "\f"
 
@@ -23,41 +26,70 @@ class Extracted:
 
 
 def decode_text(data: bytes) -> str:
-    """Decode a plain-text file; refuse binary content."""
-    if b"\x00" in data[:8192]:
-        raise FormatError("binary content (NUL bytes), not a text file")
+    """Decode a plain-text file (BOMs, UTF-8, UTF-16/32, detected legacy encodings); refuse binary
+    content and encodings that cannot be told with confidence."""
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        # Windows-1252 is what most non-UTF-8 text files on the web really are.
-        return data.decode("cp1252")
-    except UnicodeDecodeError as exc:
-        raise FormatError(f"not UTF-8 or Windows-1252 text ({exc.reason})") from exc
+        return decode_bytes(data)
+    except DecodeError as exc:
+        raise FormatError(str(exc)) from exc
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+
+def decode_html(data: bytes) -> str:
+    """An HTML page's text: its declared charset when the bytes fit it (and carry no BOM saying
+    otherwise), else the same detection as plain text."""
+    declared = _META_CHARSET.search(data[:4096])
+    if declared and not data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode(declared.group(1).decode("ascii"))
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return decode_text(data)
 
 
 def extract_plain(data: bytes) -> Extracted:
     return Extracted(decode_text(data))
 
 
+# Only dates the page states (its metadata or markup); htmldate's extensive search guesses from
+# copyright lines and the like ("© 2025" became 2025-01-01), which a citation must not carry.
+_STATED_DATES_ONLY = {"extensive_search": False, "original_date": True}
+
+
 def extract_html(data: bytes) -> Extracted:
     """Main text only (navigation, scripts, styles and footers dropped) with trafilatura."""
     import trafilatura
 
-    html = decode_text(data)
-    text = trafilatura.extract(html, favor_recall=True, include_tables=True, include_comments=False)
+    html = decode_html(data)
+    # Markdown output keeps the page's structure for cleaning: blank lines between paragraphs,
+    # tables with their header row, code in fences, list items on their own lines.
+    text = trafilatura.extract(
+        html, output_format="markdown", favor_recall=True, include_tables=True, include_comments=False
+    )
     if not text or not text.strip():
         raise FormatError("no main text found in the HTML page")
-    meta = trafilatura.extract_metadata(html)
+    meta = trafilatura.extract_metadata(html, date_config=_STATED_DATES_ONLY)
     authors = tuple(a.strip() for a in (meta.author or "").split(";") if a.strip()) if meta else ()
-    # trafilatura keeps one paragraph per line; blank lines make the paragraphs explicit.
     return Extracted(
-        text.replace("\n", "\n\n"),
+        text,
         title=(meta.title or "") if meta else "",
         authors=authors,
         date=(meta.date or "") if meta else "",
     )
+
+
+# Author names document software writes by itself, not people's names.
+SOFTWARE_AUTHORS = frozenset(
+    ["python-docx", "microsoft office user", "windows user", "administrator", "admin", "user", "unknown", "author"]
+)
+
+
+def _author(name: object) -> tuple[str, ...]:
+    """The file's author field as a one-name tuple, unless it is empty or a software default."""
+    author = str(name or "").strip()
+    return (author,) if author and author.casefold() not in SOFTWARE_AUTHORS else ()
 
 
 def extract_pdf(data: bytes) -> Extracted:
@@ -83,8 +115,7 @@ def extract_pdf(data: bytes) -> Extracted:
     if not any(p.strip() for p in pages):
         raise FormatError("the PDF has no text layer (a scan needs OCR first)")
     title = str(info.title or "") if info else ""
-    author = str(info.author or "") if info else ""
-    return Extracted(PAGE_BREAK.join(pages), title=title, authors=(author,) if author else ())
+    return Extracted(PAGE_BREAK.join(pages), title=title, authors=_author(info.author if info else ""))
 
 
 def extract_docx(data: bytes) -> Extracted:
@@ -107,10 +138,9 @@ def extract_docx(data: bytes) -> Extracted:
     if not blocks:
         raise FormatError("the DOCX has no text")
     props = document.core_properties
-    date = props.created.date().isoformat() if props.created else ""
-    return Extracted(
-        "\n\n".join(blocks), title=props.title or "", authors=(props.author,) if props.author else (), date=date
-    )
+    # No date: `created` is when the file was made (python-docx's template even says 2013-12-23),
+    # not when the work was published. An author the writing software filled in is not one either.
+    return Extracted("\n\n".join(blocks), title=props.title or "", authors=_author(props.author))
 
 
 EXTRACTORS = {

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.formats import EXTRACTORS, FormatError
+from ingest.metadata import METADATA_FILE, MetadataError, load_metadata  # noqa: F401 (read_sources reads it; callers import it from here)
 from ingest.records import RawDocument, SourceMeta
 
 SUPPORTED_SUFFIXES = tuple(EXTRACTORS)
-METADATA_FILE = "sources.toml"
 
 
 class ReadError(Exception):
@@ -40,22 +39,6 @@ def list_source_files(sources_dir: Path) -> list[Path]:
         and not any(part.startswith(".") for part in p.relative_to(sources_dir).parts)
     ]
     return sorted(files, key=lambda p: p.relative_to(sources_dir).as_posix())
-
-
-def load_metadata(sources_dir: Path) -> dict[str, SourceMeta]:
-    """Per-file metadata from `sources.toml`, a table per file name; missing file -> {}."""
-    path = sources_dir / METADATA_FILE
-    if not path.exists():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ReadError(f"{path}: not valid TOML ({exc}); fix or delete it") from exc
-    metas = {}
-    for name, fields in data.items():
-        if isinstance(fields, dict):
-            metas[name] = SourceMeta.from_dict({**fields, "file": name})
-    return metas
 
 
 def merge_meta(sidecar: SourceMeta | None, own: SourceMeta) -> SourceMeta:

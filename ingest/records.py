@@ -5,9 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def printable(text: str) -> str:
+    """`text` with control and format characters (NUL, ESC, bidi overrides) as spaces, spaces single.
+
+    Metadata is printed to terminals and pages: an escape sequence or a right-to-left override in
+    a title would make it show something other than what is stored.
+    """
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
 @dataclass(frozen=True)
 class SourceMeta:
-    """Citation metadata of one source file; every field but `file` may be unknown ("")."""
+    """Citation metadata of one source file; every field but `file` may be unknown ("").
+
+    Every field is made printable on creation, whoever wrote it (the document, sources.toml, an old index).
+    """
 
     file: str
     title: str = ""
@@ -16,6 +28,11 @@ class SourceMeta:
     date: str = ""
     url: str = ""
     added: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("title", "publisher", "date", "url", "added"):
+            object.__setattr__(self, name, printable(getattr(self, name)))
+        object.__setattr__(self, "authors", tuple(a for a in (printable(a) for a in self.authors) if a))
 
     def to_dict(self) -> dict:
         return {
@@ -81,18 +98,21 @@ class Span:
 
 @dataclass(frozen=True)
 class Occurrence:
-    """Where a passage stands in one source: cleaned-text offsets, paragraph (1-based), page."""
+    """Where a passage stands in one source: cleaned-text offsets, paragraph (1-based), page, and
+    the heading of the section it stands under ("" before the first heading)."""
 
     file: str
     start: int
     end: int
     paragraph: int
     page: int | None = None
+    heading: str = ""
 
 
 @dataclass(frozen=True)
 class Passage:
-    """A run of whole sentences from one paragraph, stored once however many sources contain it.
+    """A run of whole sentences, stored once however many sources contain it: from one paragraph,
+    with the heading-like lines (titles, bylines, list items, fact lines) just before it.
 
     `sentences` are offsets relative to the passage text, so evidence can be marked without
     splitting again; `occurrences` lists every source (and place) the exact text appears in.
@@ -113,7 +133,7 @@ class Passage:
             "text": self.text,
             "sentences": [[s.start, s.end] for s in self.sentences],
             "occurrences": [
-                {"file": o.file, "start": o.start, "end": o.end, "paragraph": o.paragraph, "page": o.page}
+                {"file": o.file, "start": o.start, "end": o.end, "paragraph": o.paragraph, "page": o.page, "heading": o.heading}
                 for o in self.occurrences
             ],
         }
@@ -125,7 +145,9 @@ class Passage:
             text=str(data["text"]),
             sentences=tuple(Span(int(a), int(b)) for a, b in data["sentences"]),
             occurrences=tuple(
-                Occurrence(str(o["file"]), int(o["start"]), int(o["end"]), int(o["paragraph"]), o.get("page"))
+                Occurrence(
+                    str(o["file"]), int(o["start"]), int(o["end"]), int(o["paragraph"]), o.get("page"), str(o.get("heading", ""))
+                )
                 for o in data["occurrences"]
             ),
         )

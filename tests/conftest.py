@@ -110,3 +110,13 @@ def server_url(bundled_settings, tmp_path_factory):
     """The app over the bundled index."""
     with running_server(bundled_settings, tmp_path_factory.mktemp("server") / "serve.log") as url:
         yield url
+
+
+@contextmanager
+def served_copy_of_sources(root: Path, embedder) -> Iterator[tuple[str, Settings]]:
+    """A writable copy of the bundled sources under `root`, indexed and served; yields (url, settings)."""
+    shutil.copytree(SOURCES, root / "sources")
+    settings = Settings(sources_dir=root / "sources", index_dir=root / "index")
+    build_index(settings, embedder=embedder)
+    with running_server(settings, root / "serve.log") as url:
+        yield url, settings

@@ -64,6 +64,11 @@ def test_hostile_source_is_shown_as_inert_text(hostile_server, artifacts_dir):
         page.locator("#vb-question textarea").fill("How much did the Port of Veradale spend repairing the north lighthouse lamp?")
         page.locator("#vb-ask").click()
         page.locator("#vb-chat mark").first.wait_for(timeout=30000)
+        # The links' paragraph is not among the first question's five passages (the memo's title,
+        # indexed since issue 17, is): a second question brings it in.
+        page.locator("#vb-question textarea").fill("Where can the full lighthouse report and the lighthouse annex be read?")
+        page.locator("#vb-ask").click()
+        page.locator("#vb-chat .vb-quote").get_by_text("Read the full lighthouse report", exact=False).first.wait_for(timeout=30000)
         page.wait_for_timeout(1000)  # give any injected handler the chance to fire
         chat = page.locator("#vb-chat")
         text = chat.inner_text()

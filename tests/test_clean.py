@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from ingest.clean import clean_document, clean_text, is_alt_text_duplicate, strip_markdown
+from ingest.clean import NO_INDEXABLE_TEXT, clean_document, clean_text, is_alt_text_duplicate, strip_markdown
 from ingest.readers import read_sources
 
 from conftest import SOURCES
@@ -111,3 +111,51 @@ def test_markdown_links_with_parentheses_in_the_target_are_reduced_to_their_text
 
     text = "Read [the report](javascript:alert(3)) or [X](https://en.wikipedia.org/wiki/X_(y)), then stop."
     assert strip_markdown(text) == "Read the report or X, then stop."
+
+
+def test_code_is_kept_as_written():
+    text = "Intro line that ends here.\n\n```python\ndef leak():\n    return __secret__  # *not* emphasis\n```\n\nCall `leak()` or `__init__` now."
+    paragraphs = [p for p, _ in clean_text(text)]
+    assert paragraphs == [
+        "Intro line that ends here.",
+        "def leak():\n    return __secret__  # *not* emphasis",
+        "Call leak() or __init__ now.",
+    ]
+    assert strip_markdown("def leak():") == "def leak():"
+
+
+def test_tables_become_rows_labelled_with_their_header():
+    text = "| Country | Prisoners |\n|---|---:|\n| El Salvador | 119,000 |\n| Honduras | **20,000** |\n\n|---|---|\n\n```\n```"
+    assert [p for p, _ in clean_text(text)] == ["Country: El Salvador | Prisoners: 119,000\nCountry: Honduras | Prisoners: 20,000"]
+
+
+def test_short_lines_of_a_fact_sheet_all_survive():
+    lines = ["Vessby fact sheet", "Capital city Vessby", "UNESCO WORLD HERITAGE", "1243", "Website vessby.org", "Population 12,400"]
+    assert [p for p, _ in clean_text("\n".join(lines))] == lines
+
+
+def test_page_furniture_rules_need_their_context():
+    # A bare number is a page number in paged (PDF) text only; a credit needs a credit word.
+    assert [p for p, _ in clean_text("Founded in\n\n1243\n\nby monks.")] == ["Founded in", "1243", "by monks."]
+    assert [p for p, _ in clean_text("First page text here.\n\n12\n\fSecond page text.")] == ["First page text here.", "Second page text."]
+    assert [p for p, _ in clean_text("Photo by example.com\n\nThe river rose.")] == ["The river rose."]
+
+
+def test_bidi_overrides_are_removed_from_text():
+    assert clean_text("Invoice \u202eTXT.EXE\u202c total 12 euros.")[0][0] == "Invoice TXT.EXE total 12 euros."
+
+
+def test_a_file_with_no_indexable_text_is_reported(tmp_path, embedder):
+    from index.build import build_index
+    from index.config import Settings
+    from ingest.library import add_sources
+
+    furniture = tmp_path / "furniture.txt"
+    furniture.write_text("info_outline\nShare\nPrint\n---\n")
+    added, skipped = add_sources([furniture], tmp_path / "sources")
+    assert added == [] and [(s.file, s.reason) for s in skipped] == [("furniture.txt", NO_INDEXABLE_TEXT)]
+    (tmp_path / "sources" / "furniture.txt").write_text("info_outline\nShare\nPrint\n")
+    (tmp_path / "sources" / "real.txt").write_text("The harbour survey counted 212 fishing boats\n")
+    report = build_index(Settings(sources_dir=tmp_path / "sources", index_dir=tmp_path / "index"), embedder=embedder)
+    assert [(s.file, s.reason) for s in report.skipped] == [("furniture.txt", NO_INDEXABLE_TEXT)]
+    assert report.sources == 1 and report.passages == 1

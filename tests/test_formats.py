@@ -1,5 +1,6 @@
 """Each format from real files made here: PDF (reportlab), DOCX (python-docx), HTML; and bad files."""
 
+import codecs
 from pathlib import Path
 
 import docx
@@ -132,3 +133,72 @@ def test_a_folder_with_bad_files_still_reads_the_good_ones(tmp_path):
     assert sorted(d.file for d in documents) == ["good.docx", "good.html"]
     assert sorted(s.file for s in skipped) == ["bad.pdf", "empty.txt", "locked.pdf"]
     assert all(s.reason for s in skipped)
+
+
+TEXT = "The harbour survey counted 212 fishing boats in 2024, and the café owner agreed."
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        codecs.BOM_UTF8 + TEXT.encode("utf-8"),
+        codecs.BOM_UTF16_LE + TEXT.encode("utf-16-le"),
+        codecs.BOM_UTF16_BE + TEXT.encode("utf-16-be"),
+        codecs.BOM_UTF32_LE + TEXT.encode("utf-32-le"),
+        codecs.BOM_UTF32_BE + TEXT.encode("utf-32-be"),
+        TEXT.encode("utf-16-le"),  # no BOM: told by where the NUL bytes fall
+        TEXT.encode("utf-16-be"),
+        TEXT.encode("cp1252"),
+    ],
+    ids=["utf8-bom", "utf16le-bom", "utf16be-bom", "utf32le-bom", "utf32be-bom", "utf16le", "utf16be", "cp1252"],
+)
+def test_text_encodings_are_decoded(tmp_path, data):
+    (tmp_path / "a.txt").write_bytes(data)
+    assert read_document(tmp_path / "a.txt", tmp_path).text == TEXT
+
+
+def test_an_encoding_that_cannot_be_told_is_skipped_with_that_reason(tmp_path):
+    # Twenty KOI8-R bytes read as well in Shift-JIS: no guess, the reason and the fix instead.
+    (tmp_path / "short.txt").write_bytes("Привет мир, это тест.".encode("koi8-r"))
+    with pytest.raises(ReadError, match="cannot tell the text encoding with confidence.*save it as UTF-8"):
+        read_document(tmp_path / "short.txt", tmp_path)
+
+
+def test_html_without_a_date_gets_none_invented(tmp_path):
+    page = HTML.replace("Copyright 2025 City Desk.", "Copyright 2025 City Desk. © 2025")
+    (tmp_path / "undated.html").write_text(page, encoding="utf-8")
+    assert read_document(tmp_path / "undated.html", tmp_path).meta.date == ""
+    dated = page.replace("<head>", '<head><meta property="article:published_time" content="2024-03-05T10:00:00Z">')
+    (tmp_path / "dated.html").write_text(dated, encoding="utf-8")
+    assert read_document(tmp_path / "dated.html", tmp_path).meta.date == "2024-03-05"
+
+
+def test_html_declared_charset_is_used(tmp_path):
+    page = '<html><head><meta charset="koi8-r"><title>Вессби</title></head><body><article><p>Город Вессби известен своими соборами и старой крепостью, построенной монахами.</p></article></body></html>'
+    (tmp_path / "ru.html").write_bytes(page.encode("koi8-r"))
+    raw = read_document(tmp_path / "ru.html", tmp_path)
+    assert raw.meta.title == "Вессби" and "известен своими соборами" in raw.text
+
+
+def test_docx_software_defaults_are_not_metadata(tmp_path):
+    document = docx.Document()  # python-docx's template: author "python-docx", created 2013-12-23
+    document.add_paragraph("The orchard produced 12 tonnes of apples in 2023.")
+    document.save(str(tmp_path / "plain.docx"))
+    raw = read_document(tmp_path / "plain.docx", tmp_path)
+    assert raw.meta.authors == () and raw.meta.date == ""
+
+
+def test_html_tables_code_and_lists_keep_their_structure(tmp_path):
+    page = """<html><head><title>Prison census</title></head><body><article><h1>Prison census</h1>
+<p>The census below was published by the <b>ministry</b> of justice in the spring of that year.</p>
+<table><tr><th>Country</th><th>Prisoners</th></tr><tr><td>El Salvador</td><td>119,000</td></tr></table>
+<pre><code>def leak():
+    return secrets
+</code></pre><ul><li>First item here</li><li>Second item there</li></ul></article></body></html>"""
+    (tmp_path / "census.html").write_text(page, encoding="utf-8")
+    doc = clean_document(read_document(tmp_path / "census.html", tmp_path))
+    paragraphs = [doc.text[p.start : p.end] for p in doc.paragraphs]
+    assert "Country: El Salvador | Prisoners: 119,000" in paragraphs
+    assert "def leak():\n    return secrets" in paragraphs
+    assert "The census below was published by the ministry of justice in the spring of that year." in paragraphs
+    assert {"- First item here", "- Second item there"} <= set(paragraphs)

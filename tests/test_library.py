@@ -55,7 +55,7 @@ def test_add_update_remove_and_list(tmp_path, sources_copy, embedder):
     settings = Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
     build_index(settings, embedder=embedder)
     rows = {r.file: r for r in list_sources(settings)}
-    assert rows["harbour.md"].indexed and rows["harbour.md"].passages == 1
+    assert rows["harbour.md"].indexed and rows["harbour.md"].passages == 2  # the heading is a passage too
     assert rows["pism-international-echoes-of-el-salvador-public-security-model.txt"].publisher == "PISM (PISM Bulletin)"
 
     (inbox / "harbour.md").write_text("# Harbour Survey\n\nThe harbour survey counted 230 fishing boats in 2025.\n")
@@ -68,13 +68,13 @@ def test_add_update_remove_and_list(tmp_path, sources_copy, embedder):
     assert "230 fishing boats" in answer.hits[0].passage.text
     assert not any("212 fishing boats" in h.passage.text for h in answer.hits)
 
-    remove_source("harbour.md", sources_copy)
+    remove_source("harbour.md", sources_copy, tmp_path / "trash")
     assert "harbour.md" not in load_metadata(sources_copy)
     build_index(settings, embedder=embedder)
     answer = Searcher(settings, embedder).search("How many fishing boats did the harbour survey count?", k=5)
     assert not any("harbour.md" in h.passage.files for h in answer.hits)
     with pytest.raises(FileNotFoundError, match="no source named"):
-        remove_source("harbour.md", sources_copy)
+        remove_source("harbour.md", sources_copy, tmp_path / "trash")
 
 
 def _results(settings, embedder):
@@ -89,7 +89,7 @@ def test_incremental_build_equals_full_build(tmp_path, sources_copy, embedder):
     (sources_copy / "bridge.txt").write_text("The old bridge closed on 3 March 2025 for repairs.\n")
     (sources_copy / "wola-podcast-grim-side-of-el-salvador-security-model.txt").unlink()
     report = build_index(incremental, embedder=embedder)
-    assert report.embedded == 2
+    assert report.embedded == 3  # harbour.md's heading and paragraph, bridge.txt's sentence
     full = Settings(sources_dir=sources_copy, index_dir=tmp_path / "full")
     build_index(full, embedder=embedder, full=True)
     assert _results(incremental, embedder) == _results(full, embedder)
@@ -115,7 +115,7 @@ def test_cli_add_sources_remove(tmp_path, sources_copy):
     assert out.returncode == 0, out.stderr
     assert "added harbour.md: Harbour Survey" in out.stdout and "indexed 5 sources" in out.stdout
     listing = json.loads(run("sources", "--json").stdout)
-    assert {r["file"]: r["passages"] for r in listing}["harbour.md"] == 1
+    assert {r["file"]: r["passages"] for r in listing}["harbour.md"] == 2
     out = run("remove", "harbour.md")
     assert out.returncode == 0 and "indexed 4 sources" in out.stdout
     out = run("remove", "nothing.txt")

@@ -1,6 +1,6 @@
 import pytest
 
-from ingest.clean import clean_document
+from ingest.clean import clean_document, is_heading
 from ingest.passages import build_passages, pack_sentences, passage_id
 from ingest.readers import read_sources
 
@@ -36,13 +36,41 @@ def test_passages_fit_the_token_budget(corpus, embedder):
     assert embedder.max_tokens >= 128 + 2
 
 
-def test_passages_never_cross_paragraphs(corpus):
+def test_passages_cross_paragraphs_only_after_heading_lines(corpus):
+    """A passage holds sentences of one paragraph and, before them, the heading-like lines just above it."""
     cleaned, passages = corpus
+    joined = 0
     for passage in passages:
-        assert "\n" not in passage.text
         for occurrence in passage.occurrences:
-            paragraph = cleaned[occurrence.file].paragraphs[occurrence.paragraph - 1]
-            assert paragraph.start <= occurrence.start and occurrence.end <= paragraph.end
+            doc = cleaned[occurrence.file]
+            touched = [p for p in doc.paragraphs if p.start < occurrence.end and occurrence.start < p.end]
+            assert touched[0] == doc.paragraphs[occurrence.paragraph - 1]
+            assert touched[0].start <= occurrence.start and occurrence.end <= touched[-1].end
+            assert all(is_heading(doc.text[p.start : p.end]) for p in touched[:-1])
+            joined += len(touched) > 1
+    assert joined >= 4  # titles and section headings travel with the text under them
+
+
+def test_every_paragraph_is_in_a_passage(corpus):
+    cleaned, passages = corpus
+    for doc in cleaned.values():
+        covered = [(o.start, o.end) for p in passages for o in p.occurrences if o.file == doc.file]
+        for paragraph in doc.paragraphs:
+            assert any(start <= paragraph.start < end or paragraph.start <= start < paragraph.end for start, end in covered), (
+                doc.file,
+                doc.text[paragraph.start : paragraph.end],
+            )
+
+
+def test_passages_record_the_heading_they_stand_under(corpus):
+    _, passages = corpus
+    under = {o.heading for p in passages for o in p.occurrences if p.text.startswith("A key feature of the Bukele security model")}
+    assert under == {"The Rise of Bukele"}
+    # A title with its byline is one passage (searchable), and the text under it cites the title.
+    opening = next(p for p in passages if p.text.startswith("International Echoes of El Salvador's Public Security Model"))
+    assert opening.text.endswith("Barbara Midziak, Bartłomiej Znojek")
+    headings = {o.heading for p in passages for o in p.occurrences if o.file == "csis-burgeoning-regional-appeal-of-mano-dura.txt"}
+    assert {"The Rise of Bukele", "Lessons Learned and Recommendations", "Recommendations"} <= headings
 
 
 def test_shared_text_is_stored_once_citing_both_wola_files(corpus):

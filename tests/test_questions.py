@@ -75,7 +75,9 @@ def test_every_question_gets_a_clear_reply_and_the_server_keeps_serving(client, 
 
 def test_bad_parameters_get_a_clear_reply(client):
     assert "Unknown retriever" in client.predict("CECOT", 5, "telepathy", api_name="/ask")["error"]
-    assert client.predict("CECOT capacity", 10_000, "hybrid", api_name="/ask")["results"]
+    # An out-of-range k is refused with the range, not silently clamped (issue 17).
+    reply = client.predict("CECOT capacity", 10_000, "hybrid", api_name="/ask")
+    assert reply["results"] == [] and "from 1 to 50" in reply["error"]
 
 
 def test_cli_replies_to_every_question(bundled_settings, capsys):

@@ -77,7 +77,7 @@ def test_cli_ray_build_equals_the_local_build_and_prints_progress(ray_cluster, b
     reference = load_version(bundled_settings.index_dir)
     n = len(reference.passages)
     assert f"({n} embedded, 0 reused)" in out
-    assert f"embedded {n}/{n} passages (" in err and "passages/s)" in err
+    assert f"embedding on Ray: {n:,}/{n:,} passages (100.0%) in " in err and "/s" in err
     _same_index(load_version(index_dir), reference)
     assert ray.is_initialized()  # the module's cluster was joined, not replaced or stopped
 

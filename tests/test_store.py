@@ -37,7 +37,7 @@ def test_rebuild_reuses_vectors_and_switches_version(tmp_path, sources_copy, emb
     (sources_copy / "extra.md").write_text("# Extra\n\nThe *Verbatim* test adds one new sentence here.\n")
     assert not index_is_current(settings)
     second = build_index(settings, embedder=embedder)
-    assert second.embedded == 1 and second.reused == first.passages
+    assert second.embedded == 2 and second.reused == first.passages  # "Extra" and its sentence
     assert current_version_path(settings.index_dir) == second.version
     assert first.version.exists()  # the previous version stays for readers still holding it
 

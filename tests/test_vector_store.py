@@ -43,7 +43,7 @@ def test_store_contract(store, tmp_path, sources_copy, embedder):
     (sources_copy / "harbour.md").write_text(HARBOUR)
     build_index(settings, embedder=embedder)
     v2 = load_version(settings.index_dir, expected_store=store)
-    harbour_ids = {p.id for p in v2.passages if "harbour.md" in p.files}
+    harbour_ids = {p.id for p in v2.passages if "harbour.md" in p.files and "212" in p.text}  # the text that changes below
     assert harbour_ids and _all_ids(v2) == {p.id for p in v2.passages}
 
     # delete + change: one source removed, one changed; a reader of v2 is not disturbed.

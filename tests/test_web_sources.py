@@ -32,7 +32,7 @@ def test_upload_ask_remove(tmp_path, library_server):
     assert "Added harbour report.md: Harbour Report" in status
     assert "Skipped broken.pdf" in status and "PDF" in status
     rows = {row[0]: row for row in table["data"]}
-    assert rows["harbour report.md"][4] == 1
+    assert rows["harbour report.md"][4] == 2  # its heading and its paragraph
     assert (settings.sources_dir / "harbour report.md").exists()
     assert not (settings.sources_dir / "broken.pdf").exists()
 
@@ -83,3 +83,77 @@ def test_upload_refuses_other_types_and_oversized_files(tmp_path, library_server
     # Nothing lost: the index still answers from every original source.
     reply = client.predict("How many people are in prison in El Salvador?", 5, "hybrid", api_name="/ask")
     assert any("119,000" in r["text"] for r in reply["results"])
+
+
+def _text(message: dict) -> str:
+    """A chat message's text, whether the client gives a string or a list of parts."""
+    content = message["content"]
+    return content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
+
+
+@pytest.fixture(scope="module")
+def shared_library(tmp_path_factory, embedder):
+    """One app over a writable copy of the sources, shared by the tests below (a server start each would cost ~30 s)."""
+    from conftest import served_copy_of_sources
+
+    with served_copy_of_sources(tmp_path_factory.mktemp("shared-library"), embedder) as (url, settings):
+        yield Client(url, verbose=False), settings
+
+
+def test_sources_added_or_broken_while_the_app_runs(tmp_path, shared_library):
+    """A source added by the CLI after start-up can be searched by name; a broken sources.toml is one
+    line in the Sources tab and the app keeps answering from the last good index."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    client, settings = shared_library
+    late = tmp_path / "late_added.txt"
+    late.write_text("The lighthouse of Marrow Point was first lit in 1871.\n")
+    run = subprocess.run([sys.executable, "-m", "app.cli", "add", str(late)], env=cli_env(settings), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    history, _ = client.predict("When was the lighthouse first lit?", [], 3, "hybrid", ["late_added.txt"], False, api_name="/chat")
+    assert "1871" in _text(history[-1]) and "late&#95;added.txt" in _text(history[-1])
+    history, _ = client.predict("When was the lighthouse first lit?", [], 3, "hybrid", ["no_such.txt"], False, api_name="/chat")
+    assert "No indexed source named" in html.unescape(_text(history[-1]))
+
+    toml = settings.sources_dir / "sources.toml"
+    good = toml.read_text()
+    toml.write_text(good + '\n["late_added.txt"]\ntitle = "again"\n')
+    status, *_ = client.predict(api_name="/rebuild")
+    status = html.unescape(status)
+    assert f'{toml}, line' in status and 'appears twice; delete one of them' in status and "previous index is still live" in status
+    reply = client.predict("How many people are in prison in El Salvador?", 5, "hybrid", api_name="/ask")
+    assert any("119,000" in r["text"] for r in reply["results"])
+    toml.write_text(good)
+    status, *_ = client.predict(api_name="/rebuild")
+    assert "Indexed 5 sources" in html.unescape(status)
+
+
+@pytest.mark.parametrize(
+    "question, k, expected",
+    [
+        ("How many prisoners?", 0, "from 1 to 50; 0 was asked for"),
+        ("How many prisoners?", 10000, "from 1 to 50; 10000 was asked for"),
+        ("How many prisoners?", "abc", "must be a whole number from 1 to 50, not 'abc'"),
+        (["How many prisoners?"], 5, "The question must be text, not list."),
+        (12345, 5, "The question must be text, not int."),
+    ],
+)
+def test_api_arguments_get_clear_replies(server_url, question, k, expected):
+    client = Client(server_url, verbose=False)
+    reply = client.predict(question, k, "hybrid", api_name="/ask")
+    assert reply["results"] == [] and expected in reply["error"]
+
+
+def test_remove_and_restore_through_the_api(shared_library):
+    client, settings = shared_library
+    name = "wola-podcast-grim-side-of-el-salvador-security-model.txt"
+    status, table, *_ = client.predict(name, api_name="/remove")
+    assert f"Removed {name}" in html.unescape(status) and name not in {row[0] for row in table["data"]}
+    status, *_ = client.predict("sources.toml", api_name="/remove")
+    assert "is the metadata file, not a source" in html.unescape(status)
+    status, table, *_ = client.predict(name, api_name="/restore")
+    assert f"Restored {name}" in html.unescape(status) and name in {row[0] for row in table["data"]}
+    assert 'date = "2025-10-09"' in (settings.sources_dir / "sources.toml").read_text().split(f'["{name}"]')[1]
