@@ -24,6 +24,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--milvus-uri", help="milvus-lite file or http(s)://host:19530 (env VERBATIM_MILVUS_URI; default INDEX_DIR/milvus.db)")
 
 
+def _rerank_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rerank", action=argparse.BooleanOptionalAction, default=None,
+        help="cross-encoder second stage over the fused ranking (env VERBATIM_RERANK=1/0; default on)",
+    )
+    parser.add_argument(
+        "--reranker", help="cross-encoder: a packaged name (`verbatim models`) or any sentence-transformers "
+        "CrossEncoder name or path (env VERBATIM_RERANKER; default ms-marco-MiniLM-L-12-v2-int8)",
+    )
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_args(args)
 
@@ -192,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=None, help="number of passages (default 5)")
     p.add_argument("--mode", choices=("dense", "lexical", "hybrid"), help="retriever (default hybrid)")
     p.add_argument("--source", action="append", help="search only this source file (repeatable)")
+    _rerank_flags(p)
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=cmd_ask)
 
@@ -203,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--mode", choices=("dense", "lexical", "hybrid"), help="default retriever")
     p.add_argument("--no-build", action="store_true", help="serve the existing index as it is")
+    _rerank_flags(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="score answers on gold Q&A pairs, SQuAD or BEIR data")
@@ -211,7 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--squad", type=Path, help="SQuAD v1.1 JSON file (indexed in a temporary directory)")
     p.add_argument("--beir", type=Path, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv")
     p.add_argument("--offcorpus", type=Path, help="SQuAD JSON whose questions the sources cannot answer: all should abstain")
-    p.add_argument("--mode", choices=("dense", "lexical", "hybrid", "all"), help="retriever(s) to score (default hybrid)")
+    p.add_argument(
+        "--neartopic", type=Path,
+        help="SQuAD JSON: 5 paragraphs per article removed; their questions should abstain, and be answered with them present",
+    )
+    p.add_argument(
+        "--mode", choices=("hybrid+rerank", "hybrid", "dense", "lexical", "all"),
+        help="retriever(s) to score (default hybrid+rerank; all: side by side)",
+    )
+    _rerank_flags(p)
     p.add_argument("--k", type=int, default=10, help="passages retrieved per question (default 10)")
     p.add_argument("--json", type=Path, help="write every number to this JSON file")
     p.add_argument("--min", action="append", metavar="METRIC=VALUE", help="exit 1 if METRIC is below VALUE (repeatable)")

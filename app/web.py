@@ -62,7 +62,9 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             return None, f"Unknown retriever {mode!r}; choose one of {', '.join(MODES)}."
         try:
             return searcher.search(clean_question(question), k=max(1, min(int(k), 50)), mode=mode, files=files or None), None
-        except (IndexError_, ModelFileError) as exc:
+        except ModelFileError as exc:
+            return None, f"A model file cannot be used: {exc}"
+        except IndexError_ as exc:
             return None, f"The index cannot be used: {exc}"
         except Exception:
             # Never a stack trace in the reply: it goes to the server log, the user gets a plain message.

@@ -10,10 +10,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
+DEFAULT_RERANKER = "ms-marco-MiniLM-L-12-v2-int8"  # a packaged cross-encoder (index/model_files.py)
 
 
 def _env_path(name: str, default: str) -> Path:
     return Path(os.environ.get(name, default)).expanduser()
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value:
+        raise ConfigError(f"{name}={value!r}: use 1 or 0")
+    return default
 
 
 STORES = ("faiss", "milvus")  # where passage vectors are searched
@@ -62,6 +74,14 @@ class Settings:
     # A source's best passage joins the results when it scores at least this fraction of the top.
     diversify_ratio: float = 0.8
     evidence_margin: float = 0.1
+    # Second stage (index/rerank.py), chosen by `python -m eval.studies.rerank_study` (README "Quality"):
+    # the top `rerank_top` fused candidates are read by a cross-encoder, as a window of `rerank_window_chars`
+    # around each one's best sentence, and re-ordered by the CE probability blended with the fused score.
+    rerank: bool = field(default_factory=lambda: _env_flag("VERBATIM_RERANK", True))
+    reranker: str = field(default_factory=lambda: os.environ.get("VERBATIM_RERANKER", DEFAULT_RERANKER))
+    rerank_top: int = 10
+    rerank_window_chars: int = 400
+    rerank_fused_weight: float = 0.2
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
@@ -93,10 +113,12 @@ class Settings:
             sources_dir=getattr(args, "sources_dir", None),
             index_dir=getattr(args, "index_dir", None),
             model=getattr(args, "model", None),
-            mode=mode if mode != "all" else None,
+            mode=mode.partition("+")[0] if mode and mode != "all" else None,  # eval's "hybrid+rerank" is hybrid
             max_passage_tokens=getattr(args, "passage_tokens", None),
             passage_overlap=getattr(args, "passage_overlap", None),
             store=getattr(args, "store", None),
             milvus_uri=getattr(args, "milvus_uri", None),
             lexical=getattr(args, "lexical", None),
+            rerank=getattr(args, "rerank", None),
+            reranker=getattr(args, "reranker", None),
         )
