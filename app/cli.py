@@ -162,6 +162,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         except ModelFileError:
             state = f"not fetched: `verbatim models fetch {model.name}`"
         print(f"{model.name}\n    {model.upstream}: {model.what}\n    from {model.source}; licence {model.licence}\n    {state}")
+        for file, sha256 in model.files:
+            print(f"    {file} sha256 {sha256}")
     return 0
 
 

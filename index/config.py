@@ -82,6 +82,12 @@ class Settings:
     rerank_top: int = 10
     rerank_window_chars: int = 400
     rerank_fused_weight: float = 0.2
+    # Evidence of the first `evidence_hits` hits of a reranked search: cross-encoder logit per sentence
+    # + evidence_bi_weight x 10 x the cosine/term score, less evidence_place_penalty per other country named.
+    evidence_hits: int = 3
+    evidence_bi_weight: float = 1.0
+    evidence_place_penalty: float = 8.0
+    evidence_rerank_margin: float = 1.0
 
     def __post_init__(self) -> None:
         if self.store not in STORES:

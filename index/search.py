@@ -13,7 +13,7 @@ from index.answerability import Signals, expected_type, has_type, rare_term_cove
 from index.config import Settings
 from index.embed import Embedder
 from index.query_encoder import TextEncoder, open_query_encoder
-from index.evidence import select_evidence, sentence_scores
+from index.evidence import rerank_evidence, select_evidence, sentence_scores
 from index.lexical import tokenize
 from index.rerank import Reranked, get_reranker, rerank
 from index.store import CURRENT, IndexVersion, load_version
@@ -297,6 +297,18 @@ class Searcher:
         evidence = select_evidence(
             c.question_vector, question, passages, [index.sentence_vectors(c.rows[i]) for i in chosen], s.evidence_margin
         )
+        if reranked is not None and s.evidence_hits:
+            # The cross-encoder reads the sentences of the first hits: it tells the answering sentence
+            # apart from one on the same topic better than cosine (README "Quality").
+            n = min(s.evidence_hits, len(chosen))
+            terms = set(tokenize([question])[0])
+            bi = [
+                sentence_scores(c.question_vector, terms, [p.text[x.start : x.end] for x in p.sentences], index.sentence_vectors(c.rows[i]))
+                for p, i in zip(passages[:n], chosen[:n], strict=True)
+            ]
+            evidence[:n] = rerank_evidence(
+                get_reranker(s.reranker), question, passages[:n], bi, s.evidence_bi_weight, s.evidence_place_penalty, s.evidence_rerank_margin
+            )
         hits = tuple(
             Hit(
                 passage,

@@ -32,9 +32,10 @@ TREC = SHARED / "trec-dl-msmarco-5k"
 class ScoreCache:
     """Cross-encoder logits by sha1(model, question, text), in var/studies/ce-<model>.json."""
 
-    def __init__(self, model: str, folder: Path = STUDIES_DIR) -> None:
+    def __init__(self, model: str, part: str = "", folder: Path = STUDIES_DIR) -> None:
         self.model = model
-        self.path = folder / f"ce-{model.replace('/', '_')}.json"
+        # One file per dataset: studies of different datasets can run side by side.
+        self.path = folder / f"ce-{model.replace('/', '_')}{'-' + part if part else ''}.json"
         self.scores: dict[str, float] = json.loads(self.path.read_text()) if self.path.is_file() else {}
         self._dirty = 0
 

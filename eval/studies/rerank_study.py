@@ -218,8 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         report(args.datasets)
         return 0
     base = Settings()
-    cache = ScoreCache(args.reranker)
     for name in args.datasets:
+        cache = ScoreCache(args.reranker, name)
         dataset = {"gold": lambda: gold(base), "squad": lambda: squad(base, args.squad_sample), "trec": lambda: trec(base)}[name]()
         collect(dataset, cache, STUDIES_DIR / f"rerank-{name}.jsonl")
     return 0
