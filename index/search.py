@@ -261,6 +261,18 @@ class Searcher:
         reranked = rerank(get_reranker(s.reranker), question, passages, bi, fused, head, s.rerank_fused_weight, s.rerank_window_chars)
         return reranked, head
 
+    def read_evidence(self, question: str, c: Candidates, passages: list[Passage], positions: list[int]) -> list[tuple[Span, ...]]:
+        """Evidence of `passages` (candidates at `positions`) read by the cross-encoder: it tells the
+        answering sentence from one on the same topic better than cosine (README "Quality")."""
+        s = self.settings
+        terms = set(tokenize([question])[0])
+        bi = [
+            sentence_scores(c.question_vector, terms, [p.text[x.start : x.end] for x in p.sentences], c.index.sentence_vectors(c.rows[i]))
+            for p, i in zip(passages, positions, strict=True)
+        ]
+        model = get_reranker(s.reranker)
+        return rerank_evidence(model, question, passages, bi, s.evidence_bi_weight, s.evidence_place_penalty, s.evidence_rerank_margin)
+
     def search(
         self,
         question: str,
@@ -293,22 +305,24 @@ class Searcher:
         files_of = [index.passages[r].files for r in c.rows]
         chosen = diversify(order, scores, files_of, k, s.diversify_ratio)
 
+        best_sentence = float(c.best_sentence.max()) if len(c.best_sentence) else 0.0
+        abstained = best_sentence < s.abstain_below
+        signals = probability = None
+        if reranked is not None:
+            signals = answer_signals(question, c, reranked, head, order[0])
+            model = shipped_model()
+            if model.reranker == s.reranker:  # its weights read this cross-encoder's logits
+                probability = model.probability(signals)
+                abstained = probability < model.threshold
+
         passages = [index.passages[c.rows[i]] for i in chosen]
         evidence = select_evidence(
             c.question_vector, question, passages, [index.sentence_vectors(c.rows[i]) for i in chosen], s.evidence_margin
         )
-        if reranked is not None and s.evidence_hits:
-            # The cross-encoder reads the sentences of the first hits: it tells the answering sentence
-            # apart from one on the same topic better than cosine (README "Quality").
+        if reranked is not None and not abstained and s.evidence_hits:
+            # No answering sentence to find when the sources do not answer: the cosine's pick is shown.
             n = min(s.evidence_hits, len(chosen))
-            terms = set(tokenize([question])[0])
-            bi = [
-                sentence_scores(c.question_vector, terms, [p.text[x.start : x.end] for x in p.sentences], index.sentence_vectors(c.rows[i]))
-                for p, i in zip(passages[:n], chosen[:n], strict=True)
-            ]
-            evidence[:n] = rerank_evidence(
-                get_reranker(s.reranker), question, passages[:n], bi, s.evidence_bi_weight, s.evidence_place_penalty, s.evidence_rerank_margin
-            )
+            evidence[:n] = self.read_evidence(question, c, passages[:n], chosen[:n])
         hits = tuple(
             Hit(
                 passage,
@@ -320,15 +334,6 @@ class Searcher:
             )
             for i, passage, ev in zip(chosen, passages, evidence, strict=True)
         )
-        best_sentence = float(c.best_sentence.max()) if len(c.best_sentence) else 0.0
-        abstained = best_sentence < s.abstain_below
-        signals = probability = None
-        if reranked is not None:
-            signals = answer_signals(question, c, reranked, head, order[0])
-            model = shipped_model()
-            if model.reranker == s.reranker:  # its weights read this cross-encoder's logits
-                probability = model.probability(signals)
-                abstained = probability < model.threshold
         return Answer(
             question=question,
             mode=mode,
