@@ -142,3 +142,15 @@ def test_floor_parsing_and_checking():
     assert check_floors(run, parse_floors(["nope=1"]), ["hybrid"]) == ["no metric matches --min nope"]
     with pytest.raises(ValueError):
         parse_floors(["hit@1"])
+
+
+def test_neartopic_slice_and_modes_side_by_side(tmp_path, bundled_settings):
+    squad = tmp_path / "squad.json"
+    _squad_slice(squad)
+    run = run_eval(bundled_settings, neartopic=squad, modes=["hybrid+rerank", "hybrid"], k=5)
+    for mode in ("hybrid+rerank", "hybrid"):
+        values = run.results["neartopic"][mode].metrics
+        # One Rivers paragraph is removed: its questions (about the Danube or the Nile) lose their answer.
+        assert values["questions"] >= 1
+        assert 0 <= values["abstained"] <= 1 and 0 <= values["answered_present"] <= 1
+        assert values["hit@5_present"] == 1.0  # three passages only: the answer is always shown
