@@ -191,6 +191,21 @@ def answer_signals(question: str, c: Candidates, reranked: Reranked, head: np.nd
     )
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """One question's candidates in final order, with the second stage's verdict when it ran."""
+
+    candidates: Candidates
+    scores: np.ndarray
+    order: list[int]
+    reranked: Reranked | None = None
+    head: np.ndarray | None = None
+
+    def signals(self, question: str) -> Signals:
+        """What the answerability decision reads (a reranked ranking only)."""
+        return answer_signals(question, self.candidates, self.reranked, self.head, self.order[0])
+
+
 class Searcher:
     """Searches the live index of `settings.index_dir`; follows a rebuild without restarting."""
 
@@ -261,6 +276,20 @@ class Searcher:
         reranked = rerank(get_reranker(s.reranker), question, passages, bi, fused, head, s.rerank_fused_weight, s.rerank_window_chars)
         return reranked, head
 
+    def rank(self, question: str, mode: str, rerank: bool, files: list[str] | None = None) -> Ranking:
+        """Candidates in their final order: fused, then (with `rerank`) re-scored by the cross-encoder."""
+        s = self.settings
+        c = self.candidates(question, files)
+        scores = fuse(
+            c.semantic(s.sentence_weight), c.lexical, mode, s.dense_weight, s.fusion, c.lexical_confidence, s.lexical_shift
+        )
+        reranked = head = None
+        if rerank and len(c.rows):
+            reranked, head = self.rerank(question, c, scores)
+            scores = reranked.scores
+        order = sorted(range(len(c.rows)), key=lambda i: -scores[i])
+        return Ranking(c, scores, order, reranked, head)
+
     def read_evidence(self, question: str, c: Candidates, passages: list[Passage], positions: list[int]) -> list[tuple[Span, ...]]:
         """Evidence of `passages` (candidates at `positions`) read by the cross-encoder: it tells the
         answering sentence from one on the same topic better than cosine (README "Quality")."""
@@ -292,16 +321,9 @@ class Searcher:
         rerank = s.rerank if rerank is None else rerank
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        c = self.candidates(question, files)
+        ranking = self.rank(question, mode, rerank, files)
+        c, scores, order, reranked, head = ranking.candidates, ranking.scores, ranking.order, ranking.reranked, ranking.head
         index = c.index
-        scores = fuse(
-            c.semantic(s.sentence_weight), c.lexical, mode, s.dense_weight, s.fusion, c.lexical_confidence, s.lexical_shift
-        )
-        reranked = head = None
-        if rerank and len(c.rows):
-            reranked, head = self.rerank(question, c, scores)
-            scores = reranked.scores
-        order = sorted(range(len(c.rows)), key=lambda i: -scores[i])
         files_of = [index.passages[r].files for r in c.rows]
         chosen = diversify(order, scores, files_of, k, s.diversify_ratio)
 
@@ -309,7 +331,7 @@ class Searcher:
         abstained = best_sentence < s.abstain_below
         signals = probability = None
         if reranked is not None:
-            signals = answer_signals(question, c, reranked, head, order[0])
+            signals = ranking.signals(question)
             model = shipped_model()
             if model.reranker == s.reranker:  # its weights read this cross-encoder's logits
                 probability = model.probability(signals)
