@@ -155,7 +155,7 @@ def ranking_metrics(records: list[dict], order_of) -> dict[str, float]:
     return {"hit@1": metrics.hit_at_k(ranks, 1), "hit@5": metrics.hit_at_k(ranks, 5), "mrr": metrics.mrr_at_k(ranks, 10)}
 
 
-def evidence_accuracy(records: list[dict], choose) -> float:
+def evidence_accuracy(records: list[dict], choose, chooser_for=None) -> float:
     """Share of answerable questions whose first passage containing an answer has it in the chosen sentence."""
     right, total = 0, 0
     for r in records:
@@ -163,7 +163,7 @@ def evidence_accuracy(records: list[dict], choose) -> float:
             continue
         for cand in r["candidates"][:SENTENCES_OF]:
             if metrics.is_hit(cand["text"], cand["files"], r["answers"], r["sources"]):
-                best = choose(cand)
+                best = (chooser_for(r["question"]) if chooser_for else choose)(cand)
                 a, b = cand["sentences"][best]
                 total += 1
                 right += metrics.evidence_correct(cand["text"][a:b], r["answers"])
@@ -199,8 +199,22 @@ def report(names: list[str]) -> None:
     }
     for w in (0.25, 0.5, 1.0, 2.0):
         choosers[f"CE + {w} x 10 x bi"] = lambda c, w=w: int(np.argmax(np.array(c["ce_sentences"]) + w * 10 * np.array(c["bi_sentences"])))
+    from index.places import other_places
+
+    def with_places(question: str, w: float, penalty: float):
+        def choose(c: dict) -> int:
+            texts = [c["text"][a:b] for a, b in c["sentences"]]
+            places = np.array([other_places(question, t) for t in texts])
+            return int(np.argmax(np.array(c["ce_sentences"]) + w * 10 * np.array(c["bi_sentences"]) - penalty * places))
+
+        return choose
+
     for label, choose in choosers.items():
         print(f"| {label} | " + " | ".join(f"{evidence_accuracy(data[n], choose):.3f}" for n in names if n != "trec") + " |")
+    for penalty in (4.0, 8.0):
+        label = f"CE + 1.0 x 10 x bi - {penalty:g} x other countries named (shipped: 8)"
+        cells = [f"{evidence_accuracy(data[n], None, lambda q: with_places(q, 1.0, penalty)):.3f}" for n in names if n != "trec"]
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 def _metric_names(records: list[dict]) -> list[str]:
