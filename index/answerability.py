@@ -66,6 +66,19 @@ def has_type(text: str, kind: str | None, question: str) -> bool:
     return True
 
 
+def unknown_share(question_terms: list[str], idf: dict[str, float], unknown_idf: float) -> float:
+    """IDF-weighted share of the question's terms that no passage holds (their IDF is the highest there is)."""
+    terms = list(dict.fromkeys(question_terms))
+    total = sum(idf[t] for t in terms)
+    return sum(idf[t] for t in terms if idf[t] >= unknown_idf - 1e-9) / total if total > 0 else 0.0
+
+
+def missing_rarest(question_terms: list[str], text_terms: set[str], idf: dict[str, float], unknown_idf: float) -> float:
+    """The highest IDF among question terms `text_terms` lacks, over the highest IDF there is (0: none lacking)."""
+    lacking = [idf[t] for t in question_terms if t not in text_terms]
+    return max(lacking) / unknown_idf if lacking and unknown_idf > 0 else 0.0
+
+
 def rare_term_coverage(question_terms: list[str], text_terms: set[str], idf: dict[str, float]) -> float:
     """IDF-weighted share of the question's terms that the text contains (terms absent from the index weigh most)."""
     terms = list(dict.fromkeys(question_terms))
@@ -87,6 +100,9 @@ class Signals:
     rare_coverage: float  # IDF-weighted share of question terms in the top passage
     type_asked: float  # 1 when the question asks for a number, date or name
     type_missing: float  # 1 when it asks for one and the text the model read holds none
+    window_coverage: float  # IDF-weighted share of question terms in the window the model read
+    unknown_terms: float  # IDF-weighted share of question terms that no passage of the index holds
+    missing_top_idf: float  # the rarest question term the top passage lacks: its IDF / the index's highest
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(float(v), 5) for k, v in asdict(self).items()}

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from index.answerability import Signals, expected_type, has_type, rare_term_coverage, shipped_model
+from index.answerability import (
+    Signals,
+    expected_type,
+    has_type,
+    missing_rarest,
+    rare_term_coverage,
+    shipped_model,
+    unknown_share,
+)
 from index.config import Settings
 from index.embed import Embedder
 from index.query_encoder import TextEncoder, open_query_encoder
@@ -179,15 +187,20 @@ def answer_signals(question: str, c: Candidates, reranked: Reranked, head: np.nd
     terms = tokenize([question])[0]
     idf_of = getattr(c.index.lexical, "idf", None)  # Milvus full-text search does not expose frequencies
     idf = idf_of(terms) if idf_of else dict.fromkeys(terms, 1.0)
+    unknown_idf = idf_of(["\u2400"])["\u2400"] if idf_of else 1.0  # what a term no passage holds weighs
+    passage_terms = set(tokenize([passage.text])[0])
     kind = expected_type(question)
     return Signals(
         ce_top=float(logits[0]),
         ce_margin=float(logits[0] - logits[1]) if len(logits) > 1 else 0.0,
         best_sentence=float(c.best_sentence.max()),
         lexical_confidence=c.lexical_confidence,
-        rare_coverage=rare_term_coverage(terms, set(tokenize([passage.text])[0]), idf),
+        rare_coverage=rare_term_coverage(terms, passage_terms, idf),
         type_asked=float(kind is not None),
         type_missing=float(kind is not None and not has_type(read, kind, question)),
+        window_coverage=rare_term_coverage(terms, set(tokenize([read])[0]), idf),
+        unknown_terms=unknown_share(terms, idf, unknown_idf) if idf_of else 0.0,
+        missing_top_idf=missing_rarest(terms, passage_terms, idf, unknown_idf),
     )
 
 

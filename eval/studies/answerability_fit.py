@@ -52,8 +52,11 @@ class Group:
     answerable: bool
 
 
+SIGNALS_VERSION = 2  # bump when Signals change: cached signals of another version are not reused
+
+
 def _config_tag(settings: Settings) -> str:
-    return f"{settings.reranker}|{settings.rerank_top}|{settings.rerank_window_chars}|{settings.rerank_fused_weight}|{settings.model}"
+    return f"v{SIGNALS_VERSION}|{settings.reranker}|{settings.rerank_top}|{settings.rerank_window_chars}|{settings.rerank_fused_weight}|{settings.model}"
 
 
 def groups(base: Settings) -> list[Group]:
