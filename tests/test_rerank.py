@@ -125,3 +125,19 @@ def test_damaged_or_missing_reranker_file_is_one_clear_error(bundled_settings, d
     ask = next(f.fn for f in app.fns.values() if f.api_name == "ask")
     reply = ask("How many prisoners?")
     assert reply["results"] == [] and "is missing" in reply["error"] and fix in reply["error"]
+
+
+def test_any_sentence_transformers_cross_encoder_works_through_the_same_option(bundled_settings, tmp_path):
+    """A local CrossEncoder path (here a BERT checkpoint with a fresh one-logit head) is loaded with torch."""
+    from index.embed import resolve_model
+    from index.rerank import TorchCrossEncoder
+
+    path = tmp_path / "cross-encoder"
+    shutil.copytree(resolve_model(Settings().model), path)
+    settings = dataclasses.replace(bundled_settings, reranker=str(path))
+    model = get_reranker(str(path))
+    assert isinstance(model, TorchCrossEncoder)
+    answer = Searcher(settings).search("How many people are in prison in El Salvador?", k=3)
+    assert len(answer.hits) == 3 and answer.signals is not None
+    # The shipped answerability weights read the packaged model's logits, so another model falls back.
+    assert answer.answerability is None
