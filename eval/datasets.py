@@ -25,6 +25,11 @@ class GoldQuestion:
         return bool(self.answers)
 
 
+def with_source_files(questions: list[GoldQuestion], file_of_doc: dict[str, str]) -> list[GoldQuestion]:
+    """The questions with their sources renamed from document names to the files they were written to."""
+    return [GoldQuestion(q.id, q.question, q.answers, tuple(file_of_doc[s] for s in q.sources)) for q in questions]
+
+
 @dataclass(frozen=True)
 class Document:
     """A source document; ``name`` is used as its source file name."""

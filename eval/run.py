@@ -16,7 +16,7 @@ from pathlib import Path
 
 from index.config import Settings
 from eval import metrics
-from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_squad, near_topic
+from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_squad, near_topic, with_source_files
 from index.build import build_index, index_is_current
 from index.embed import get_embedder
 from index.search import MODES, Answer, Searcher
@@ -323,9 +323,7 @@ def run_eval(
         with tempfile.TemporaryDirectory(prefix="verbatim-squad-") as tmp:
             temp_settings, doc_of_file = temporary_index(documents, settings, Path(tmp))
             file_of_doc = {v: k for k, v in doc_of_file.items()}
-            questions = [
-                GoldQuestion(q.id, q.question, q.answers, tuple(file_of_doc[s] for s in q.sources)) for q in questions
-            ]
+            questions = with_source_files(questions, file_of_doc)
             searcher = Searcher(temp_settings)
             run.results["squad"] = {m: score_questions(searcher, questions, m, k, "squad") for m in modes}
     if neartopic:
@@ -334,9 +332,7 @@ def run_eval(
             present_settings, doc_of_file = temporary_index(split.present, settings, Path(tmp) / "present")
             removed_settings, _ = temporary_index(split.removed, settings, Path(tmp) / "removed")
             file_of_doc = {v: k for k, v in doc_of_file.items()}
-            questions = [
-                GoldQuestion(q.id, q.question, q.answers, tuple(file_of_doc[s] for s in q.sources)) for q in split.questions
-            ]
+            questions = with_source_files(split.questions, file_of_doc)
             removed, present = Searcher(removed_settings), Searcher(present_settings)
             run.results["neartopic"] = {m: score_neartopic(removed, present, questions, m) for m in modes}
     if beir:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.datasets import GoldQuestion, load_gold, load_squad, near_topic
+from eval.datasets import GoldQuestion, load_gold, load_squad, near_topic, with_source_files
 from eval.run import GOLD_DIR, NEARTOPIC_PER_ARTICLE
 from eval.studies.common import SQUAD, STUDIES_DIR, kept_index
 from index.answerability import FEATURES, MODEL_PATH, AnswerabilityModel
@@ -82,7 +82,7 @@ def groups(base: Settings) -> list[Group]:
             present, present_files = kept_index(f"nt-{split}-present", nt.present, base)
             removed, _ = kept_index(f"nt-{split}-s{seed}-removed", nt.removed, base)
             file_of = {v: k for k, v in present_files.items()}
-            retag = lambda qs: [GoldQuestion(q.id, q.question, q.answers, tuple(file_of[s] for s in q.sources)) for q in qs]
+            retag = lambda qs: with_source_files(qs, file_of)
             negatives = retag(nt.questions)
             kept = retag(random.Random(seed).sample(nt.kept, min(len(nt.kept), len(negatives) // 2)))
             out += [

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_squad
+from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_squad, with_source_files
 from eval.run import default_gold_files
 from index.build import build_index, index_is_current
 from index.config import Settings
@@ -98,7 +98,7 @@ def squad(base: Settings, sample: int | None = None, seed: int = 0, path: Path =
     documents, questions = load_squad(path)
     settings, doc_of_file = kept_index(f"squad{model_tag}", documents, base)
     file_of_doc = {v: k for k, v in doc_of_file.items()}
-    questions = [GoldQuestion(q.id, q.question, q.answers, tuple(file_of_doc[s] for s in q.sources)) for q in questions]
+    questions = with_source_files(questions, file_of_doc)
     if sample and sample < len(questions):
         questions = sorted(random.Random(seed).sample(questions, sample), key=lambda q: q.id)
     return Dataset("squad", settings, questions)

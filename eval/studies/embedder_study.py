@@ -17,10 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from eval.datasets import load_beir, load_squad
 from eval.run import EvalRun, default_gold_files, score_beir, score_questions
 from eval.studies.common import SQUAD, STUDIES_DIR, TREC, kept_index
-from eval.datasets import GoldQuestion, load_gold
+from eval.datasets import load_beir, load_gold, load_squad, with_source_files
 from index.build import build_index
 from index.config import DEFAULT_MODEL, Settings
 from index.embed import get_embedder
@@ -62,7 +61,7 @@ def study(model: str) -> dict:
     )
     out["squad_passages_per_s"] = rate
     file_of_doc = {v: k for k, v in doc_of_file.items()}
-    squad_questions = [GoldQuestion(q.id, q.question, q.answers, tuple(file_of_doc[s] for s in q.sources)) for q in squad_questions]
+    squad_questions = with_source_files(squad_questions, file_of_doc)
     searcher = Searcher(squad_settings)
     run.results["squad"] = {m: score_questions(searcher, squad_questions, m, 10, "squad") for m in ("hybrid", "dense")}
     data = load_beir(TREC)
