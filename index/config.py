@@ -86,8 +86,8 @@ class Settings:
     # + evidence_bi_weight x 10 x the cosine/term score, less evidence_place_penalty per other country named.
     evidence_hits: int = 3
     evidence_bi_weight: float = 1.0
-    evidence_place_penalty: float = 8.0
-    evidence_rerank_margin: float = 1.0
+    evidence_place_penalty: float = 16.0
+    evidence_rerank_margin: float = 6.0  # sentences within this of the best are highlighted too
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
