@@ -141,3 +141,11 @@ def test_any_sentence_transformers_cross_encoder_works_through_the_same_option(b
     assert len(answer.hits) == 3 and answer.signals is not None
     # The shipped answerability weights read the packaged model's logits, so another model falls back.
     assert answer.answerability is None
+
+
+def test_prison_question_highlights_the_77000_sentence(bundled_settings):
+    answer = Searcher(bundled_settings).search("How many people are in prison in El Salvador?")
+    csis = next(h for h in answer.hits if h.passage.files[0].startswith("csis"))
+    assert "77,000" in csis.evidence_text and "United States" not in csis.evidence_text
+    fused = Searcher(bundled_settings).search("How many people are in prison in El Salvador?", rerank=False)
+    assert "United States" in next(h for h in fused.hits if h.passage.files[0].startswith("csis")).evidence_text
