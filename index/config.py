@@ -84,7 +84,7 @@ class Settings:
     rerank_fused_weight: float = 0.2
     # Evidence of the first `evidence_hits` hits of a reranked search: cross-encoder logit per sentence
     # + evidence_bi_weight x 10 x the cosine/term score, less evidence_place_penalty per other country named.
-    evidence_hits: int = 3
+    evidence_hits: int = 1  # the top hit only: each passage read costs ~its length in tokens (latency budget)
     evidence_bi_weight: float = 1.0
     evidence_place_penalty: float = 16.0
     evidence_rerank_margin: float = 6.0  # sentences within this of the best are highlighted too
