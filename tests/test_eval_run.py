@@ -45,7 +45,7 @@ def test_gold_eval_meets_its_floors(bundled_settings, tmp_path):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("gold hit@1=")
-    numbers = json.loads((tmp_path / "gold.json").read_text())["gold"]["hybrid"]["metrics"]
+    numbers = json.loads((tmp_path / "gold.json").read_text())["gold"]["hybrid+rerank"]["metrics"]
     assert numbers["questions"] >= 80 and 0 < numbers["p95_ms"]
 
 
