@@ -35,6 +35,17 @@ def _ray_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-gpus", type=float, help="GPUs per embedding actor on Ray (default 0: CPU actors)")
 
 
+def _rerank_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rerank", action=argparse.BooleanOptionalAction, default=None,
+        help="cross-encoder second stage over the fused ranking (env VERBATIM_RERANK=1/0; default on)",
+    )
+    parser.add_argument(
+        "--reranker", help="cross-encoder: a packaged name (`verbatim models`) or any sentence-transformers "
+        "CrossEncoder name or path (env VERBATIM_RERANKER; default ms-marco-MiniLM-L-12-v2-int8)",
+    )
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_args(args)
 
@@ -244,6 +255,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         except ModelFileError:
             state = f"not fetched: `verbatim models fetch {model.name}`"
         print(f"{model.name}\n    {model.upstream}: {model.what}\n    from {model.source}; licence {model.licence}\n    {state}")
+        for file, sha256 in model.files:
+            print(f"    {file} sha256 {sha256}")
     return 0
 
 
@@ -308,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=None, help="number of passages, 1 to 50 (default 5)")
     p.add_argument("--mode", choices=("dense", "lexical", "hybrid"), help="retriever (default hybrid)")
     p.add_argument("--source", action="append", help="search only this source file (repeatable)")
+    _rerank_flags(p)
     output = p.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print results as JSON")
     output.add_argument("--markdown", action="store_true", help="print quotes with citations as Markdown")
@@ -330,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--mode", choices=("dense", "lexical", "hybrid"), help="default retriever")
     p.add_argument("--no-build", action="store_true", help="serve the existing index as it is")
+    _rerank_flags(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="score answers on gold Q&A pairs, SQuAD or BEIR data")
@@ -338,7 +353,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--squad", type=Path, help="SQuAD v1.1 JSON file (indexed in a temporary directory)")
     p.add_argument("--beir", type=Path, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv")
     p.add_argument("--offcorpus", type=Path, help="SQuAD JSON whose questions the sources cannot answer: all should abstain")
-    p.add_argument("--mode", choices=("dense", "lexical", "hybrid", "all"), help="retriever(s) to score (default hybrid)")
+    p.add_argument(
+        "--neartopic", type=Path,
+        help="SQuAD JSON: 5 paragraphs per article removed; their questions should abstain, and be answered with them present",
+    )
+    p.add_argument(
+        "--mode", choices=("hybrid+rerank", "hybrid", "dense", "lexical", "all"),
+        help="retriever(s) to score (default hybrid+rerank; all: side by side)",
+    )
+    _rerank_flags(p)
     p.add_argument("--k", type=int, default=10, help="passages retrieved per question (default 10)")
     p.add_argument("--json", type=Path, help="write every number to this JSON file")
     p.add_argument("--min", action="append", metavar="METRIC=VALUE", help="exit 1 if METRIC is below VALUE (repeatable)")

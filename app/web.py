@@ -103,7 +103,9 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                 if unknown:
                     return None, f"No indexed source named {', '.join(map(repr, unknown))}; the sources are listed in the Sources tab."
             return searcher.search(clean_question(question), k=k, mode=mode, files=files or None), None
-        except (IndexError_, ModelFileError) as exc:
+        except ModelFileError as exc:
+            return None, f"A model file cannot be used: {exc}"
+        except IndexError_ as exc:
             return None, f"The index cannot be used: {exc}"
         except Exception:
             # Never a stack trace in the reply: it goes to the server log, the user gets a plain message.

@@ -316,7 +316,7 @@ def missing_figures(results: dict) -> list[str]:
     for row in results.get("ingestion", []) or [{}]:
         wanted += [(f"ingestion[{row.get('size')}].{key}", row.get(key)) for key in ("pipeline_per_s", "raw_encode_per_s", "ratio")]
     for row in results.get("sizes", []) or [{}]:
-        for mode in ("dense", "lexical", "hybrid"):
+        for mode in ("dense", "lexical", "hybrid", "hybrid+rerank"):
             for stat in ("p50_ms", "p95_ms"):
                 wanted.append((f"sizes[{row.get('size')}].{mode}.{stat}", row.get("latency", {}).get(mode, {}).get(stat)))
         wanted += [(f"sizes[{row.get('size')}].{key}", row.get(key)) for key in ("peak_rss_mb", "bytes_per_passage", "load_s")]
@@ -343,7 +343,7 @@ def _plot(results: dict, out: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 4))
     sizes = [row["passages"] for row in results["sizes"]]
-    for mode, color in (("dense", "tab:blue"), ("lexical", "tab:green"), ("hybrid", "tab:red")):
+    for mode, color in (("dense", "tab:blue"), ("lexical", "tab:green"), ("hybrid", "tab:red"), ("hybrid+rerank", "tab:purple")):
         ax.plot(sizes, [row["latency"][mode]["p50_ms"] for row in results["sizes"]], "o-", color=color, label=f"{mode} p50")
         ax.plot(sizes, [row["latency"][mode]["p95_ms"] for row in results["sizes"]], "s--", color=color, label=f"{mode} p95")
     ax.axhline(GOALS["hybrid_p95_ms_largest"], color="grey", lw=0.8, ls=":", label="goal: hybrid p95 50 ms")
@@ -403,12 +403,12 @@ def markdown(r: dict) -> str:
         "",
         "## Search, memory and disk (a fresh serving process per size)",
         "",
-        "| passages | dense index | dense p50 / p95 | lexical p50 / p95 | hybrid p50 / p95 | load | peak RSS | index on disk | bytes/passage |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| passages | dense index | dense p50 / p95 | lexical p50 / p95 | hybrid p50 / p95 | hybrid+rerank p50 / p95 | load | peak RSS | index on disk | bytes/passage |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in r["sizes"]:
         lat = row["latency"]
-        cells = " | ".join(f"{lat[mode]['p50_ms']:.1f} / {lat[mode]['p95_ms']:.1f} ms" for mode in ("dense", "lexical", "hybrid"))
+        cells = " | ".join(f"{lat[mode]['p50_ms']:.1f} / {lat[mode]['p95_ms']:.1f} ms" for mode in ("dense", "lexical", "hybrid", "hybrid+rerank"))
         lines.append(
             f"| {row['passages']:,} | {row['dense_index']} | {cells} | {row['load_s']:.1f} s | {row['peak_rss_mb']:.0f} MB | "
             f"{row['index_mb']:.1f} MB | {row['bytes_per_passage']:,} |"

@@ -25,6 +25,11 @@ class GoldQuestion:
         return bool(self.answers)
 
 
+def with_source_files(questions: list[GoldQuestion], file_of_doc: dict[str, str]) -> list[GoldQuestion]:
+    """The questions with their sources renamed from document names to the files they were written to."""
+    return [GoldQuestion(q.id, q.question, q.answers, tuple(file_of_doc[s] for s in q.sources)) for q in questions]
+
+
 @dataclass(frozen=True)
 class Document:
     """A source document; ``name`` is used as its source file name."""
@@ -224,3 +229,57 @@ def load_beir(directory: str | Path, max_docs: int | None = None, split: str = "
         text = str(record.get("text") or "")
         documents.append(Document(doc_id, f"{title}\n\n{text}" if title else text))
     return BeirData(documents, queries, qrels)
+
+
+# --- near-topic negatives ------------------------------------------------------
+
+@dataclass(frozen=True)
+class NearTopic:
+    """SQuAD with some paragraphs removed: their questions stay on topic but lose their answer.
+
+    `present` is every article whole; `removed` the same articles without the removed paragraphs;
+    `questions` are the removed paragraphs' questions (answerable from `present`, not from `removed`);
+    `kept` are the other questions (answerable from both).
+    """
+
+    present: list[Document]
+    removed: list[Document]
+    questions: list[GoldQuestion]
+    kept: list[GoldQuestion]
+
+
+def near_topic(
+    path: str | Path, seed: int = 0, per_article: int = 2, max_articles: int | None = None, skip_articles: int = 0
+) -> NearTopic:
+    """Remove `per_article` random paragraphs (Random(seed)) from each SQuAD article.
+
+    Articles `skip_articles` .. `skip_articles + max_articles` are used (a held-out split is a range).
+    """
+    import random
+
+    from eval.metrics import distinct_answers, normalize_for_match
+
+    path = Path(path)
+    data = json.loads(path.read_text(encoding="utf-8-sig"))
+    articles = data["data"][skip_articles:]
+    if max_articles is not None:
+        articles = articles[:max_articles]
+    rng = random.Random(seed)
+    present, removed, questions, kept = [], [], [], []
+    taken: set[str] = set()
+    for index, article in enumerate(articles):
+        name = safe_document_name(article.get("title") or f"article_{index}", taken)
+        taken.add(name)
+        paragraphs = article["paragraphs"]
+        gone = set(rng.sample(range(len(paragraphs)), min(per_article, max(0, len(paragraphs) - 1))))
+        present.append(Document(name, "\n\n".join(p["context"].strip() for p in paragraphs)))
+        removed.append(Document(name, "\n\n".join(p["context"].strip() for i, p in enumerate(paragraphs) if i not in gone)))
+        for i, paragraph in enumerate(paragraphs):
+            for qa in paragraph["qas"]:
+                answers = tuple(dict.fromkeys(a["text"].strip() for a in qa["answers"] if a["text"].strip()))
+                (questions if i in gone else kept).append(GoldQuestion(str(qa["id"]), qa["question"].strip(), answers, (name,)))
+    # A removed paragraph's answer may stand in another paragraph too ("Denver Broncos"): such a
+    # question may still be answered, so it is no negative.
+    remaining = normalize_for_match(" ".join(d.text for d in removed))
+    questions = [q for q in questions if not any(a in remaining for a in distinct_answers(q.answers))]
+    return NearTopic(present, removed, questions, kept)

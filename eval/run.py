@@ -16,13 +16,27 @@ from pathlib import Path
 
 from index.config import Settings
 from eval import metrics
-from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_squad
+from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_squad, near_topic, with_source_files
 from index.build import build_index, index_is_current
 from index.embed import get_embedder
 from index.search import MODES, Answer, Searcher
 
 GOLD_DIR = Path(__file__).resolve().parent / "gold"
-PRIMARY_ORDER = ("hybrid", "dense", "lexical")
+RERANKED = "hybrid+rerank"  # hybrid retrieval, then the cross-encoder's second stage
+EVAL_MODES = (RERANKED, *MODES)
+PRIMARY_ORDER = (RERANKED, "hybrid", "dense", "lexical")
+NEARTOPIC_PER_ARTICLE = 5  # paragraphs removed from each article (Random(0))
+
+
+def default_mode(settings: Settings) -> str:
+    """The eval label of what the settings answer with: "hybrid+rerank" when the second stage is on."""
+    return RERANKED if settings.rerank and settings.mode == "hybrid" else settings.mode
+
+
+def ask(searcher: Searcher, question: str, k: int, label: str) -> Answer:
+    """Search as eval mode `label` says: a retriever, and "+rerank" for the second stage."""
+    mode, _, second = label.partition("+")
+    return searcher.search(question, k=k, mode=mode, rerank=second == "rerank")
 
 
 @dataclass
@@ -63,7 +77,7 @@ def score_questions(searcher: Searcher, questions: list[GoldQuestion], mode: str
     misses: list[Miss] = []
     for q in _progress(questions, f"{label} {mode}"):
         started = time.perf_counter()
-        answer: Answer = searcher.search(q.question, k=k, mode=mode)
+        answer: Answer = ask(searcher, q.question, k, mode)
         latencies.append((time.perf_counter() - started) * 1000)
         predicted_abstain.append(answer.abstained)
         should_abstain.append(not q.answerable)
@@ -85,7 +99,7 @@ def score_questions(searcher: Searcher, questions: list[GoldQuestion], mode: str
         total = len(metrics.distinct_answers(q.answers))
         if total > 1:
             # What a reader of five passages sees: source diversification works within the k asked for.
-            top5 = answer.hits if k == 5 else searcher.search(q.question, k=5, mode=mode).hits
+            top5 = answer.hits if k == 5 else ask(searcher, q.question, 5, mode).hits
             shown = [(h.passage.text, h.passage.files) for h in top5]
             coverages.append((metrics.answers_found(shown, q.answers, q.sources, 5), total))
     result = {
@@ -113,7 +127,7 @@ def score_offcorpus(searcher: Searcher, questions: list[GoldQuestion], mode: str
     abstained, latencies = [], []
     misses = []
     for q in _progress(questions, f"offcorpus {mode}"):
-        answer = searcher.search(q.question, k=5, mode=mode)
+        answer = ask(searcher, q.question, 5, mode)
         latencies.append(answer.elapsed_ms)
         abstained.append(answer.abstained)
         if not answer.abstained and answer.hits:
@@ -130,7 +144,7 @@ def score_beir(searcher: Searcher, queries: dict[str, str], qrels: dict[str, dic
     ndcgs, recalls, latencies = [], [], []
     for qid in _progress(sorted(qrels), f"beir {mode}"):
         started = time.perf_counter()
-        answer = searcher.search(queries[qid], k=100, mode=mode)
+        answer = ask(searcher, queries[qid], 100, mode)
         latencies.append((time.perf_counter() - started) * 1000)
         ranked = [doc_of_file[h.passage.files[0]] for h in answer.hits]
         ndcgs.append(metrics.ndcg_at_k(ranked, qrels[qid], 10))
@@ -144,6 +158,31 @@ def score_beir(searcher: Searcher, queries: dict[str, str], qrels: dict[str, dic
             "p50_ms": metrics.percentile(latencies, 50),
             "p95_ms": metrics.percentile(latencies, 95),
         }
+    )
+
+
+def score_neartopic(removed: Searcher, present: Searcher, questions: list[GoldQuestion], mode: str) -> ModeResult:
+    """Questions whose paragraph was removed: the share that abstains without it, and answered (and
+    hit@5) with it present."""
+    abstained, answered, ranks, misses = [], [], [], []
+    for q in _progress(questions, f"neartopic {mode}"):
+        without = ask(removed, q.question, 5, mode)
+        abstained.append(without.abstained)
+        if not without.abstained and without.hits:
+            misses.append(Miss(q.id, q.question, "(abstain)", without.hits[0].passage.text[:160]))
+        with_it = ask(present, q.question, 5, mode)
+        answered.append(not with_it.abstained)
+        hits = [metrics.is_hit(h.passage.text, h.passage.files, q.answers, q.sources) for h in with_it.hits]
+        ranks.append(metrics.first_hit_rank(hits))
+    n = len(questions) or 1
+    return ModeResult(
+        {
+            "questions": float(len(questions)),
+            "abstained": sum(abstained) / n,
+            "answered_present": sum(answered) / n,
+            "hit@5_present": metrics.hit_at_k(ranks, 5),
+        },
+        misses,
     )
 
 
@@ -261,12 +300,13 @@ def run_eval(
     max_articles: int | None = None,
     max_docs: int | None = None,
     offcorpus: Path | None = None,
+    neartopic: Path | None = None,
 ) -> EvalRun:
     """Run every requested dataset in every requested mode through the one search path."""
     modes = modes or [settings.mode]
     run = EvalRun()
     if gold_files is None:
-        gold_files = [] if (squad or beir or offcorpus) else default_gold_files()
+        gold_files = [] if (squad or beir or offcorpus or neartopic) else default_gold_files()
     if gold_files or offcorpus:
         if not index_is_current(settings):
             print(f"index in {settings.index_dir} is missing or stale: building", file=sys.stderr)
@@ -283,11 +323,18 @@ def run_eval(
         with tempfile.TemporaryDirectory(prefix="verbatim-squad-") as tmp:
             temp_settings, doc_of_file = temporary_index(documents, settings, Path(tmp))
             file_of_doc = {v: k for k, v in doc_of_file.items()}
-            questions = [
-                GoldQuestion(q.id, q.question, q.answers, tuple(file_of_doc[s] for s in q.sources)) for q in questions
-            ]
+            questions = with_source_files(questions, file_of_doc)
             searcher = Searcher(temp_settings)
             run.results["squad"] = {m: score_questions(searcher, questions, m, k, "squad") for m in modes}
+    if neartopic:
+        split = near_topic(neartopic, seed=0, per_article=NEARTOPIC_PER_ARTICLE, max_articles=max_articles)
+        with tempfile.TemporaryDirectory(prefix="verbatim-neartopic-") as tmp:
+            present_settings, doc_of_file = temporary_index(split.present, settings, Path(tmp) / "present")
+            removed_settings, _ = temporary_index(split.removed, settings, Path(tmp) / "removed")
+            file_of_doc = {v: k for k, v in doc_of_file.items()}
+            questions = with_source_files(split.questions, file_of_doc)
+            removed, present = Searcher(removed_settings), Searcher(present_settings)
+            run.results["neartopic"] = {m: score_neartopic(removed, present, questions, m) for m in modes}
     if beir:
         data = load_beir(beir, max_docs=max_docs)
         with tempfile.TemporaryDirectory(prefix="verbatim-beir-") as tmp:
@@ -300,7 +347,7 @@ def run_eval(
 def main(args) -> int:
     """The `verbatim eval` subcommand (arguments parsed by app.cli)."""
     settings = Settings.from_args(args)
-    modes = list(MODES) if args.mode == "all" else [args.mode or settings.mode]
+    modes = list(EVAL_MODES) if args.mode == "all" else [args.mode or default_mode(settings)]
     modes = sorted(modes, key=PRIMARY_ORDER.index)
     floors = parse_floors(args.min or [])
     run = run_eval(
@@ -313,6 +360,7 @@ def main(args) -> int:
         max_articles=args.max_articles,
         max_docs=args.max_docs,
         offcorpus=args.offcorpus,
+        neartopic=getattr(args, "neartopic", None),
     )
     print_report(run, modes)
     if args.json:

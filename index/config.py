@@ -10,10 +10,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
+DEFAULT_RERANKER = "ms-marco-MiniLM-L-12-v2-int8"  # a packaged cross-encoder (index/model_files.py)
 
 
 def _env_path(name: str, default: str) -> Path:
     return Path(os.environ.get(name, default)).expanduser()
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value:
+        raise ConfigError(f"{name}={value!r}: use 1 or 0")
+    return default
 
 
 STORES = ("faiss", "milvus")  # where passage vectors are searched
@@ -69,6 +81,20 @@ class Settings:
     # A source's best passage joins the results when it scores at least this fraction of the top.
     diversify_ratio: float = 0.8
     evidence_margin: float = 0.1
+    # Second stage (index/rerank.py), chosen by `python -m eval.studies.rerank_study` (README "Quality"):
+    # the top `rerank_top` fused candidates are read by a cross-encoder, as a window of `rerank_window_chars`
+    # around each one's best sentence, and re-ordered by the CE probability blended with the fused score.
+    rerank: bool = field(default_factory=lambda: _env_flag("VERBATIM_RERANK", True))
+    reranker: str = field(default_factory=lambda: os.environ.get("VERBATIM_RERANKER", DEFAULT_RERANKER))
+    rerank_top: int = 10
+    rerank_window_chars: int = 400
+    rerank_fused_weight: float = 0.2
+    # Evidence of the first `evidence_hits` hits of a reranked search: cross-encoder logit per sentence
+    # + evidence_bi_weight x 10 x the cosine/term score, less evidence_place_penalty per other country named.
+    evidence_hits: int = 1  # the top hit only: each passage read costs ~its length in tokens (latency budget)
+    evidence_bi_weight: float = 1.0
+    evidence_place_penalty: float = 16.0
+    evidence_rerank_margin: float = 6.0  # sentences within this of the best are highlighted too
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
@@ -106,7 +132,7 @@ class Settings:
             index_dir=getattr(args, "index_dir", None),
             trash_dir=getattr(args, "trash_dir", None),
             model=getattr(args, "model", None),
-            mode=mode if mode != "all" else None,
+            mode=mode.partition("+")[0] if mode and mode != "all" else None,  # eval's "hybrid+rerank" is hybrid
             max_passage_tokens=getattr(args, "passage_tokens", None),
             passage_overlap=getattr(args, "passage_overlap", None),
             store=getattr(args, "store", None),
@@ -115,4 +141,6 @@ class Settings:
             ray_address=getattr(args, "ray", None),
             ray_workers=getattr(args, "ray_workers", None),
             ray_gpus=getattr(args, "ray_gpus", None),
+            rerank=getattr(args, "rerank", None),
+            reranker=getattr(args, "reranker", None),
         )

@@ -48,3 +48,30 @@ def select_evidence(
         scores = sentence_scores(question_vector, terms, texts, vectors)
         results.append(pick_evidence(scores, passage.sentences, margin))
     return results
+
+
+def rerank_evidence(
+    model,
+    question: str,
+    passages: list[Passage],
+    bi_scores: list[np.ndarray],
+    bi_weight: float,
+    place_penalty: float,
+    margin: float,
+) -> list[tuple[Span, ...]]:
+    """Evidence read by the cross-encoder: each sentence's logit (one batch for all passages) plus
+    `bi_weight` x 10 x its bi-encoder score, less `place_penalty` per country it names that the
+    question does not (when the question names one). Chosen by eval/studies/rerank_study.py."""
+    from index.places import other_places
+
+    texts = [[p.text[s.start : s.end] for s in p.sentences] for p in passages]
+    flat = [t for group in texts for t in group]
+    logits = model.score(question, flat) if flat else np.zeros(0, dtype=np.float32)
+    results, start = [], 0
+    for passage, group, bi in zip(passages, texts, bi_scores, strict=True):
+        ce = logits[start : start + len(group)]
+        start += len(group)
+        places = np.array([other_places(question, t) for t in group], dtype=np.float64)
+        scores = ce + bi_weight * 10 * np.asarray(bi, dtype=np.float64) - place_penalty * places
+        results.append(pick_evidence(scores, passage.sentences, margin) if len(group) > 1 else passage.sentences)
+    return results

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Protocol
 
@@ -63,6 +64,17 @@ class LexicalIndex:
         nonempty = np.flatnonzero(np.diff(indptr) > 0)
         if len(nonempty):
             self._term_max[nonempty] = np.maximum.reduceat(data, indptr[nonempty])
+        self._document_frequency = np.diff(indptr)
+
+    def idf(self, terms: list[str]) -> dict[str, float]:
+        """BM25 inverse document frequency of each (tokenized) term; a term no passage has weighs most."""
+        vocab = self._retriever.vocab_dict
+        out = {}
+        for term in terms:
+            t = vocab.get(term, -1)
+            df = int(self._document_frequency[t]) if 0 <= t < len(self._document_frequency) else 0
+            out[term] = math.log(1 + (self.size - df + 0.5) / (df + 0.5))
+        return out
 
     @classmethod
     def build(cls, texts: list[str]) -> LexicalIndex:

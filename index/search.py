@@ -9,10 +9,21 @@ from pathlib import Path
 
 import numpy as np
 
+from index.answerability import (
+    Signals,
+    expected_type,
+    has_type,
+    missing_rarest,
+    rare_term_coverage,
+    shipped_model,
+    unknown_share,
+)
 from index.config import Settings
 from index.embed import Embedder
 from index.query_encoder import TextEncoder, open_query_encoder
-from index.evidence import select_evidence
+from index.evidence import rerank_evidence, select_evidence, sentence_scores
+from index.lexical import tokenize
+from index.rerank import Reranked, get_reranker, rerank
 from index.store import CURRENT, IndexVersion, load_version
 from ingest.records import Occurrence, Passage, SourceMeta, Span
 
@@ -53,6 +64,8 @@ class Answer:
     abstained: bool
     version: str
     elapsed_ms: float
+    signals: Signals | None = None  # what the answerability decision read (reranked searches)
+    answerability: float | None = None  # its P(the sources answer)
 
 
 @dataclass(frozen=True)
@@ -164,6 +177,48 @@ def _best_sentence(index: IndexVersion, rows: np.ndarray, question_vector: np.nd
     return np.maximum.reduceat(sims, offsets)
 
 
+def answer_signals(question: str, c: Candidates, reranked: Reranked, head: np.ndarray, top: int) -> Signals:
+    """What the answerability decision reads: the cross-encoder's verdict and what the top passage holds."""
+    logits = np.sort(reranked.logits)[::-1]
+    passage = c.index.passages[c.rows[top]]
+    position = int(np.flatnonzero(head == top)[0]) if top in head else 0
+    first, last = reranked.windows[position]
+    read = passage.text[passage.sentences[first].start : passage.sentences[last].end] if passage.sentences else passage.text
+    terms = tokenize([question])[0]
+    idf_of = getattr(c.index.lexical, "idf", None)  # Milvus full-text search does not expose frequencies
+    idf = idf_of(terms) if idf_of else dict.fromkeys(terms, 1.0)
+    unknown_idf = idf_of(["\u2400"])["\u2400"] if idf_of else 1.0  # what a term no passage holds weighs
+    passage_terms = set(tokenize([passage.text])[0])
+    kind = expected_type(question)
+    return Signals(
+        ce_top=float(logits[0]),
+        ce_margin=float(logits[0] - logits[1]) if len(logits) > 1 else 0.0,
+        best_sentence=float(c.best_sentence.max()),
+        lexical_confidence=c.lexical_confidence,
+        rare_coverage=rare_term_coverage(terms, passage_terms, idf),
+        type_asked=float(kind is not None),
+        type_missing=float(kind is not None and not has_type(read, kind, question)),
+        window_coverage=rare_term_coverage(terms, set(tokenize([read])[0]), idf),
+        unknown_terms=unknown_share(terms, idf, unknown_idf) if idf_of else 0.0,
+        missing_top_idf=missing_rarest(terms, passage_terms, idf, unknown_idf),
+    )
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One question's candidates in final order, with the second stage's verdict when it ran."""
+
+    candidates: Candidates
+    scores: np.ndarray
+    order: list[int]
+    reranked: Reranked | None = None
+    head: np.ndarray | None = None
+
+    def signals(self, question: str) -> Signals:
+        """What the answerability decision reads (a reranked ranking only)."""
+        return answer_signals(question, self.candidates, self.reranked, self.head, self.order[0])
+
+
 class Searcher:
     """Searches the live index of `settings.index_dir`; follows a rebuild without restarting."""
 
@@ -221,29 +276,88 @@ class Searcher:
             index, question_vector, rows, dense, lexical, _best_sentence(index, rows, question_vector), confidence
         )
 
+    def rerank(self, question: str, c: Candidates, fused: np.ndarray) -> tuple[Reranked, np.ndarray]:
+        """The cross-encoder's pass over the top `rerank_top` fused candidates; also their positions."""
+        s = self.settings
+        head = np.argsort(-fused, kind="stable")[: s.rerank_top]
+        passages = [c.index.passages[c.rows[i]] for i in head]
+        terms = set(tokenize([question])[0])
+        bi = [
+            sentence_scores(c.question_vector, terms, [p.text[x.start : x.end] for x in p.sentences], c.index.sentence_vectors(c.rows[i]))
+            for p, i in zip(passages, head, strict=True)
+        ]
+        reranked = rerank(get_reranker(s.reranker), question, passages, bi, fused, head, s.rerank_fused_weight, s.rerank_window_chars)
+        return reranked, head
+
+    def rank(self, question: str, mode: str, rerank: bool, files: list[str] | None = None) -> Ranking:
+        """Candidates in their final order: fused, then (with `rerank`) re-scored by the cross-encoder."""
+        s = self.settings
+        c = self.candidates(question, files)
+        scores = fuse(
+            c.semantic(s.sentence_weight), c.lexical, mode, s.dense_weight, s.fusion, c.lexical_confidence, s.lexical_shift
+        )
+        reranked = head = None
+        if rerank and len(c.rows):
+            reranked, head = self.rerank(question, c, scores)
+            scores = reranked.scores
+        order = sorted(range(len(c.rows)), key=lambda i: -scores[i])
+        return Ranking(c, scores, order, reranked, head)
+
+    def read_evidence(self, question: str, c: Candidates, passages: list[Passage], positions: list[int]) -> list[tuple[Span, ...]]:
+        """Evidence of `passages` (candidates at `positions`) read by the cross-encoder: it tells the
+        answering sentence from one on the same topic better than cosine (README "Quality")."""
+        s = self.settings
+        terms = set(tokenize([question])[0])
+        bi = [
+            sentence_scores(c.question_vector, terms, [p.text[x.start : x.end] for x in p.sentences], c.index.sentence_vectors(c.rows[i]))
+            for p, i in zip(passages, positions, strict=True)
+        ]
+        model = get_reranker(s.reranker)
+        return rerank_evidence(model, question, passages, bi, s.evidence_bi_weight, s.evidence_place_penalty, s.evidence_rerank_margin)
+
     def search(
-        self, question: str, k: int | None = None, mode: str | None = None, files: list[str] | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        files: list[str] | None = None,
+        rerank: bool | None = None,
     ) -> Answer:
-        """Rank passages for `question`; `files` restricts the search to those sources."""
+        """Rank passages for `question`; `files` restricts the search to those sources.
+
+        `rerank` (default: the setting) adds the cross-encoder's second stage over the fused ranking.
+        """
         started = time.perf_counter()
         s = self.settings
         k = k or s.k
         mode = mode or s.mode
+        rerank = s.rerank if rerank is None else rerank
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        c = self.candidates(question, files)
+        ranking = self.rank(question, mode, rerank, files)
+        c, scores, order, reranked, head = ranking.candidates, ranking.scores, ranking.order, ranking.reranked, ranking.head
         index = c.index
-        scores = fuse(
-            c.semantic(s.sentence_weight), c.lexical, mode, s.dense_weight, s.fusion, c.lexical_confidence, s.lexical_shift
-        )
-        order = sorted(range(len(c.rows)), key=lambda i: -scores[i])
         files_of = [index.passages[r].files for r in c.rows]
         chosen = diversify(order, scores, files_of, k, s.diversify_ratio)
+
+        best_sentence = float(c.best_sentence.max()) if len(c.best_sentence) else 0.0
+        abstained = best_sentence < s.abstain_below
+        signals = probability = None
+        if reranked is not None:
+            signals = ranking.signals(question)
+            model = shipped_model()
+            if model.reranker == s.reranker:  # its weights read this cross-encoder's logits
+                probability = model.probability(signals)
+                abstained = probability < model.threshold
 
         passages = [index.passages[c.rows[i]] for i in chosen]
         evidence = select_evidence(
             c.question_vector, question, passages, [index.sentence_vectors(c.rows[i]) for i in chosen], s.evidence_margin
         )
+        if reranked is not None and not abstained and s.evidence_hits:
+            # No answering sentence to find when the sources do not answer: the cosine's pick is shown.
+            n = min(s.evidence_hits, len(chosen))
+            evidence[:n] = self.read_evidence(question, c, passages[:n], chosen[:n])
         hits = tuple(
             Hit(
                 passage,
@@ -255,12 +369,13 @@ class Searcher:
             )
             for i, passage, ev in zip(chosen, passages, evidence, strict=True)
         )
-        best_sentence = float(c.best_sentence.max()) if len(c.best_sentence) else 0.0
         return Answer(
             question=question,
             mode=mode,
             hits=hits,
-            abstained=best_sentence < s.abstain_below,
+            abstained=abstained,
             version=index.path.name,
             elapsed_ms=(time.perf_counter() - started) * 1000,
+            signals=signals,
+            answerability=probability,
         )

@@ -1,0 +1,151 @@
+"""The cross-encoder second stage and the answerability decision, on the real packaged models."""
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import index.search
+from index.answerability import MODEL_PATH, AnswerabilityModel, expected_type, has_type, shipped_model
+from index.build import build_index
+from index.config import DEFAULT_RERANKER, Settings
+from index.model_files import MODELS_ENV, ModelFileError, model_folder
+from index.rerank import get_reranker
+from index.search import Searcher
+
+from conftest import ROOT, cli_env
+
+# A passage that repeats the question's words without answering, and one that answers in other words.
+DISTRACTOR = (
+    "Questions about the Eiffel Tower: how old is the Eiffel Tower, how tall is it compared with other towers, "
+    "and who painted the Eiffel Tower?"
+)
+ANSWER = "Gustave Eiffel's iron tower on the Champ de Mars measures 330 metres from base to tip."
+
+
+@pytest.fixture(scope="module")
+def tower_settings(tmp_path_factory, embedder) -> Settings:
+    sources = tmp_path_factory.mktemp("tower") / "sources"
+    sources.mkdir()
+    (sources / "guides.txt").write_text(DISTRACTOR + "\n", encoding="utf-8")
+    (sources / "facts.txt").write_text(ANSWER + "\n", encoding="utf-8")
+    settings = Settings(sources_dir=sources, index_dir=sources.parent / "index")
+    build_index(settings, embedder=embedder, full=True)
+    return settings
+
+
+def test_reranker_changes_the_order_on_a_constructed_case(tower_settings):
+    searcher = Searcher(tower_settings)
+    fused = searcher.search("How tall is the Eiffel Tower?", k=2, rerank=False)
+    reranked = searcher.search("How tall is the Eiffel Tower?", k=2, rerank=True)
+    assert fused.hits[0].passage.text == DISTRACTOR  # words and cosine favour the distractor
+    assert reranked.hits[0].passage.text == ANSWER  # the cross-encoder reads which one answers
+    scores = get_reranker(DEFAULT_RERANKER).score("How tall is the Eiffel Tower?", [DISTRACTOR, ANSWER])
+    assert scores[1] > scores[0]
+
+
+def test_rerank_setting_from_environment_and_flags(monkeypatch):
+    monkeypatch.setenv("VERBATIM_RERANK", "0")
+    monkeypatch.setenv("VERBATIM_RERANKER", "some/cross-encoder")
+    settings = Settings()
+    assert settings.rerank is False and settings.reranker == "some/cross-encoder"
+    from app.cli import build_parser
+
+    args = build_parser().parse_args(["ask", "--rerank", "--reranker", "local/path", "question"])
+    assert Settings.from_args(args).rerank is True and Settings.from_args(args).reranker == "local/path"
+    monkeypatch.setenv("VERBATIM_RERANK", "maybe")
+    with pytest.raises(ValueError, match="VERBATIM_RERANK"):
+        Settings()
+
+
+def test_answerability_json_loads_and_decides(bundled_settings, monkeypatch, tmp_path):
+    model = AnswerabilityModel.load(MODEL_PATH)
+    assert model.reranker == DEFAULT_RERANKER and model.features and 0 < model.threshold < 1
+    searcher = Searcher(bundled_settings)
+    answer = searcher.search("How many people are in prison in El Salvador?")
+    assert answer.answerability == pytest.approx(shipped_model().probability(answer.signals))
+    assert answer.abstained == (answer.answerability < model.threshold)
+    # The decision is the JSON's: the same search with the threshold moved flips it.
+    for threshold, abstains in ((0.0, False), (1.0, True)):
+        path = tmp_path / f"model-{threshold}.json"
+        path.write_text(dataclasses.replace(model, threshold=threshold).to_json())
+        monkeypatch.setattr(index.search, "shipped_model", lambda path=path: AnswerabilityModel.load(path))
+        assert searcher.search("How many people are in prison in El Salvador?").abstained is abstains
+
+
+def test_question_types():
+    assert expected_type("How many people are in prison?") == "number"
+    assert expected_type("When was CECOT opened?") == "date"
+    assert expected_type("In what year was Bukele born?") == "date"
+    assert expected_type("Who wrote the brief?") == "person"
+    assert expected_type("Why did violence fall?") is None
+    assert has_type("It holds 40,000 inmates.", "number", "")
+    assert not has_type("It holds many inmates.", "number", "")
+    assert has_type("It opened in January 2023.", "date", "")
+    assert has_type("The brief was written by Juliana Rubio.", "person", "Who wrote the brief?")
+    assert not has_type("The brief was written by an intern.", "person", "Who wrote the brief?")
+
+
+@pytest.fixture()
+def damaged_models(tmp_path):
+    """A models folder whose cross-encoder file has one byte flipped."""
+    folder = tmp_path / "models" / DEFAULT_RERANKER
+    shutil.copytree(model_folder(DEFAULT_RERANKER), folder)
+    data = bytearray((folder / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "model.onnx").write_bytes(bytes(data))
+    return tmp_path / "models"
+
+
+def _ask(settings, models, *args):
+    env = cli_env(settings) | {MODELS_ENV: str(models)}
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "ask", "How many prisoners?", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
+
+
+def test_damaged_or_missing_reranker_file_is_one_clear_error(bundled_settings, damaged_models, monkeypatch):
+    fix = f"verbatim models fetch {DEFAULT_RERANKER}"
+    done = _ask(bundled_settings, damaged_models)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "damaged or not the published file" in done.stderr and fix in done.stderr
+    (damaged_models / DEFAULT_RERANKER / "model.onnx").unlink()
+    done = _ask(bundled_settings, damaged_models)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "is missing" in done.stderr and fix in done.stderr
+    assert _ask(bundled_settings, damaged_models, "--no-rerank").returncode == 0  # the first stage does not need it
+    # The web app replies with the same message instead of an answer.
+    monkeypatch.setenv(MODELS_ENV, str(damaged_models))
+    from app.web import make_app
+
+    app = make_app(bundled_settings)
+    ask = next(f.fn for f in app.fns.values() if f.api_name == "ask")
+    reply = ask("How many prisoners?")
+    assert reply["results"] == [] and "is missing" in reply["error"] and fix in reply["error"]
+
+
+def test_any_sentence_transformers_cross_encoder_works_through_the_same_option(bundled_settings, tmp_path):
+    """A local CrossEncoder path (here a BERT checkpoint with a fresh one-logit head) is loaded with torch."""
+    from index.embed import resolve_model
+    from index.rerank import TorchCrossEncoder
+
+    path = tmp_path / "cross-encoder"
+    shutil.copytree(resolve_model(Settings().model), path)
+    settings = dataclasses.replace(bundled_settings, reranker=str(path))
+    model = get_reranker(str(path))
+    assert isinstance(model, TorchCrossEncoder)
+    answer = Searcher(settings).search("How many people are in prison in El Salvador?", k=3)
+    assert len(answer.hits) == 3 and answer.signals is not None
+    # The shipped answerability weights read the packaged model's logits, so another model falls back.
+    assert answer.answerability is None
+
+
+def test_prison_question_highlights_the_77000_sentence(bundled_settings):
+    answer = Searcher(bundled_settings).search("How many people are in prison in El Salvador?")
+    csis = next(h for h in answer.hits if h.passage.files[0].startswith("csis"))
+    assert "77,000" in csis.evidence_text and "United States" not in csis.evidence_text
+    fused = Searcher(bundled_settings).search("How many people are in prison in El Salvador?", rerank=False)
+    assert "United States" in next(h for h in fused.hits if h.passage.files[0].startswith("csis")).evidence_text
