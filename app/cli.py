@@ -212,8 +212,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if warning:
         print(warning, file=sys.stderr)
 
-    from app.web import serve
+    import threading
+
     from index.build import index_is_current
+    from index.search import Searcher
     from index.store import current_version_path
     from ingest.metadata import MetadataError
 
@@ -227,7 +229,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 raise
             # A typo in sources.toml must not take the app down: the last good index is served.
             print(f"error: {exc}\nserving the last good index; the Sources tab shows this until it is fixed", file=sys.stderr)
-    serve(settings, host=args.host, port=args.port, auth=auth)
+    # The index and its models load on other threads while gradio (about 2 s) is imported here.
+    searcher = Searcher(settings)
+    threading.Thread(target=searcher.warm, name="verbatim-warm", daemon=True).start()
+    from app.web import serve
+
+    serve(settings, host=args.host, port=args.port, auth=auth, searcher=searcher)
     return 0
 
 

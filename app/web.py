@@ -298,10 +298,15 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
 
 
 def serve(
-    settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None, **launch
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: tuple[str, str] | None = None,
+    searcher: Searcher | None = None,
+    **launch,
 ) -> None:
     """Start the app (blocking unless prevent_thread_lock=True is passed); `auth` asks for a password."""
-    app = make_app(settings)
+    app = make_app(settings, searcher)
     app.queue(default_concurrency_limit=4)
     app.launch(
         server_name=host,

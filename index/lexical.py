@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import bm25s
 import numpy as np
 import Stemmer
+
+if TYPE_CHECKING:
+    import bm25s
+
+
+def _bm25s():
+    """bm25s, imported on first use: with scipy it costs ~0.2 s, which a cold start spends while the
+    ONNX models load on other threads instead of before they start (index/search.py)."""
+    import bm25s
+
+    return bm25s
 
 _STEMMER = Stemmer.Stemmer("english")
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stopword-free, stemmed tokens; the same for passages and questions."""
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
+    return _bm25s().tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
 
 
 def terms_text(text: str) -> str:
@@ -78,7 +88,7 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: list[str]) -> LexicalIndex:
-        retriever = bm25s.BM25()
+        retriever = _bm25s().BM25()
         tokens = tokenize(texts)
         # bm25s cannot index an empty corpus or an empty vocabulary; a placeholder keeps it valid.
         if not any(tokens):
@@ -91,7 +101,7 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, directory: Path, size: int) -> LexicalIndex:
-        retriever = bm25s.BM25.load(str(directory), allow_pickle=False, mmap=False)
+        retriever = _bm25s().BM25.load(str(directory), allow_pickle=False, mmap=False)
         return cls(retriever, size)
 
     def scores(self, question: str) -> tuple[np.ndarray, float]:

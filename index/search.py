@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -23,11 +27,13 @@ from index.embed import Embedder
 from index.query_encoder import TextEncoder, open_query_encoder
 from index.evidence import rerank_evidence, select_evidence, sentence_scores
 from index.lexical import tokenize
-from index.rerank import Reranked, get_reranker, rerank
-from index.store import CURRENT, IndexVersion, load_version
+from index.rerank import CrossEncoder, Reranked, get_reranker, rerank
+from index.store import CURRENT, IndexError_, IndexVersion, Manifest, current_version_path, load_version, read_manifest
 from ingest.records import Occurrence, Passage, SourceMeta, Span
 
 MODES = ("dense", "lexical", "hybrid")
+T = TypeVar("T")
+_LOADER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verbatim-model-load")
 
 
 @dataclass(frozen=True)
@@ -229,6 +235,8 @@ class Searcher:
         self._lock = threading.Lock()
         self._pointer: str | None = None
         self._index: IndexVersion | None = None
+        self._models: dict[tuple, Future] = {}  # the ONNX models a question needs, loading or loaded
+        self._models_lock = threading.Lock()
 
     def index(self) -> IndexVersion:
         """The live index version, reloaded when CURRENT points elsewhere (a finished rebuild)."""
@@ -239,6 +247,7 @@ class Searcher:
             pointer = None
         with self._lock:
             if self._index is None or pointer != self._pointer:
+                self._preload_models()
                 self._index = load_version(
                     self.settings.index_dir,
                     expected_model=self.settings.model,
@@ -248,11 +257,70 @@ class Searcher:
                 self._pointer = pointer
             return self._index
 
+    def warm(self) -> None:
+        """Load the live index and the models a question needs, ahead of the first question.
+
+        A fault is not raised here: the first question reports it, with its fix.
+        """
+        try:
+            index = self.index()
+            self.encoder(index)
+            if self.settings.rerank:
+                self.reranker()
+        except Exception:  # noqa: BLE001 - reported by the question that meets it
+            pass
+
     def encoder(self, index: IndexVersion) -> Embedder | TextEncoder:
         """What encodes questions for `index`: the encoder given to the Searcher, else the index's own."""
         if self._given_encoder is not None:
             return self._given_encoder
-        return open_query_encoder(self.settings.index_dir, index.manifest.query_encoder, self.settings.model)
+        return self._model(("encoder", index.manifest.query_encoder), lambda: self._open_encoder(index.manifest))
+
+    def reranker(self) -> CrossEncoder:
+        """The cross-encoder of the second stage, loaded once."""
+        name = self.settings.reranker
+        return self._model(("reranker", name), lambda: get_reranker(name))
+
+    def _open_encoder(self, manifest: Manifest) -> TextEncoder:
+        return open_query_encoder(self.settings.index_dir, manifest.query_encoder, self.settings.model)
+
+    def _submit(self, key: tuple, load: Callable[[], object]) -> Future:
+        """The load of `key`, started on a loader thread unless it already runs or ran."""
+        key = tuple(json.dumps(part, sort_keys=True) if isinstance(part, dict) else part for part in key)
+        with self._models_lock:
+            if key not in self._models:
+                self._models[key] = _LOADER.submit(load)
+            return self._models[key]
+
+    def _model(self, key: tuple, load: Callable[[], T]) -> T:
+        """`load()` once per key; a load that failed is tried again on the next question (a file fixed)."""
+        future = self._submit(key, load)
+        try:
+            return future.result()
+        except Exception:
+            with self._models_lock:
+                for k, f in list(self._models.items()):
+                    if f is future:
+                        del self._models[k]
+            raise
+
+    def _preload_models(self) -> None:
+        """Start loading the question encoder and the cross-encoder on other threads as soon as the
+        manifest is known: onnxruntime builds its sessions (and the sha256 checks run) without the
+        GIL, while this thread loads the index files. A cold start pays the longest, not the sum."""
+        if self._given_encoder is not None:
+            return
+        version = current_version_path(Path(self.settings.index_dir))
+        try:
+            manifest = read_manifest(version) if version is not None else None
+        except IndexError_:
+            return  # load_version reports it
+        if manifest is None:
+            return
+        self._submit(("encoder", manifest.query_encoder), lambda: self._open_encoder(manifest))
+        if self.settings.rerank:
+            name = self.settings.reranker
+            self._submit(("reranker", name), lambda: get_reranker(name))
 
     def candidates(self, question: str, files: list[str] | None = None) -> Candidates:
         """The passages worth ranking for `question`, with both retrievers' exact scores."""
@@ -286,7 +354,7 @@ class Searcher:
             sentence_scores(c.question_vector, terms, [p.text[x.start : x.end] for x in p.sentences], c.index.sentence_vectors(c.rows[i]))
             for p, i in zip(passages, head, strict=True)
         ]
-        reranked = rerank(get_reranker(s.reranker), question, passages, bi, fused, head, s.rerank_fused_weight, s.rerank_window_chars)
+        reranked = rerank(self.reranker(), question, passages, bi, fused, head, s.rerank_fused_weight, s.rerank_window_chars)
         return reranked, head
 
     def rank(self, question: str, mode: str, rerank: bool, files: list[str] | None = None) -> Ranking:
@@ -312,7 +380,7 @@ class Searcher:
             sentence_scores(c.question_vector, terms, [p.text[x.start : x.end] for x in p.sentences], c.index.sentence_vectors(c.rows[i]))
             for p, i in zip(passages, positions, strict=True)
         ]
-        model = get_reranker(s.reranker)
+        model = self.reranker()
         return rerank_evidence(model, question, passages, bi, s.evidence_bi_weight, s.evidence_place_penalty, s.evidence_rerank_margin)
 
     def search(

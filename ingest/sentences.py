@@ -9,10 +9,12 @@ decimals ("1.9%", "$7.77") and closing quotes ("… now.”") right.
 from __future__ import annotations
 
 from functools import lru_cache
-
-from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+from typing import TYPE_CHECKING
 
 from ingest.records import Span
+
+if TYPE_CHECKING:
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
 
 ABBREVIATIONS = """
 u.s u.k u.n e.u u.s.a d.c a.m p.m e.g i.e cf etc vs al approx est fig no nos vol pp p
@@ -31,6 +33,10 @@ despite during if for from with by to of one two some many most all each both su
 
 @lru_cache(maxsize=1)
 def _tokenizer() -> PunktSentenceTokenizer:
+    # Imported on first use: importing any part of nltk imports all of it (scipy.stats, sklearn;
+    # about a second), which the web app and `verbatim ask` would otherwise pay at start-up.
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+
     params = PunktParameters()
     params.abbrev_types = set(ABBREVIATIONS)
     params.sent_starters = set(SENTENCE_STARTERS)

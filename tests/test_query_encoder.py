@@ -57,19 +57,50 @@ def test_onnx_vectors_equal_sentence_transformers_on_real_questions(bundled_sett
     assert float(np.max(np.abs(light - full))) < 1e-4
 
 
-def test_query_path_imports_no_torch(bundled_settings):
+HEAVY = "heavy = sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules)\n"
+
+
+def _fresh_interpreter(code: str, settings) -> dict:
+    done = subprocess.run([sys.executable, "-c", code], env=cli_env(settings), cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_ask_imports_no_torch(bundled_settings):
+    """`verbatim ask`, reranking on, in a fresh interpreter: torch, transformers and
+    sentence-transformers are never imported."""
     code = (
-        "import sys, json\n"
+        "import contextlib, io, json, sys\n"
+        "from app.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    rc = main(['ask', '--json', 'How many people are in prison in El Salvador?'])\n"
+        + HEAVY
+        + "print(json.dumps({'rc': rc, 'heavy': heavy, 'results': len(json.loads(out.getvalue()))}))\n"
+    )
+    result = _fresh_interpreter(code, bundled_settings)
+    assert result == {"rc": 0, "heavy": [], "results": 5}
+
+
+def test_web_app_answers_without_torch(bundled_settings):
+    """The web app as `verbatim serve` starts it answers a question through its HTTP API; still no torch."""
+    code = (
+        "import json, sys, threading\n"
         "from index.config import Settings\n"
         "from index.search import Searcher\n"
-        "a = Searcher(Settings()).search('How many people are in prison in El Salvador?')\n"
-        "heavy = sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules)\n"
-        "print(json.dumps({'heavy': heavy, 'hits': len(a.hits), 'top': a.hits[0].passage.text}))\n"
+        "from tests.conftest import free_port\n"
+        "searcher = Searcher(Settings())\n"
+        "threading.Thread(target=searcher.warm, daemon=True).start()\n"
+        "from app.web import serve\n"
+        "port = free_port()\n"
+        "serve(Settings(), port=port, searcher=searcher, prevent_thread_lock=True, quiet=True)\n"
+        "from gradio_client import Client\n"
+        "reply = Client(f'http://127.0.0.1:{port}/', verbose=False).predict('How many people are in prison in El Salvador?', 5, 'hybrid', api_name='/ask')\n"
+        + HEAVY
+        + "print(json.dumps({'heavy': heavy, 'results': len(reply['results'])}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], env=cli_env(bundled_settings), cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["heavy"] == [] and result["hits"] == 5
+    result = _fresh_interpreter(code, bundled_settings)
+    assert result == {"heavy": [], "results": 5}
 
 
 def test_damaged_encoder_file_is_one_clear_error(bundled_settings, tmp_path):
