@@ -39,7 +39,7 @@ from index.store import (
     remove_dead_temporaries,
     write_version,
 )
-from index.vector_store import StoreConfig
+from index.vector_store import StoreConfig, preflight
 from ingest.clean import NO_INDEXABLE_TEXT, clean_document
 from ingest.lock import sources_lock
 from ingest.passages import PASSAGE_RULES_VERSION, PassageItem, TokenCounter, document_passages, merge_passages
@@ -390,6 +390,7 @@ def build_index(
         raise FileNotFoundError(f"sources folder {settings.sources_dir} does not exist")
     with build_lock(settings.index_dir), sources_lock(settings.sources_dir, shared=True):
         remove_dead_temporaries(settings.index_dir)
+        preflight(store_config(settings))  # a store that cannot take this build refuses it before any work
         if runner is not None:
             return _build(settings, runner, full, progress, progress_lines, started)
         runner = default_runner(settings, embedder)

@@ -136,6 +136,12 @@ def _require_full_text(client, uri: str) -> None:
         )
 
 
+def preflight(config: StoreConfig) -> None:
+    """What a build can check of its store before reading a file: a full-text build needs BM25 functions."""
+    if config.kind == "milvus" and config.full_text:
+        _require_full_text(milvus_client(config.milvus_uri), config.milvus_uri)
+
+
 class MilvusStore:
     """Two collections used in turn, updated by difference, and a live alias."""
 
