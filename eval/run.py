@@ -347,7 +347,9 @@ def run_eval(
 def main(args) -> int:
     """The `verbatim eval` subcommand (arguments parsed by app.cli)."""
     settings = Settings.from_args(args)
-    modes = list(EVAL_MODES) if args.mode == "all" else [args.mode or default_mode(settings)]
+    # "all" is every retriever, and the second stage over hybrid unless --no-rerank says otherwise.
+    every = [m for m in EVAL_MODES if settings.rerank or m != RERANKED]
+    modes = every if args.mode == "all" else [args.mode or default_mode(settings)]
     modes = sorted(modes, key=PRIMARY_ORDER.index)
     floors = parse_floors(args.min or [])
     run = run_eval(

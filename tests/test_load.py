@@ -4,6 +4,7 @@ switches versions mid-way. Zero errors; every answer comes whole from one index 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -21,8 +22,11 @@ from index.store import current_version_path
 from tests.conftest import ROOT, cli_env, running_server
 
 CLIENTS = 20
-QUESTIONS_EACH = 50
-SWITCH_AFTER = 250  # answers completed before the rebuild starts
+# Each client asks at least this many questions, and keeps asking until the rebuild has switched the
+# live version, so both versions answer whatever the machine's speed. `make test` keeps it small; the
+# README's load figures come from VERBATIM_LOAD_QUESTIONS=50 (1,000 requests at least).
+QUESTIONS_EACH = int(os.environ.get("VERBATIM_LOAD_QUESTIONS", "5"))
+SWITCH_AFTER = CLIENTS * QUESTIONS_EACH // 4  # answers completed before the rebuild starts
 NEW_SOURCE = """# Harbour Survey 2024
 
 The harbour survey of 2024 counted 212 fishing boats and 17 cargo vessels in the port of Acajutla.
@@ -34,8 +38,7 @@ def test_concurrent_clients_during_a_rebuild(tmp_path, sources_copy, embedder, a
     settings = Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
     build_index(settings, embedder=embedder)
     first_version = current_version_path(settings.index_dir).name
-    questions = [q.question for q in load_gold(ROOT / "eval" / "gold" / "bundled.jsonl")][:QUESTIONS_EACH]
-    assert len(questions) == QUESTIONS_EACH
+    questions = [q.question for q in load_gold(ROOT / "eval" / "gold" / "bundled.jsonl")][:50]
     new_file = tmp_path / "harbour-survey.md"
     new_file.write_text(NEW_SOURCE)
 
@@ -51,8 +54,11 @@ def test_concurrent_clients_during_a_rebuild(tmp_path, sources_copy, embedder, a
             with lock:
                 errors.append(f"connect: {exc!r}")
             return
-        for i in range(QUESTIONS_EACH):
-            question = questions[(offset + i) % QUESTIONS_EACH]
+        i = after_switch = 0
+        while i < QUESTIONS_EACH or after_switch < 2:  # two more once the new version is live
+            after_switch += "answers_before_switch_done" in rebuild
+            question = questions[(offset + i) % len(questions)]
+            i += 1
             started = time.perf_counter()
             try:
                 reply = client.predict(question, 5, "hybrid", api_name="/ask")
@@ -94,7 +100,7 @@ def test_concurrent_clients_during_a_rebuild(tmp_path, sources_copy, embedder, a
 
     assert rebuild.get("returncode") == 0, rebuild
     assert errors == [], errors[:5]
-    assert len(answers) == CLIENTS * QUESTIONS_EACH
+    assert len(answers) >= CLIENTS * QUESTIONS_EACH
 
     # Every answer is consistent with the one version it names: each passage exists there, with that text.
     versions: dict[str, dict[int, str]] = {}
@@ -115,7 +121,7 @@ def test_concurrent_clients_during_a_rebuild(tmp_path, sources_copy, embedder, a
     latencies = np.array([elapsed for elapsed, _ in answers]) * 1000
     figures = {
         "clients": CLIENTS,
-        "questions_per_client": QUESTIONS_EACH,
+        "questions_per_client_at_least": QUESTIONS_EACH,
         "requests": len(answers),
         "errors": len(errors),
         "p50_ms": round(float(np.percentile(latencies, 50)), 1),

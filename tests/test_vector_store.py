@@ -92,7 +92,7 @@ def test_build_ask_eval_on_milvus_match_faiss(tmp_path, sources_copy, capsys):
         answer = json.loads(capsys.readouterr().out)
         assert any("119,000" in r["text"] for r in answer[:3])
         out = tmp_path / f"{name}.json"
-        assert cli_main(["eval", *common, "--mode", "all", "--json", str(out)]) == 0
+        assert cli_main(["eval", *common, "--mode", "all", "--no-rerank", "--json", str(out)]) == 0
         capsys.readouterr()
         results[name] = json.loads(out.read_text())
     assert _hits(results["faiss-bm25s"]) == _hits(results["milvus-bm25s"]) == _hits(results["milvus-milvus"])
