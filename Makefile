@@ -26,8 +26,10 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: run 'sudo apt-get install chromium' for the browser tests"; fi; }
 
+# Two workers (one per core), one test module per worker at a time: module fixtures (a built index,
+# a served app, a Milvus server) are built once, and the slowest modules overlap.
 test: setup browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadscope --durations=15
 
 eval: setup
 	$(BIN)/verbatim eval

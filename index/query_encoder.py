@@ -144,7 +144,12 @@ def ensure_query_encoder(index_dir: Path, embedder) -> dict:
             agreement = np.sum(onnx.encode(PROBES) * embedder.encode(PROBES), axis=1)
             if float(agreement.min()) < MIN_COSINE:
                 return {"kind": "sentence-transformers", "export_refused": f"cosine {float(agreement.min()):.6f}"}
-            tmp.rename(cached)
+            try:
+                tmp.rename(cached)
+            except OSError:
+                # Another build on this machine exported the same model first: theirs is as good.
+                if not (cached / "model.onnx").is_file():
+                    raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     _place(cached, Path(index_dir) / ENCODERS_DIR / name)
