@@ -5,6 +5,7 @@ gold eval match FAISS; `--lexical milvus` (BM25 functions, Milvus >= 2.5) is a c
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -29,7 +30,20 @@ def milvus_server(tmp_path_factory):
     try:
         yield f"http://127.0.0.1:{server.config.get('proxy_port')}"
     finally:
-        server.stop()
+        _stop(server)
+
+
+def _stop(server) -> None:
+    # MilvusServer.stop() gives the process 1 s to exit and 3 s to die; a loaded machine needs longer.
+    process = server.server_proc
+    if process is not None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=60)
+    server.stop()
 
 
 def _common(sources, index_dir, uri, lexical="bm25s") -> list[str]:
