@@ -269,10 +269,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.scale:
-        from eval.bench_scale import main as run_scale
+        from eval.studies.bench_scale import main as run_scale
 
         return run_scale(args)
-    from eval.bench import main as run_bench
+    from eval.studies.bench import main as run_bench
 
     return run_bench(args)
 

@@ -68,7 +68,7 @@ class Settings:
     k: int = 5
     mode: str = "hybrid"
     candidates: int = 100
-    # Fusion chosen by `python -m eval.fusion_study` (README "Quality"): a convex blend of the
+    # Fusion chosen by `python -m eval.studies.fusion_study` (README "Quality"): a convex blend of the
     # semantic score and BM25 scaled by its best score, beating both retrievers on every benchmark.
     fusion: str = "convex"
     lexical_shift: float = 0.0
@@ -76,7 +76,7 @@ class Settings:
     sentence_weight: float = 0.5
     dense_weight: float = 0.8
     # Abstain when no sentence of any candidate is this similar (cosine) to the question.
-    # Calibrated by `python -m eval.calibrate` (README "Quality"), not guessed.
+    # Calibrated by `python -m eval.studies.calibrate` (README "Quality"), not guessed.
     abstain_below: float = 0.407
     # A source's best passage joins the results when it scores at least this fraction of the top.
     diversify_ratio: float = 0.8

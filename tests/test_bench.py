@@ -7,7 +7,7 @@ import json
 import pytest
 
 from app.cli import main as cli_main
-from eval.bench import DEFAULT_SQUAD, missing_figures
+from eval.studies.bench import DEFAULT_SQUAD, missing_figures
 from tests.conftest import ARTIFACTS
 
 

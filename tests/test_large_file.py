@@ -40,7 +40,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not SQUAD.exists(), reason=".
 
 @pytest.fixture(scope="module")
 def big_file(tmp_path_factory) -> Path:
-    from eval.corpus_gen import squad_sentences
+    from eval.studies.corpus_gen import squad_sentences
 
     rng = random.Random(0)
     pool = squad_sentences(SQUAD)

@@ -1,6 +1,6 @@
 """Study of rank fusion: every fusion method on the same candidates, side by side, per benchmark.
 
-    python -m eval.fusion_study --squad ../shared/benchmarks/squad-v1.1-dev-part1.json \
+    python -m eval.studies.fusion_study --squad ../shared/benchmarks/squad-v1.1-dev-part1.json \
         --beir ../shared/benchmarks/trec-dl-msmarco-5k [--gold eval/gold/bundled.jsonl]
 
 Candidates (dense and BM25 scores of the union of both retrievers' top lists) are computed once per

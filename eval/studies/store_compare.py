@@ -1,8 +1,8 @@
 """FAISS vs Milvus (milvus-lite here) as Verbatim's vector store, on the same real vectors, in one run.
 
-    python -m eval.store_compare --index-dir var/bench/cache/squad-recombined-100000-seed0/index \\
+    python -m eval.studies.store_compare --index-dir var/bench/cache/squad-recombined-100000-seed0/index \\
         --sizes 10000 100000 --out docs/bench/stores.json
-    python -m eval.store_compare --vectors vectors10k.npy --sizes 10000 100000   # no 100k index at hand
+    python -m eval.studies.store_compare --vectors vectors10k.npy --sizes 10000 100000   # no 100k index at hand
 
 Takes the first N passage vectors of a built index (the benchmark's cached 100k index: recombined
 SQuAD text embedded by the real model) or of a .npy of real passage vectors; when N exceeds the
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(probe(store, Path(vectors), int(size), Path(questions), Path(tmp))))
         return 0
 
-    from eval.bench import DEFAULT_SQUAD, squad_questions
+    from eval.studies.bench import DEFAULT_SQUAD, squad_questions
     from index.embed import get_embedder
 
     vectors_path = args.vectors or current_version_path(args.index_dir) / "vectors.npy"
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes:
             for store in ("faiss", "milvus"):
                 result = subprocess.run(
-                    [sys.executable, "-m", "eval.store_compare", "--vectors", str(vectors_path),
+                    [sys.executable, "-m", "eval.studies.store_compare", "--vectors", str(vectors_path),
                      "--probe", store, str(vectors_path), str(size), str(questions_path)],
                     capture_output=True, text=True, check=True, timeout=3600,
                 )

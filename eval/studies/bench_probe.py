@@ -1,6 +1,6 @@
 """One serving process, measured: load an index, answer questions per retriever, report latency and memory.
 
-    python -m eval.bench_probe --index-dir DIR --questions FILE.json [--warmup 5]
+    python -m eval.studies.bench_probe --index-dir DIR --questions FILE.json [--warmup 5]
 
 Run by `verbatim bench` in a fresh process per corpus size, so the peak RSS is that of a process
 serving exactly that index with the model loaded, not of the benchmark that built it.

@@ -1,6 +1,6 @@
 """How much cheaper is adding one document than rebuilding? Both measured in this one run.
 
-    python -m eval.bench_incremental --squad ../shared/benchmarks/squad-v1.1-dev-part1.json --passages 10000
+    python -m eval.studies.bench_incremental --squad ../shared/benchmarks/squad-v1.1-dev-part1.json --passages 10000
 
 Builds an index of about N passages of recombined SQuAD text from scratch (timed), then adds one
 document of 100 paragraphs and builds incrementally (timed), and prints the ratio.
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from index.config import Settings
-from eval.corpus_gen import recombined_documents, write_documents
+from eval.studies.corpus_gen import recombined_documents, write_documents
 from index.build import build_index
 from index.embed import get_embedder
 

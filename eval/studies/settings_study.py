@@ -1,7 +1,7 @@
 """Score the gold set under variations of search settings, side by side, through the one search path.
 
-    python -m eval.settings_study diversify_ratio=0.5,0.6,0.7,0.8,1.0
-    python -m eval.settings_study abstain_below=0.35,0.4,0.45 --offcorpus ../shared/benchmarks/squad-v1.1-dev-part1.json
+    python -m eval.studies.settings_study diversify_ratio=0.5,0.6,0.7,0.8,1.0
+    python -m eval.studies.settings_study abstain_below=0.35,0.4,0.45 --offcorpus ../shared/benchmarks/squad-v1.1-dev-part1.json
 
 Used to choose source diversification and similar settings that only change ranking, not the index.
 """

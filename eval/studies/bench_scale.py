@@ -2,7 +2,7 @@
 
     verbatim bench --scale [--scale-size 10000] [--scale-passages 1000000] [--scale-base INDEX_DIR] [--out docs/bench]
 
-(a) Build throughput, in one run on one corpus (SQuAD sentences recombined, eval/corpus_gen.py): a local
+(a) Build throughput, in one run on one corpus (SQuAD sentences recombined, eval/studies/corpus_gen.py): a local
     `verbatim build --full` (model load included, as the command does it), then the same build on a local
     Ray cluster with 2 and with 1 embedding workers (the cluster is started once, first; its start-up is
     reported apart). Each Ray index is compared with the local one (passages, ids, offsets; vector gap).
@@ -275,7 +275,7 @@ def dense_recall(index_dir: Path, question_vectors: np.ndarray, store: str, k: i
 
 def measure_million(base_index: Path, size: int, questions_file: Path, workdir: Path, stores: tuple[str, ...]) -> list[dict]:
     """Per store: write the synthetic version, then a fresh serving process's latency, RSS, disk, recall."""
-    from eval.bench import disk_bytes, probe
+    from eval.studies.bench import disk_bytes, probe
 
     rows = []
     first: Path | None = None
@@ -304,17 +304,17 @@ def measure_million(base_index: Path, size: int, questions_file: Path, workdir: 
 
 
 def _run_json(argv: list[str]):
-    """`python -m eval.bench_scale ARGV` in a fresh process; its last stdout line, as JSON."""
-    result = subprocess.run([sys.executable, "-m", "eval.bench_scale", *argv], capture_output=True, text=True, timeout=14400)
+    """`python -m eval.studies.bench_scale ARGV` in a fresh process; its last stdout line, as JSON."""
+    result = subprocess.run([sys.executable, "-m", "eval.studies.bench_scale", *argv], capture_output=True, text=True, timeout=14400)
     if result.returncode:
-        raise RuntimeError(f"eval.bench_scale {argv[0]} failed:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"eval.studies.bench_scale {argv[0]} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def probe_store(index_dir: Path, questions_file: Path, store: str) -> dict:
-    """eval.bench_probe (the bench's serving process) on one synthetic index."""
+    """eval.studies.bench_probe (the bench's serving process) on one synthetic index."""
     result = subprocess.run(
-        [sys.executable, "-m", "eval.bench_probe", "--index-dir", str(index_dir), "--questions", str(questions_file),
+        [sys.executable, "-m", "eval.studies.bench_probe", "--index-dir", str(index_dir), "--questions", str(questions_file),
          "--store", store],
         capture_output=True, text=True, timeout=14400,
     )
@@ -385,7 +385,7 @@ def markdown(r: dict) -> str:
 
 
 def main(args) -> int:
-    from eval.bench import DEFAULT_SQUAD, corpus_sources, machine, squad_questions
+    from eval.studies.bench import DEFAULT_SQUAD, corpus_sources, machine, squad_questions
 
     squad = args.squad or DEFAULT_SQUAD
     cache = args.cache_dir or Path("var/bench/cache")

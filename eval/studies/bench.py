@@ -3,7 +3,7 @@
     verbatim bench [--squad ../shared/benchmarks/squad-v1.1-dev-part1.json] [--out docs/bench]
     verbatim bench --quick --out tests/artifacts/bench      # CI-sized: every figure, smaller corpora
 
-Corpora of about 1k, 10k and 100k passages are SQuAD sentences cut and recombined (eval/corpus_gen.py;
+Corpora of about 1k, 10k and 100k passages are SQuAD sentences cut and recombined (eval/studies/corpus_gen.py;
 real text, no random strings). In one run it measures:
 - ingestion: passages/s of a full `build_index` end to end, against `SentenceTransformer.encode` of the
   same passage texts with the same model and batch size (the ratio is the figure), and encode
@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from index.config import Settings
-from eval.corpus_gen import recombined_documents, write_documents
+from eval.studies.corpus_gen import recombined_documents, write_documents
 
-DEFAULT_SQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "squad-v1.1-dev-part1.json"
+DEFAULT_SQUAD = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "squad-v1.1-dev-part1.json"
 CACHE_DIR = Path("var/bench/cache")
 GOALS = {
     "ingest_ratio": 0.9,
@@ -157,7 +157,7 @@ def measure_batch_sizes(embedder, texts: list[str], batch_sizes: tuple[int, ...]
 def probe(index_dir: Path, questions_file: Path) -> dict:
     """Latency, load time and peak RSS of a fresh process serving `index_dir`."""
     result = subprocess.run(
-        [sys.executable, "-m", "eval.bench_probe", "--index-dir", str(index_dir), "--questions", str(questions_file)],
+        [sys.executable, "-m", "eval.studies.bench_probe", "--index-dir", str(index_dir), "--questions", str(questions_file)],
         capture_output=True, text=True, check=True, timeout=1800,
     )
     return json.loads(result.stdout)
@@ -292,7 +292,7 @@ def bundled_index(workdir: Path) -> tuple[Path, Path]:
     """An index of the bundled corpus (the repository's sources/), built by the normal build."""
     from index.build import build_index
 
-    sources = Path(__file__).resolve().parent.parent / "sources"
+    sources = Path(__file__).resolve().parents[2] / "sources"
     index_dir = workdir / "index-bundled"
     build_index(Settings(sources_dir=sources, index_dir=index_dir))
     return index_dir, sources
@@ -446,7 +446,7 @@ def markdown(r: dict) -> str:
         f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, "
         f"GPU: {'yes' if m['gpu'] else 'none'}; Python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads), "
         f"faiss {m['faiss']}. Whole run: {r['bench_seconds']:.0f} s. Corpora: SQuAD v1.1 dev sentences recombined "
-        "into paragraphs (eval/corpus_gen.py). HNSW past "
+        "into paragraphs (eval/studies/corpus_gen.py). HNSW past "
         f"{r['ann_threshold']:,} passages.",
         "",
         "## Ingestion: full build vs the model alone",

@@ -1,6 +1,6 @@
 """Calibrate the abstention threshold on data: when is the best passage too far from the question?
 
-    python -m eval.calibrate --offcorpus ../shared/benchmarks/squad-v1.1-dev-part1.json
+    python -m eval.studies.calibrate --offcorpus ../shared/benchmarks/squad-v1.1-dev-part1.json
 
 Three groups of questions are asked of the bundled index through the search path: answerable gold
 questions (should be answered), unanswerable gold questions and questions from another corpus
