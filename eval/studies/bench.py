@@ -96,6 +96,7 @@ def machine() -> dict:
         "torch": torch.__version__,
         "faiss": faiss.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_at_start": round(os.getloadavg()[0], 2),
     }
 
 
@@ -368,6 +369,8 @@ def run(plan: Plan, squad: Path, out: Path, cache: Path) -> dict:
                 }
         results.update(ingestion=ingestion, sizes=sizes, ann=ann)
     results["bench_seconds"] = round(time.perf_counter() - started, 1)
+    # Other jobs on the machine change every absolute figure: the report states the load it ran under.
+    results["machine"]["load_at_end"] = round(os.getloadavg()[0], 2)
     write_report(results, out)
     return results
 
@@ -445,7 +448,8 @@ def markdown(r: dict) -> str:
         "",
         f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, "
         f"GPU: {'yes' if m['gpu'] else 'none'}; Python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads), "
-        f"faiss {m['faiss']}. Whole run: {r['bench_seconds']:.0f} s. Corpora: SQuAD v1.1 dev sentences recombined "
+        f"faiss {m['faiss']}. Whole run: {r['bench_seconds']:.0f} s; 1-minute load average "
+        f"{m.get('load_at_start', '?')} at the start, {m.get('load_at_end', '?')} at the end. Corpora: SQuAD v1.1 dev sentences recombined "
         "into paragraphs (eval/studies/corpus_gen.py). HNSW past "
         f"{r['ann_threshold']:,} passages.",
         "",
