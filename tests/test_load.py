@@ -1,5 +1,6 @@
-"""Load: 20 concurrent API clients, 50 questions each, while another process rebuilds the index and
-switches versions mid-way. Zero errors; every answer comes whole from one index version."""
+"""Load: 20 concurrent API clients (at least 5 questions each; VERBATIM_LOAD_QUESTIONS) while another
+process rebuilds the index and switches versions mid-way. Zero errors; every answer comes whole from
+one index version, and both versions answer."""
 
 from __future__ import annotations
 
