@@ -417,10 +417,10 @@ def main(args) -> int:
 
 def _recall_main(argv: list[str]) -> int:
     index_dir, questions_file, store = Path(argv[0]), Path(argv[1]), argv[2]
-    from index.query_encoder import get_query_encoder
+    from index.embed import get_embedder
 
     questions = json.loads(questions_file.read_text())
-    vectors = get_query_encoder(Settings().model).encode(questions)
+    vectors = get_embedder(Settings().model).encode(questions)
     print(dense_recall(index_dir, vectors, store))
     return 0
 
