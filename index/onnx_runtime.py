@@ -10,20 +10,18 @@ from __future__ import annotations
 import os
 import threading
 from functools import lru_cache
-from pathlib import Path
-
 import numpy as np
 
 _lock = threading.Lock()
 
 
 @lru_cache(maxsize=8)
-def session(path: str, threads: int = 1, extra_output: str = ""):
-    """One InferenceSession per (model file, thread count, extra output) per process.
+def session(path: str, threads: int = 1):
+    """One InferenceSession per (model file, thread count) per process.
 
     `threads` is the intra-op pool: 1 for a short question (concurrent requests then run side by
     side on the cores), more for work that is one big batch. Idle pool threads do not spin, so a
-    waiting server costs no CPU. `extra_output` names an inner tensor to return as well.
+    waiting server costs no CPU.
     """
     import onnxruntime as ort
 
@@ -34,13 +32,8 @@ def session(path: str, threads: int = 1, extra_output: str = ""):
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    model: str | bytes = path
-    if extra_output:
-        from index.onnx_graph import with_extra_output
-
-        model = with_extra_output(Path(path).read_bytes(), extra_output)
     with _lock:
-        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 def serving_threads() -> int:

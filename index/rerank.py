@@ -31,15 +31,6 @@ class CrossEncoder(Protocol):
         """One relevance logit per text (higher = answers the question better)."""
         ...
 
-    def read(self, question: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Each text's logit and the model's pooled representation of the pair (None if it has none)."""
-        ...
-
-
-# The pooled [CLS] state the classifier reads (BERT pooler output). Exposed as a second output, so the
-# answer probe (index/answer_probe.py) reads the same forward pass as the relevance logit, at no extra cost.
-POOLED_OUTPUT = "/bert/pooler/activation/Tanh_output_0"
-
 
 class OnnxCrossEncoder:
     """A BERT-style cross-encoder exported to ONNX (input ids, mask, token types -> one logit)."""
@@ -47,32 +38,22 @@ class OnnxCrossEncoder:
     def __init__(self, name: str, threads: int | None = None) -> None:
         folder = model_folder(name)  # sha256-checked; ModelFileError names the fix
         self.name = name
-        self._session = onnx_runtime.session(
-            str(folder / "model.onnx"), threads or onnx_runtime.serving_threads(), POOLED_OUTPUT
-        )
+        self._session = onnx_runtime.session(str(folder / "model.onnx"), threads or onnx_runtime.serving_threads())
         self._inputs = onnx_runtime.input_names(self._session)
         self._tokenizer = onnx_runtime.tokenizer(str(folder / "tokenizer.json"), MAX_PAIR_TOKENS)
 
     def score(self, question: str, texts: list[str]) -> np.ndarray:
-        return self.read(question, texts)[0]
-
-    def read(self, question: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         if not texts:
-            return np.zeros(0, dtype=np.float32), np.zeros((0, 0), dtype=np.float32)
+            return np.zeros(0, dtype=np.float32)
         encodings = self._tokenizer.encode_batch([(question, t) for t in texts])
         # Batches of similar length: padding costs as much as real tokens.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         scores = np.zeros(len(texts), dtype=np.float32)
-        pooled = None
         for start in range(0, len(order), _BATCH):
             chunk = order[start : start + _BATCH]
             arrays = onnx_runtime.batch_arrays([encodings[i] for i in chunk], self._inputs)
-            logits, states = self._session.run(None, arrays)
-            if pooled is None:
-                pooled = np.zeros((len(texts), states.shape[-1]), dtype=np.float32)
-            scores[chunk] = logits.reshape(len(chunk), -1)[:, 0]
-            pooled[chunk] = states
-        return scores, pooled
+            scores[chunk] = self._session.run(None, arrays)[0].reshape(len(chunk), -1)[:, 0]
+        return scores
 
 
 class TorchCrossEncoder:
@@ -95,9 +76,6 @@ class TorchCrossEncoder:
             [(question, t) for t in texts], batch_size=_BATCH, show_progress_bar=False, activation_fn=torch.nn.Identity()
         )
         return np.asarray(scores, dtype=np.float32).reshape(len(texts), -1)[:, 0]
-
-    def read(self, question: str, texts: list[str]) -> tuple[np.ndarray, None]:
-        return self.score(question, texts), None
 
 
 def get_reranker(name: str = DEFAULT_RERANKER) -> CrossEncoder:

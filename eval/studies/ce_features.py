@@ -3,11 +3,11 @@
     python -m eval.studies.ce_features collect [--sets gold squad nt offcorpus trec]
 
 For each question of each set, the top 20 candidates of the shipped fusion (Searcher.candidates +
-fuse), and for them the cross-encoder's logit **and pooled [CLS] vector** (index/rerank.py) of: the
-window around each one's best sentence (all 20), the whole passage (top 10), and every sentence (top
-10 for gold, 5 for SQuAD; sets that study evidence only). Records go to var/studies/features/<set>.jsonl, vectors (float16)
-to <set>.f16, passages to <set>-passages.jsonl. Ranking, the answer probe, answerability and evidence
-are then studied offline (eval/studies/answer_probe.py) without calling the model again.
+fuse), and for them the cross-encoder's logit of: the window around each one's best sentence (all
+20), the whole passage (top 10), and every sentence (top 10 for gold, 5 for SQuAD; sets that study
+evidence only). Records go to var/studies/features/<set>.jsonl, passages to <set>-passages.jsonl.
+Ranking, answerability and evidence are then studied offline (eval/studies/answer_study.py) without
+calling the model again.
 
 Sets, and the split used by every fit (by document, so nothing reported is fitted):
 - gold: gold `bundled.jsonl` + `neartopic.jsonl` on the bundled index. Never fitted (held out whole).
@@ -48,7 +48,6 @@ TOP_M = 20  # candidates whose window is read
 PASSAGES_OF = 10  # candidates whose whole passage is read
 SENTENCES_OF = {"gold": 10}  # candidates whose every sentence is read (evidence sets); else 5
 WINDOW_CHARS = 400
-DIM = 384
 FIT_ARTICLES = range(6, 12)  # 0-based article numbers of SQuAD part 1 used for fitting
 HELD_ARTICLES = range(0, 6)
 OFFCORPUS_SAMPLE = 300
@@ -135,27 +134,7 @@ def trec_groups(base: Settings) -> list[Group]:
 SETS = {"gold": gold_groups, "squad": squad_groups, "nt": nt_groups, "offcorpus": offcorpus_groups, "trec": trec_groups}
 
 
-class VectorFile:
-    """float16 rows of DIM appended to one raw file (np.memmap reads it back)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.rows = path.stat().st_size // (2 * DIM) if path.is_file() else 0
-
-    def append(self, vectors: np.ndarray) -> int:
-        start = self.rows
-        with self.path.open("ab") as fh:
-            fh.write(np.ascontiguousarray(vectors, dtype=np.float16).tobytes())
-        self.rows += len(vectors)
-        return start
-
-
-def read_vectors(set_name: str) -> np.ndarray:
-    path = FEATURES_DIR / f"{set_name}.f16"
-    return np.memmap(path, dtype=np.float16, mode="r").reshape(-1, DIM)
-
-
-def ask(group: Group, q: GoldQuestion, vectors: VectorFile, seen_passages: set, passages_out) -> dict:
+def ask(group: Group, q: GoldQuestion, seen_passages: set, passages_out) -> dict:
     searcher = group.searcher
     s = searcher.settings
     model = get_reranker(s.reranker)
@@ -199,20 +178,13 @@ def ask(group: Group, q: GoldQuestion, vectors: VectorFile, seen_passages: set, 
             sentence_texts += texts
             sentence_owner += [rank] * len(texts)
         cands.append(cand)
-    logits, pooled = model.read(q.question, windows)
-    start = vectors.append(pooled)
-    for k, cand in enumerate(cands):
-        cand["ce_w"], cand["v_w"] = round(float(logits[k]), 4), start + k
-    logits, pooled = model.read(q.question, [t for _, t in full])
-    start = vectors.append(pooled)
-    for k, (rank, _) in enumerate(full):
-        cands[rank]["ce_p"], cands[rank]["v_p"] = round(float(logits[k]), 4), start + k
+    for k, logit in enumerate(model.score(q.question, windows)):
+        cands[k]["ce_w"] = round(float(logit), 4)
+    for (rank, _), logit in zip(full, model.score(q.question, [t for _, t in full]), strict=True):
+        cands[rank]["ce_p"] = round(float(logit), 4)
     if sentence_texts:
-        logits, pooled = model.read(q.question, sentence_texts)
-        start = vectors.append(pooled)
-        for k, rank in enumerate(sentence_owner):
-            cands[rank].setdefault("ce_s", []).append(round(float(logits[k]), 4))
-            cands[rank].setdefault("v_s", start + k)
+        for rank, logit in zip(sentence_owner, model.score(q.question, sentence_texts), strict=True):
+            cands[rank].setdefault("ce_s", []).append(round(float(logit), 4))
     record = {
         "group": group.name,
         "split": group.split,
@@ -233,17 +205,9 @@ def ask(group: Group, q: GoldQuestion, vectors: VectorFile, seen_passages: set, 
 def collect(set_name: str, base: Settings) -> None:
     FEATURES_DIR.mkdir(parents=True, exist_ok=True)
     out_path = FEATURES_DIR / f"{set_name}.jsonl"
-    vectors = VectorFile(FEATURES_DIR / f"{set_name}.f16")
     done, seen = set(), set()
     if out_path.is_file():
-        records = [json.loads(line) for line in out_path.read_text().splitlines() if line.strip()]
-        done = {(r["group"], r["split"], r["id"]) for r in records}
-        # A run stopped between a record's vectors and its line: drop the vectors no line points to.
-        last = max((max([c["v_w"] for c in r["candidates"]] + [c.get("v_p", 0) for c in r["candidates"]] + [c.get("v_s", 0) + len(c.get("ce_s", [])) - 1 for c in r["candidates"]]) for r in records), default=-1)
-        if vectors.rows > last + 1:
-            with vectors.path.open("r+b") as fh:
-                fh.truncate((last + 1) * 2 * DIM)
-            vectors.rows = last + 1
+        done = {(r["group"], r["split"], r["id"]) for r in map(json.loads, out_path.read_text().splitlines())}
     passages_path = FEATURES_DIR / f"{set_name}-passages.jsonl"
     if passages_path.is_file():
         seen = {json.loads(line)["key"] for line in passages_path.read_text().splitlines() if line.strip()}
@@ -252,7 +216,7 @@ def collect(set_name: str, base: Settings) -> None:
             todo = [q for q in group.questions if (group.name, group.split, q.id) not in done]
             print(f"{set_name}: {group.split} {group.name}: {len(todo)} of {len(group.questions)} to ask", file=sys.stderr, flush=True)
             for n, q in enumerate(todo):
-                record = ask(group, q, vectors, seen, passages_out)
+                record = ask(group, q, seen, passages_out)
                 passages_out.flush()
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                 fh.flush()
@@ -260,15 +224,15 @@ def collect(set_name: str, base: Settings) -> None:
                     print(f"  {n + 1}/{len(todo)}", file=sys.stderr, flush=True)
 
 
-def load(set_name: str) -> tuple[list[dict], dict[str, dict], np.ndarray]:
-    """Records, passages by key, and the vectors of a collected set."""
+def load(set_name: str) -> tuple[list[dict], dict[str, dict]]:
+    """Records and passages (by key) of a collected set."""
     records = [json.loads(line) for line in (FEATURES_DIR / f"{set_name}.jsonl").read_text().splitlines() if line.strip()]
     passages = {}
     for line in (FEATURES_DIR / f"{set_name}-passages.jsonl").read_text().splitlines():
         if line.strip():
             p = json.loads(line)
             passages[p["key"]] = p
-    return records, passages, read_vectors(set_name)
+    return records, passages
 
 
 def main(argv: list[str] | None = None) -> int:
