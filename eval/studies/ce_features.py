@@ -248,3 +248,40 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def complete_sentences(set_name: str, configs, top: int = 3) -> None:
+    """Sentence logits for the candidates that come first under any of `configs` (objects with
+    .order(candidates)), where collect did not read them: var/studies/features/<set>-sentences.jsonl."""
+    records, passages = load(set_name)
+    out_path = FEATURES_DIR / f"{set_name}-sentences.jsonl"
+    done = set()
+    if out_path.is_file():
+        done = {(r["group"], r["split"], r["id"], r["key"]) for r in map(json.loads, out_path.read_text().splitlines())}
+    model = get_reranker(Settings().reranker)
+    with out_path.open("a", encoding="utf-8") as fh:
+        for r in records:
+            wanted = {i for config in configs for i in config.order(r["candidates"])[:top]}
+            for i in sorted(wanted):
+                c = r["candidates"][i]
+                if c.get("ce_s") or (r["group"], r["split"], r["id"], c["key"]) in done:
+                    continue
+                p = passages[c["key"]]
+                texts = [p["text"][a:b] for a, b in p["sentences"]]
+                logits = [round(float(x), 4) for x in model.score(r["question"], texts)] if texts else []
+                fh.write(json.dumps({"group": r["group"], "split": r["split"], "id": r["id"], "key": c["key"], "ce_s": logits}) + "\n")
+                fh.flush()
+
+
+def load_with_sentences(set_name: str) -> tuple[list[dict], dict[str, dict]]:
+    """load(), with the sentence logits of complete_sentences merged into their candidates."""
+    records, passages = load(set_name)
+    path = FEATURES_DIR / f"{set_name}-sentences.jsonl"
+    if path.is_file():
+        extra = {(e["group"], e["split"], e["id"], e["key"]): e["ce_s"] for e in map(json.loads, path.read_text().splitlines())}
+        for r in records:
+            for c in r["candidates"]:
+                found = extra.get((r["group"], r["split"], r["id"], c["key"]))
+                if found is not None and not c.get("ce_s"):
+                    c["ce_s"] = found
+    return records, passages
