@@ -21,6 +21,7 @@ from index.model_files import PACKAGED, model_folder, models_dir
 from ingest.records import Passage
 
 MAX_PAIR_TOKENS = 256  # question + text; passages are at most 250 word pieces
+READS = ("window", "max")  # what the cross-encoder reads of a candidate (see rerank)
 _BATCH = 16
 
 
@@ -131,12 +132,18 @@ def rerank(
     head_rows: np.ndarray,
     fused_weight: float,
     window_chars: int,
+    read: str = "window",
 ) -> Reranked:
-    """Score each head passage's window around its best sentence; final = (1-w)·sigmoid(CE) + w·fused.
+    """Score each head passage; final = (1-w)·sigmoid(CE) + w·fused.
 
+    `read` is what the cross-encoder reads of each passage: "window", the sentences around its best
+    sentence (within `window_chars`), or "max", the window and the whole passage, keeping the higher
+    logit (the window when the answer sits next to the best sentence, the passage when it is further).
     `fused` is every candidate's fused score and `head_rows` the head's positions in it. The rest keep
     w·fused (as if the CE gave 0), so they stay below every reranked candidate.
     """
+    if read not in READS:
+        raise ValueError(f"unknown rerank text {read!r}; choose one of {', '.join(READS)}")
     windows, texts = [], []
     for passage, sentence_scores in zip(head, head_sentence_scores, strict=True):
         lengths = [s.end - s.start for s in passage.sentences]
@@ -147,7 +154,12 @@ def rerank(
         first, last = window_span(len(lengths), lengths, int(np.argmax(sentence_scores)), window_chars)
         windows.append((first, last))
         texts.append(passage.text[passage.sentences[first].start : passage.sentences[last].end])
-    logits = model.score(question, texts)
+    if read == "max":
+        # One call: the model batches windows and passages by length.
+        both = model.score(question, texts + [p.text for p in head])
+        logits = np.maximum(both[: len(texts)], both[len(texts) :])
+    else:
+        logits = model.score(question, texts)
     scores = fused_weight * fused.astype(np.float64)
     scores[head_rows] += (1 - fused_weight) * _sigmoid(logits.astype(np.float64))
     return Reranked(scores, logits, windows)
