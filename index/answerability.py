@@ -4,7 +4,7 @@ Relevance is not answerability: a passage about CECOT is relevant to "How many p
 CECOT?" without answering it. So besides the cross-encoder's score, the decision looks at what an
 answer needs: the question's rare terms in the passage read, and a number / date / name when the
 question asks "how many", "when" or "who". The weights are a logistic regression fitted by
-`python -m eval.studies.answerability_fit` and shipped as index/answerability.json (no pickle).
+`python -m eval.studies.answer_study ship` and shipped as index/answerability.json (no pickle).
 """
 
 from __future__ import annotations

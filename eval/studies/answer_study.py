@@ -87,7 +87,8 @@ def rank_report(configs: list[RankConfig]) -> None:
     sets["gold"] = ([r for r in gold if r["group"] == "gold answerable"], gp)
     squad, sp = load("squad")
     for split in ("fit", "held"):
-        sets[f"squad {split}"] = ([r for r in squad if r["split"] == split], sp)
+        if any(r["split"] == split for r in squad):  # the cache may hold one split only
+            sets[f"squad {split}"] = ([r for r in squad if r["split"] == split], sp)
     try:
         sets["trec"] = load("trec")
     except FileNotFoundError:
