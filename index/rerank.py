@@ -23,6 +23,7 @@ from ingest.records import Passage
 MAX_PAIR_TOKENS = 256  # question + text; passages are at most 250 word pieces
 READS = ("window", "max")  # what the cross-encoder reads of a candidate (see rerank)
 _BATCH = 16
+_SPREAD = 1.5
 
 
 class CrossEncoder(Protocol):
@@ -31,6 +32,20 @@ class CrossEncoder(Protocol):
     def score(self, question: str, texts: list[str]) -> np.ndarray:
         """One relevance logit per text (higher = answers the question better)."""
         ...
+
+
+def _length_batches(lengths: list[int]) -> list[list[int]]:
+    """Positions grouped shortest first into batches of at most _BATCH whose longest input is at most
+    _SPREAD times the shortest: every input is padded to its batch's longest, and padding costs as much
+    as real tokens (ten 120-token windows batched with whole 256-token passages cost twice as much)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < _BATCH and lengths[i] <= _SPREAD * lengths[batches[-1][0]]:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 class OnnxCrossEncoder:
@@ -47,11 +62,8 @@ class OnnxCrossEncoder:
         if not texts:
             return np.zeros(0, dtype=np.float32)
         encodings = self._tokenizer.encode_batch([(question, t) for t in texts])
-        # Batches of similar length: padding costs as much as real tokens.
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         scores = np.zeros(len(texts), dtype=np.float32)
-        for start in range(0, len(order), _BATCH):
-            chunk = order[start : start + _BATCH]
+        for chunk in _length_batches([len(e.ids) for e in encodings]):
             arrays = onnx_runtime.batch_arrays([encodings[i] for i in chunk], self._inputs)
             scores[chunk] = self._session.run(None, arrays)[0].reshape(len(chunk), -1)[:, 0]
         return scores
@@ -133,12 +145,14 @@ def rerank(
     fused_weight: float,
     window_chars: int,
     read: str = "window",
+    passages_read: int = 3,
 ) -> Reranked:
     """Score each head passage; final = (1-w)·sigmoid(CE) + w·fused.
 
     `read` is what the cross-encoder reads of each passage: "window", the sentences around its best
-    sentence (within `window_chars`), or "max", the window and the whole passage, keeping the higher
-    logit (the window when the answer sits next to the best sentence, the passage when it is further).
+    sentence (within `window_chars`), or "max", the window and, for the first `passages_read` of the
+    head (in fused order), the whole passage too, keeping the higher logit (the window when the answer
+    sits next to the best sentence, the passage when it is further).
     `fused` is every candidate's fused score and `head_rows` the head's positions in it. The rest keep
     w·fused (as if the CE gave 0), so they stay below every reranked candidate.
     """
@@ -155,9 +169,11 @@ def rerank(
         windows.append((first, last))
         texts.append(passage.text[passage.sentences[first].start : passage.sentences[last].end])
     if read == "max":
-        # One call: the model batches windows and passages by length.
-        both = model.score(question, texts + [p.text for p in head])
-        logits = np.maximum(both[: len(texts)], both[len(texts) :])
+        # One call: the model batches windows and passages by length (_length_batches).
+        k = min(passages_read, len(head))
+        both = model.score(question, texts + [p.text for p in head[:k]])
+        logits = both[: len(texts)].copy()
+        logits[:k] = np.maximum(logits[:k], both[len(texts) :])
     else:
         logits = model.score(question, texts)
     scores = fused_weight * fused.astype(np.float64)

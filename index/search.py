@@ -289,7 +289,8 @@ class Searcher:
             for p, i in zip(passages, head, strict=True)
         ]
         reranked = rerank(
-            get_reranker(s.reranker), question, passages, bi, fused, head, s.rerank_fused_weight, s.rerank_window_chars, s.rerank_text
+            get_reranker(s.reranker), question, passages, bi, fused, head, s.rerank_fused_weight, s.rerank_window_chars, s.rerank_text,
+            s.rerank_passages,
         )
         return reranked, head
 

@@ -35,22 +35,25 @@ def _sigmoid(x):
 
 @dataclass(frozen=True)
 class RankConfig:
-    """How the head is re-scored: N candidates, the text read ('w' window, 'p' passage, 'max' both), the blend."""
+    """How the head is re-scored: N candidates, the text read ('w' window, 'p' passage, 'max' both), the
+    blend; with 'max', only the first `passages` of the head (in fused order) are read whole too."""
 
     n: int = 10
     unit: str = "w"
     fused_weight: float = 0.2
+    passages: int = 10
 
-    def logit(self, c: dict) -> float:
+    def logit(self, c: dict, position: int) -> float:
+        """The logit of candidate `c`, the `position`-th of the fused order."""
         if self.unit == "w":
             return c["ce_w"]
         if self.unit == "p":
             return c.get("ce_p", c["ce_w"])
-        return max(c["ce_w"], c.get("ce_p", c["ce_w"]))
+        return max(c["ce_w"], c.get("ce_p", c["ce_w"])) if position < self.passages else c["ce_w"]
 
     def order(self, cands: list[dict]) -> list[int]:
         n = min(self.n, len(cands))
-        score = [(1 - self.fused_weight) * _sigmoid(self.logit(c)) + self.fused_weight * c["fused"] for c in cands[:n]]
+        score = [(1 - self.fused_weight) * _sigmoid(self.logit(c, i)) + self.fused_weight * c["fused"] for i, c in enumerate(cands[:n])]
         return sorted(range(n), key=lambda i: -score[i]) + list(range(n, len(cands)))
 
 
@@ -102,7 +105,8 @@ def rank_report(configs: list[RankConfig]) -> None:
         for n in names:
             values = rank_metrics(*sets[n], config)
             cells += [f"{values[m]:.3f}" for m in (["ndcg@10"] if n == "trec" else ["hit@1", "hit@5", "mrr"])]
-        print(f"| {config.n} | {config.unit} | {config.fused_weight:g} | " + " | ".join(cells) + " |")
+        unit = f"max ({config.passages} whole)" if config.unit == "max" and config.passages < config.n else config.unit
+        print(f"| {config.n} | {unit} | {config.fused_weight:g} | " + " | ".join(cells) + " |")
 
 
 # --- answerability -------------------------------------------------------------------------------
@@ -120,7 +124,7 @@ def question_features(r: dict, passages: dict, config: RankConfig) -> dict[str, 
     cands = r["candidates"]
     order = config.order(cands)
     head = [cands[i] for i in order[: config.n]]
-    logits = sorted((config.logit(c) for c in head), reverse=True)
+    logits = sorted((config.logit(cands[i], i) for i in order[: config.n]), reverse=True)
     top = head[0]
     index_dir = top["key"].rsplit("/", 1)[0]
     lexical = _lexical(index_dir)
@@ -207,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "ship":
         ship()
     if args.action == "fit":
-        for config in (RankConfig(10, "w", 0.2), RankConfig(10, "max", 0.0)):
+        for config in (RankConfig(10, "w", 0.2), RankConfig(10, "max", 0.0), SHIPPED):
             fit_report(config, {"base": BASE_FEATURES, "base+sentence": BASE_FEATURES + SENTENCE_FEATURES})
     if args.action == "rank":
         configs = [RankConfig(0, "w", 1.0)]
@@ -215,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             for unit in ("w", "p", "max"):
                 for w in (0.0, 0.2):
                     configs.append(RankConfig(n, unit, w))
+        configs += [RankConfig(10, "max", 0.0, k) for k in (1, 2, 3, 5)]
         rank_report(configs)
     return 0
 
@@ -385,7 +390,7 @@ def gold_folds(rows: list[dict], features, k: int = 5, seed: int = 0) -> dict[st
     return {"gold oof abstain_f1": scores.f1, "gold oof abstain_r": scores.recall, "gold oof answered": float(np.mean(answered))}
 
 
-SHIPPED = RankConfig(10, "max", 0.0)  # = Settings rerank_top, rerank_text, rerank_fused_weight
+SHIPPED = RankConfig(10, "max", 0.0, 3)  # = Settings rerank_top, rerank_text, rerank_fused_weight, rerank_passages
 SHIPPED_FEATURES = BASE_FEATURES + SENTENCE_FEATURES
 
 
@@ -414,7 +419,7 @@ def ship() -> None:
             "date": dt.date.today().isoformat(),
             "data": f"{n_fit} questions: SQuAD part 1 articles 7-12 (answerable, near-topic, off-corpus) and all gold; "
             "gold figures are reported out-of-fold (answer_study fit)",
-            "search": f"{SHIPPED.n}|{SHIPPED.unit}|{SHIPPED.fused_weight}|{settings.reranker}",
+            "search": f"{SHIPPED.n}|{SHIPPED.unit}|{SHIPPED.fused_weight}|{SHIPPED.passages}|{settings.reranker}",
         },
     )
     MODEL_PATH.write_text(model.to_json() + "\n", encoding="utf-8")
