@@ -169,3 +169,13 @@ def test_length_batches_keep_short_inputs_apart_from_long_ones():
     for b in batches:
         assert len(b) <= 16 and max(lengths[i] for i in b) <= 1.5 * min(lengths[i] for i in b)
 
+
+
+def test_candidates_below_the_head_keep_the_fused_order(bundled_settings):
+    searcher = Searcher(bundled_settings)
+    question = "How many people are in prison in El Salvador?"
+    fused = searcher.rank(question, "hybrid", rerank=False)
+    reranked = searcher.rank(question, "hybrid", rerank=True)
+    head = set(reranked.head.tolist())
+    assert len(reranked.order) > len(head) and set(reranked.order[: len(head)]) == head
+    assert reranked.order[len(head) :] == [i for i in fused.order if i not in head]
