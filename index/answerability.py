@@ -4,7 +4,7 @@ Relevance is not answerability: a passage about CECOT is relevant to "How many p
 CECOT?" without answering it. So besides the cross-encoder's score, the decision looks at what an
 answer needs: the question's rare terms in the passage read, and a number / date / name when the
 question asks "how many", "when" or "who". The weights are a logistic regression fitted by
-`python -m eval.studies.answerability_fit` and shipped as index/answerability.json (no pickle).
+`python -m eval.studies.answer_study ship` and shipped as index/answerability.json (no pickle).
 """
 
 from __future__ import annotations
@@ -66,6 +66,26 @@ def has_type(text: str, kind: str | None, question: str) -> bool:
     return True
 
 
+_COUNT_FOCUS_Q = re.compile(r"^\s*(?:how many|what number of)\s+([\w'’-]+)", re.IGNORECASE)
+_COUNT = r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens|hundreds|thousands|millions|several)"
+_SCALE = r"(?:\s+(?:hundred|thousand|million|billion|trillion))?"
+
+
+def count_focus(question: str) -> str | None:
+    """What a "how many X" question counts (X, singular), else None."""
+    m = _COUNT_FOCUS_Q.search(question)
+    if not m:
+        return None
+    word = m.group(1).lower()
+    return word[:-1] if word.endswith("s") and len(word) > 3 else word
+
+
+def counts(text: str, focus: str) -> bool:
+    """Whether `text` puts a number right before `focus` ("77,000 people", "two million voters"): the
+    sentence that answers "how many people" usually does, one that merely mentions both rarely does."""
+    return bool(re.search(rf"\b{_COUNT}{_SCALE}(?:\s+more)?\s+{re.escape(focus)}\w*\b", text, re.IGNORECASE))
+
+
 def unknown_share(question_terms: list[str], idf: dict[str, float], unknown_idf: float) -> float:
     """IDF-weighted share of the question's terms that no passage holds (their IDF is the highest there is)."""
     terms = list(dict.fromkeys(question_terms))
@@ -103,6 +123,9 @@ class Signals:
     window_coverage: float  # IDF-weighted share of question terms in the window the model read
     unknown_terms: float  # IDF-weighted share of question terms that no passage of the index holds
     missing_top_idf: float  # the rarest question term the top passage lacks: its IDF / the index's highest
+    ce_sentence_top: float  # the cross-encoder's best logit over the top passage's sentences, read one by one
+    sentence_type_missing: float  # 1 when the question asks for a number, date or name and that sentence holds none
+    sentence_coverage: float  # IDF-weighted share of question terms in that sentence
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(float(v), 5) for k, v in asdict(self).items()}

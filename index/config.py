@@ -81,20 +81,23 @@ class Settings:
     # A source's best passage joins the results when it scores at least this fraction of the top.
     diversify_ratio: float = 0.8
     evidence_margin: float = 0.1
-    # Second stage (index/rerank.py), chosen by `python -m eval.studies.rerank_study` (README "Quality"):
+    # Second stage (index/rerank.py), chosen by `python -m eval.studies.answer_study rank` (README "Quality"):
     # the top `rerank_top` fused candidates are read by a cross-encoder, as a window of `rerank_window_chars`
-    # around each one's best sentence, and re-ordered by the CE probability blended with the fused score.
+    # around each one's best sentence ("window") or as that window and, for the first `rerank_passages`
+    # of them, the whole passage, keeping the higher logit ("max"), and re-ordered by the CE probability
+    # blended with the fused score (weight 0: the passages read whole are the costly part, and reading
+    # more than the first 3 changed no ranking in the study).
     rerank: bool = field(default_factory=lambda: _env_flag("VERBATIM_RERANK", True))
     reranker: str = field(default_factory=lambda: os.environ.get("VERBATIM_RERANKER", DEFAULT_RERANKER))
     rerank_top: int = 10
     rerank_window_chars: int = 400
-    rerank_fused_weight: float = 0.2
-    # Evidence of the first `evidence_hits` hits of a reranked search: cross-encoder logit per sentence
-    # + evidence_bi_weight x 10 x the cosine/term score, less evidence_place_penalty per other country named.
-    evidence_hits: int = 1  # the top hit only: each passage read costs ~its length in tokens (latency budget)
+    rerank_fused_weight: float = 0.0
+    rerank_text: str = "max"
+    rerank_passages: int = 3
+    # Evidence of the top hit of a reranked search (the others keep the cosine's): cross-encoder logit per
+    # sentence + evidence_bi_weight x 10 x the cosine/term score; sentences within the margin are highlighted too.
     evidence_bi_weight: float = 1.0
-    evidence_place_penalty: float = 16.0
-    evidence_rerank_margin: float = 6.0  # sentences within this of the best are highlighted too
+    evidence_rerank_margin: float = 6.0
 
     def __post_init__(self) -> None:
         if self.store not in STORES:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from index.answerability import count_focus, counts
 from index.lexical import tokenize
 from ingest.records import Passage, Span
 
 SEMANTIC_WEIGHT = 0.6
+# Added to the score of a sentence that counts what a "how many" question asks for (a number right before
+# the counted noun), on the sentence-score scale (x 10 beside cross-encoder logits): neutral on gold, SQuAD
+# and near-topic evidence, and it tells "77,000 people" from a comparison with another country
+# (eval/studies/answer_study.py evidence; README "Quality").
+COUNT_BONUS = 0.4
 
 
 def sentence_scores(
@@ -20,6 +26,14 @@ def sentence_scores(
     else:
         lexical = np.zeros(len(sentence_texts))
     return SEMANTIC_WEIGHT * semantic + (1 - SEMANTIC_WEIGHT) * lexical
+
+
+def count_bonus(question: str, sentence_texts: list[str]) -> np.ndarray:
+    """COUNT_BONUS for each sentence that counts the focus of a "how many" question, else 0."""
+    focus = count_focus(question)
+    if focus is None:
+        return np.zeros(len(sentence_texts))
+    return np.array([COUNT_BONUS * counts(t, focus) for t in sentence_texts])
 
 
 def pick_evidence(scores: np.ndarray, sentences: tuple[Span, ...], margin: float) -> tuple[Span, ...]:
@@ -45,33 +59,20 @@ def select_evidence(
             results.append(passage.sentences)
             continue
         texts = [passage.text[s.start : s.end] for s in passage.sentences]
-        scores = sentence_scores(question_vector, terms, texts, vectors)
+        scores = sentence_scores(question_vector, terms, texts, vectors) + count_bonus(question, texts)
         results.append(pick_evidence(scores, passage.sentences, margin))
     return results
 
 
 def rerank_evidence(
-    model,
-    question: str,
-    passages: list[Passage],
-    bi_scores: list[np.ndarray],
-    bi_weight: float,
-    place_penalty: float,
-    margin: float,
-) -> list[tuple[Span, ...]]:
-    """Evidence read by the cross-encoder: each sentence's logit (one batch for all passages) plus
-    `bi_weight` x 10 x its bi-encoder score, less `place_penalty` per country it names that the
-    question does not (when the question names one). Chosen by eval/studies/rerank_study.py."""
-    from index.places import other_places
-
-    texts = [[p.text[s.start : s.end] for s in p.sentences] for p in passages]
-    flat = [t for group in texts for t in group]
-    logits = model.score(question, flat) if flat else np.zeros(0, dtype=np.float32)
-    results, start = [], 0
-    for passage, group, bi in zip(passages, texts, bi_scores, strict=True):
-        ce = logits[start : start + len(group)]
-        start += len(group)
-        places = np.array([other_places(question, t) for t in group], dtype=np.float64)
-        scores = ce + bi_weight * 10 * np.asarray(bi, dtype=np.float64) - place_penalty * places
-        results.append(pick_evidence(scores, passage.sentences, margin) if len(group) > 1 else passage.sentences)
-    return results
+    question: str, passage: Passage, logits: np.ndarray, bi_scores: np.ndarray, bi_weight: float, margin: float
+) -> tuple[Span, ...]:
+    """Evidence read by the cross-encoder: each sentence's logit (`logits`, one per sentence) plus
+    `bi_weight` x 10 x (its bi-encoder score + its count bonus), and every sentence within `margin` of the best.
+    Chosen by eval/studies/answer_study.py (README "Quality")."""
+    if len(passage.sentences) <= 1:
+        return passage.sentences
+    texts = [passage.text[s.start : s.end] for s in passage.sentences]
+    bi = np.asarray(bi_scores, dtype=np.float64) + count_bonus(question, texts)
+    scores = np.asarray(logits, dtype=np.float64) + bi_weight * 10 * bi
+    return pick_evidence(scores, passage.sentences, margin)

@@ -183,13 +183,16 @@ def _best_sentence(index: IndexVersion, rows: np.ndarray, question_vector: np.nd
     return np.maximum.reduceat(sims, offsets)
 
 
-def answer_signals(question: str, c: Candidates, reranked: Reranked, head: np.ndarray, top: int) -> Signals:
-    """What the answerability decision reads: the cross-encoder's verdict and what the top passage holds."""
+def answer_signals(question: str, c: Candidates, reranked: Reranked, head: np.ndarray, top: int, sentence_logits: np.ndarray) -> Signals:
+    """What the answerability decision reads: the cross-encoder's verdict on the head and on the top
+    passage's sentences (`sentence_logits`), and what the top passage holds."""
     logits = np.sort(reranked.logits)[::-1]
     passage = c.index.passages[c.rows[top]]
     position = int(np.flatnonzero(head == top)[0]) if top in head else 0
     first, last = reranked.windows[position]
     read = passage.text[passage.sentences[first].start : passage.sentences[last].end] if passage.sentences else passage.text
+    best = int(np.argmax(sentence_logits)) if len(sentence_logits) else -1
+    sentence = passage.text[passage.sentences[best].start : passage.sentences[best].end] if best >= 0 and passage.sentences else read
     terms = tokenize([question])[0]
     idf_of = getattr(c.index.lexical, "idf", None)  # Milvus full-text search does not expose frequencies
     idf = idf_of(terms) if idf_of else dict.fromkeys(terms, 1.0)
@@ -207,6 +210,9 @@ def answer_signals(question: str, c: Candidates, reranked: Reranked, head: np.nd
         window_coverage=rare_term_coverage(terms, set(tokenize([read])[0]), idf),
         unknown_terms=unknown_share(terms, idf, unknown_idf) if idf_of else 0.0,
         missing_top_idf=missing_rarest(terms, passage_terms, idf, unknown_idf),
+        ce_sentence_top=float(sentence_logits[best]) if best >= 0 else float(logits[0]),
+        sentence_type_missing=float(kind is not None and not has_type(sentence, kind, question)),
+        sentence_coverage=rare_term_coverage(terms, set(tokenize([sentence])[0]), idf),
     )
 
 
@@ -219,10 +225,6 @@ class Ranking:
     order: list[int]
     reranked: Reranked | None = None
     head: np.ndarray | None = None
-
-    def signals(self, question: str) -> Signals:
-        """What the answerability decision reads (a reranked ranking only)."""
-        return answer_signals(question, self.candidates, self.reranked, self.head, self.order[0])
 
 
 class Searcher:
@@ -354,7 +356,10 @@ class Searcher:
             sentence_scores(c.question_vector, terms, [p.text[x.start : x.end] for x in p.sentences], c.index.sentence_vectors(c.rows[i]))
             for p, i in zip(passages, head, strict=True)
         ]
-        reranked = rerank(self.reranker(), question, passages, bi, fused, head, s.rerank_fused_weight, s.rerank_window_chars)
+        reranked = rerank(
+            self.reranker(), question, passages, bi, fused, head, s.rerank_fused_weight, s.rerank_window_chars, s.rerank_text,
+            s.rerank_passages,
+        )
         return reranked, head
 
     def rank(self, question: str, mode: str, rerank: bool, files: list[str] | None = None) -> Ranking:
@@ -371,17 +376,24 @@ class Searcher:
         order = sorted(range(len(c.rows)), key=lambda i: -scores[i])
         return Ranking(c, scores, order, reranked, head)
 
-    def read_evidence(self, question: str, c: Candidates, passages: list[Passage], positions: list[int]) -> list[tuple[Span, ...]]:
-        """Evidence of `passages` (candidates at `positions`) read by the cross-encoder: it tells the
-        answering sentence from one on the same topic better than cosine (README "Quality")."""
-        s = self.settings
-        terms = set(tokenize([question])[0])
-        bi = [
-            sentence_scores(c.question_vector, terms, [p.text[x.start : x.end] for x in p.sentences], c.index.sentence_vectors(c.rows[i]))
-            for p, i in zip(passages, positions, strict=True)
-        ]
-        model = self.reranker()
-        return rerank_evidence(model, question, passages, bi, s.evidence_bi_weight, s.evidence_place_penalty, s.evidence_rerank_margin)
+    def read_sentences(self, question: str, c: Candidates, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """The cross-encoder's logit and the bi-encoder's score of each sentence of candidate `position`."""
+        passage = c.index.passages[c.rows[position]]
+        texts = [passage.text[x.start : x.end] for x in passage.sentences]
+        if not texts:
+            return np.zeros(0, dtype=np.float32), np.zeros(0)
+        bi = sentence_scores(c.question_vector, set(tokenize([question])[0]), texts, c.index.sentence_vectors(c.rows[position]))
+        return self.reranker().score(question, texts), bi
+
+    def decide(self, question: str, ranking: Ranking, sentence_logits: np.ndarray) -> tuple[Signals, float | None, bool | None]:
+        """Signals of a reranked ranking, and the answerability model's P(answers) and verdict
+        (None when the shipped weights were fitted on another cross-encoder's logits)."""
+        signals = answer_signals(question, ranking.candidates, ranking.reranked, ranking.head, ranking.order[0], sentence_logits)
+        model = shipped_model()
+        if model.reranker != self.settings.reranker:
+            return signals, None, None
+        probability = model.probability(signals)
+        return signals, probability, probability < model.threshold
 
     def search(
         self,
@@ -411,21 +423,20 @@ class Searcher:
         best_sentence = float(c.best_sentence.max()) if len(c.best_sentence) else 0.0
         abstained = best_sentence < s.abstain_below
         signals = probability = None
-        if reranked is not None:
-            signals = ranking.signals(question)
-            model = shipped_model()
-            if model.reranker == s.reranker:  # its weights read this cross-encoder's logits
-                probability = model.probability(signals)
-                abstained = probability < model.threshold
-
         passages = [index.passages[c.rows[i]] for i in chosen]
         evidence = select_evidence(
             c.question_vector, question, passages, [index.sentence_vectors(c.rows[i]) for i in chosen], s.evidence_margin
         )
-        if reranked is not None and not abstained and s.evidence_hits:
-            # No answering sentence to find when the sources do not answer: the cosine's pick is shown.
-            n = min(s.evidence_hits, len(chosen))
-            evidence[:n] = self.read_evidence(question, c, passages[:n], chosen[:n])
+        if reranked is not None and chosen:
+            # The top hit's sentences, read once: the decision looks at its best one, and when the
+            # sources answer, they choose the highlight (the cross-encoder tells the answering
+            # sentence from one on the same topic better than cosine; README "Quality").
+            logits, bi = self.read_sentences(question, c, chosen[0])
+            signals, probability, verdict = self.decide(question, ranking, logits)
+            if verdict is not None:
+                abstained = verdict
+            if not abstained:
+                evidence[0] = rerank_evidence(question, passages[0], logits, bi, s.evidence_bi_weight, s.evidence_rerank_margin)
         hits = tuple(
             Hit(
                 passage,

@@ -9,11 +9,12 @@ import sys
 import pytest
 
 import index.search
-from index.answerability import MODEL_PATH, AnswerabilityModel, expected_type, has_type, shipped_model
+from index.answerability import MODEL_PATH, AnswerabilityModel, count_focus, counts, expected_type, has_type, shipped_model
 from index.build import build_index
+from index.evidence import count_bonus
 from index.config import DEFAULT_RERANKER, Settings
 from index.model_files import MODELS_ENV, ModelFileError, model_folder
-from index.rerank import get_reranker
+from index.rerank import _length_batches, get_reranker
 from index.search import Searcher
 
 from conftest import ROOT, cli_env
@@ -147,5 +148,34 @@ def test_prison_question_highlights_the_77000_sentence(bundled_settings):
     answer = Searcher(bundled_settings).search("How many people are in prison in El Salvador?")
     csis = next(h for h in answer.hits if h.passage.files[0].startswith("csis"))
     assert "77,000" in csis.evidence_text and "United States" not in csis.evidence_text
-    fused = Searcher(bundled_settings).search("How many people are in prison in El Salvador?", rerank=False)
-    assert "United States" in next(h for h in fused.hits if h.passage.files[0].startswith("csis")).evidence_text
+
+
+def test_count_focus_finds_the_sentence_that_counts_what_is_asked():
+    assert count_focus("How many people are in prison in El Salvador?") == "people"
+    assert count_focus("How many soldiers were deployed?") == "soldier"
+    assert count_focus("What share of Salvadorans live in poverty?") is None
+    assert counts("This has led to the incarceration of over 77,000 people.", "people")
+    assert counts("Two million voters turned out.", "voter")
+    # A comparison that mentions both a number and the noun, but does not count it, does not count.
+    assert not counts("The United States has approximately 2.1 million incarcerated people.", "people")
+    bonus = count_bonus("How many people are in prison?", ["It holds 77,000 people.", "People are held there."])
+    assert bonus[0] > 0 and bonus[1] == 0
+
+
+def test_length_batches_keep_short_inputs_apart_from_long_ones():
+    lengths = [120, 110, 130, 256, 250, 100, 240] + [30] * 20
+    batches = _length_batches(lengths)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) <= 16 and max(lengths[i] for i in b) <= 1.5 * min(lengths[i] for i in b)
+
+
+
+def test_candidates_below_the_head_keep_the_fused_order(bundled_settings):
+    searcher = Searcher(bundled_settings)
+    question = "How many people are in prison in El Salvador?"
+    fused = searcher.rank(question, "hybrid", rerank=False)
+    reranked = searcher.rank(question, "hybrid", rerank=True)
+    head = set(reranked.head.tolist())
+    assert len(reranked.order) > len(head) and set(reranked.order[: len(head)]) == head
+    assert reranked.order[len(head) :] == [i for i in fused.order if i not in head]

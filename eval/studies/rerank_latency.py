@@ -1,13 +1,15 @@
-"""Reranking's cost as a ratio: the same 40 gold questions, with and without the second stage, interleaved.
+"""Reranking's cost as a ratio: the same 40 gold questions, without the second stage, with round 1's
+reading (windows only, blended with the fused score) and with the shipped one, interleaved.
 
     python -m eval.studies.rerank_latency
 
-Prints p50/p95 of each and the ratio of the p50s, measured in the same run (so a loaded machine
-slows both alike). The absolute web-answer latency is `verbatim bench`'s hybrid+rerank column.
+Prints p50/p95 of each and its p50 over the hybrid p50, measured in the same run (so a loaded machine
+slows all alike). The absolute web-answer latency is `verbatim bench`'s hybrid+rerank column.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 
@@ -21,18 +23,25 @@ from index.search import Searcher
 
 def main() -> int:
     questions = [q.question for path in default_gold_files() for q in load_gold(path)][:40]
-    searcher = Searcher(Settings())
-    searcher.search(questions[0])  # load models and index before the clock
-    searcher.search(questions[0], rerank=False)
-    times: dict[bool, list[float]] = {True: [], False: []}
+    base = Settings()
+    variants = {
+        "hybrid": (Searcher(base), False),
+        "rerank, windows + 0.2 fused (round 1)": (Searcher(dataclasses.replace(base, rerank_text="window", rerank_fused_weight=0.2)), True),
+        "rerank, max, all 10 read whole": (Searcher(dataclasses.replace(base, rerank_passages=base.rerank_top)), True),
+        f"rerank, shipped (max, {base.rerank_passages} read whole)": (Searcher(base), True),
+    }
+    for searcher, rerank in variants.values():
+        searcher.search(questions[0], rerank=rerank)  # load models and index before the clock
+    times: dict[str, list[float]] = {name: [] for name in variants}
     for question in questions:
-        for rerank in (False, True):
+        for name, (searcher, rerank) in variants.items():
             started = time.perf_counter()
             searcher.search(question, rerank=rerank)
-            times[rerank].append((time.perf_counter() - started) * 1000)
-    for rerank in (False, True):
-        print(f"{'hybrid+rerank' if rerank else 'hybrid'}: p50 {np.percentile(times[rerank], 50):.0f} ms, p95 {np.percentile(times[rerank], 95):.0f} ms")
-    print(f"ratio of p50s: {np.percentile(times[True], 50) / np.percentile(times[False], 50):.1f}")
+            times[name].append((time.perf_counter() - started) * 1000)
+    hybrid = np.percentile(times["hybrid"], 50)
+    for name, values in times.items():
+        p50, p95 = np.percentile(values, 50), np.percentile(values, 95)
+        print(f"{name}: p50 {p50:.0f} ms, p95 {p95:.0f} ms, p50 {p50 / hybrid:.1f}x hybrid")
     return 0
 
 

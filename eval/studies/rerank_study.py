@@ -22,7 +22,7 @@ import numpy as np
 from eval import metrics
 from eval.studies.common import STUDIES_DIR, Dataset, ScoreCache, gold, squad, trec
 from index.config import Settings
-from index.evidence import sentence_scores
+from index.evidence import count_bonus, sentence_scores
 from index.lexical import tokenize
 from index.rerank import DEFAULT_RERANKER, window_span
 from index.search import Searcher, fuse
@@ -199,37 +199,21 @@ def report(names: list[str]) -> None:
     }
     for w in (0.25, 0.5, 1.0, 2.0):
         choosers[f"CE + {w} x 10 x bi"] = lambda c, w=w: int(np.argmax(np.array(c["ce_sentences"]) + w * 10 * np.array(c["bi_sentences"])))
-    from index.places import other_places
-
-    def with_places(question: str, w: float, penalty: float):
-        def choose(c: dict) -> int:
-            texts = [c["text"][a:b] for a, b in c["sentences"]]
-            places = np.array([other_places(question, t) for t in texts])
-            return int(np.argmax(np.array(c["ce_sentences"]) + w * 10 * np.array(c["bi_sentences"]) - penalty * places))
-
-        return choose
-
     for label, choose in choosers.items():
         print(f"| {label} | " + " | ".join(f"{evidence_accuracy(data[n], choose):.3f}" for n in names if n != "trec") + " |")
-    for penalty in (4.0, 8.0):
-        label = f"CE + 1.0 x 10 x bi - {penalty:g} x other countries named"
-        cells = [f"{evidence_accuracy(data[n], None, lambda q: with_places(q, 1.0, penalty)):.3f}" for n in names if n != "trec"]
-        print(f"| {label} | " + " | ".join(cells) + " |")
     print()
     print("Highlighting every sentence within a margin of the best (as the app does): accuracy / sentences highlighted")
     print()
     print("| evidence score | margin | " + " | ".join(n for n in names if n != "trec") + " |")
     print("|---|---|" + "---|" * len([n for n in names if n != "trec"]))
-    variants = [("bi-encoder + term share (shipped without reranking)", 0.0, 0.1, True)]
-    variants += [(f"CE + 10 x bi - {p:g} x other countries", p, m, False) for p in (8.0, 16.0) for m in (0.0, 2.0, 4.0, 6.0)]
-    for label, penalty, margin, bi_only in variants:
-        cells = [_margin_accuracy(data[n], penalty, margin, bi_only) for n in names if n != "trec"]
+    variants = [("bi-encoder + term share (shipped without reranking)", 0.1, True)]
+    variants += [("CE + 10 x (bi + count bonus)", m, False) for m in (0.0, 2.0, 4.0, 6.0)]
+    for label, margin, bi_only in variants:
+        cells = [_margin_accuracy(data[n], margin, bi_only) for n in names if n != "trec"]
         print(f"| {label} | {margin:g} | " + " | ".join(cells) + " |")
 
 
-def _margin_accuracy(records: list[dict], penalty: float, margin: float, bi_only: bool) -> str:
-    from index.places import other_places
-
+def _margin_accuracy(records: list[dict], margin: float, bi_only: bool) -> str:
     right = total = shown = 0
     for r in records:
         if not r["answers"]:
@@ -241,8 +225,7 @@ def _margin_accuracy(records: list[dict], penalty: float, margin: float, bi_only
                 if bi_only:
                     score = bi
                 else:
-                    places = np.array([other_places(r["question"], t) for t in texts])
-                    score = np.array(cand["ce_sentences"]) + 10 * bi - penalty * places
+                    score = np.array(cand["ce_sentences"]) + 10 * (bi + count_bonus(r["question"], texts))
                 chosen = [t for t, v in zip(texts, score) if v >= score.max() - margin]
                 total += 1
                 shown += len(chosen)
