@@ -11,7 +11,9 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-import gradio as gr
+from app.gradio_import import import_gradio
+
+gr = import_gradio()  # gradio, without regenerating its type stubs at every start
 
 from app.page_image import page_data_url
 from app.present import escape

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import gradio as gr
+from app.gradio_import import import_gradio
+
+gr = import_gradio()  # gradio, without regenerating its type stubs at every start
 
 from index.config import Settings
 from app.present import answer_to_dicts, answer_to_html, escape, problem_to_html, question_link
