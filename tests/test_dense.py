@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from index.dense import DenseIndex
 from index.store import load_version
@@ -31,3 +32,22 @@ def test_hnsw_past_the_threshold_keeps_ids_and_recall(bundled_settings, tmp_path
     assert recall >= 0.98, recall
     # Asking for more than efSearch widens the search instead of returning fewer results.
     assert len(approx.search(queries[0], 300)[0]) == 300
+
+
+def test_search_breadth_follows_the_setting_after_a_reload(bundled_settings, tmp_path):
+    import faiss
+
+    from index.dense import HNSW_EF_SEARCH
+
+    vectors = load_version(bundled_settings.index_dir).sentence_matrix.astype(np.float32)
+    ids = np.arange(len(vectors), dtype=np.int64)
+    approx = DenseIndex.build(vectors, ids, ann_threshold=1)
+    assert approx.ef_search == HNSW_EF_SEARCH
+    approx.ef_search = 16  # an index saved with another breadth (an older build) ...
+    approx.save(tmp_path / "dense.faiss")
+    assert faiss.downcast_index(faiss.read_index(str(tmp_path / "dense.faiss")).index).hnsw.efSearch == 16
+    assert DenseIndex.load(tmp_path / "dense.faiss").ef_search == HNSW_EF_SEARCH  # ... searches with today's
+    exact = DenseIndex.build(vectors, ids)
+    assert exact.ef_search is None
+    with pytest.raises(ValueError):
+        exact.ef_search = 64

@@ -257,20 +257,41 @@ def _attach_store(version: Path, target: Path, store: str, made: dict) -> dict:
     return {key: made[key] for key in ("base_passages", "passages", "noisy_copies", "bm25_build_s")} | {"dense_build_s": round(dense_s, 1)}
 
 
-def dense_recall(index_dir: Path, question_vectors: np.ndarray, store: str, k: int = 10) -> float:
-    """Recall@k of the version's dense search against exact inner products over all its vectors."""
+def dense_recall(index_dir: Path, question_vectors: np.ndarray, store: str, k: int = 10) -> dict:
+    """Recall@k of the version's dense search against exact inner products over all its vectors.
+
+    For a FAISS HNSW index also a sweep of the search breadth (efSearch): recall and mean search time per
+    breadth, the shipped one marked, so the setting's trade-off is measured rather than assumed.
+    """
+    from index.dense import HNSW_EF_SEARCH
     from index.store import load_version
 
     version = load_version(index_dir, expected_store=store)
     ids = np.array([p.id for p in version.passages], dtype=np.int64)
-    recalls = []
+    truths = []
     for start in range(0, len(question_vectors), 50):
         block = question_vectors[start : start + 50]
-        truth = np.argsort(-(block @ version.vectors.T), axis=1)[:, :k]
-        for q, want in zip(block, truth, strict=True):
+        truths.extend(ids[np.argsort(-(block @ version.vectors.T), axis=1)[:, :k]])
+
+    def recall_and_ms() -> tuple[float, float]:
+        recalls, seconds = [], 0.0
+        for q, want in zip(question_vectors, truths, strict=True):
+            started = time.perf_counter()
             found, _ = version.dense.search(q, 100)  # the candidates a question asks for
-            recalls.append(len(set(found[:k].tolist()) & set(ids[want].tolist())) / k)
-    return round(float(np.mean(recalls)), 4)
+            seconds += time.perf_counter() - started
+            recalls.append(len(set(found[:k].tolist()) & set(want.tolist())) / k)
+        return round(float(np.mean(recalls)), 4), round(1000 * seconds / len(recalls), 2)
+
+    breadth = getattr(version.dense, "ef_search", None)
+    if breadth is None:
+        return {"recall_at_10": recall_and_ms()[0]}
+    sweep = []
+    for ef in (128, 256, 512):
+        version.dense.ef_search = ef
+        recall, ms = recall_and_ms()
+        sweep.append({"ef_search": ef, "recall_at_10": recall, "mean_ms": ms, "shipped": ef == HNSW_EF_SEARCH})
+    shipped = next(row for row in sweep if row["shipped"])
+    return {"recall_at_10": shipped["recall_at_10"], "ef_sweep": sweep}
 
 
 def measure_million(base_index: Path, size: int, questions_file: Path, workdir: Path, stores: tuple[str, ...]) -> list[dict]:
@@ -287,14 +308,14 @@ def measure_million(base_index: Path, size: int, questions_file: Path, workdir: 
         made = _run_json(["--write", str(base_index), str(size), str(target), store, str(first or "")])
         print(f"[scale] serving probe, {store}", file=sys.stderr, flush=True)
         served = probe_store(target, questions_file, store)
-        recall = _run_json(["--recall", str(target), str(questions_file), store])
+        recall = _run_json(["--recall", str(target), str(questions_file), store])  # {"recall_at_10": …, maybe "ef_sweep"}
         size_bytes = disk_bytes(target) + sum(p.stat().st_size for p in target.glob("milvus.db*") if p.is_file())
         milvus_dir = target / "milvus.db"
         if milvus_dir.is_dir():
             size_bytes += sum(p.stat().st_size for p in milvus_dir.rglob("*") if p.is_file())
         version = next(target.glob("v-*"))
         mapped = sum((version / f).stat().st_size for f in ("vectors.npy", "sentence_vectors.npy"))
-        rows.append({"store": store, **made, **served, "recall_at_10": recall, "mapped_mb": round(mapped / 2**20, 1),
+        rows.append({"store": store, **made, **served, **recall, "mapped_mb": round(mapped / 2**20, 1),
                      "disk_mb": round(size_bytes / 2**20, 1), "load": load_average()})
         if first is None:
             first = target
@@ -381,6 +402,15 @@ def markdown(r: dict) -> str:
             + ", ".join(f"{row['store']} {row['bm25_build_s']:.0f} s and {row['dense_build_s']:.0f} s" for row in b) + ".",
             "",
         ]
+        for row in b:
+            if row.get("ef_sweep"):
+                lines += [
+                    f"HNSW search breadth ({row['store']}, same questions, dense search alone, one thread):", "",
+                    "| efSearch | recall@10 vs exact | mean search time |", "|---:|---:|---:|",
+                    *[f"| {s['ef_search']}{' (shipped)' if s['shipped'] else ''} | {s['recall_at_10']:.4f} | {s['mean_ms']:.2f} ms |"
+                      for s in row["ef_sweep"]],
+                    "",
+                ]
     return "\n".join(lines)
 
 
@@ -421,7 +451,7 @@ def _recall_main(argv: list[str]) -> int:
 
     questions = json.loads(questions_file.read_text())
     vectors = get_embedder(Settings().model).encode(questions)
-    print(dense_recall(index_dir, vectors, store))
+    print(json.dumps(dense_recall(index_dir, vectors, store)))
     return 0
 
 
