@@ -296,7 +296,7 @@ def dense_recall(index_dir: Path, question_vectors: np.ndarray, store: str, k: i
 
 def measure_million(base_index: Path, size: int, questions_file: Path, workdir: Path, stores: tuple[str, ...]) -> list[dict]:
     """Per store: write the synthetic version, then a fresh serving process's latency, RSS, disk, recall."""
-    from eval.studies.bench import disk_bytes, probe
+    from eval.studies.bench import disk_bytes
 
     rows = []
     first: Path | None = None
@@ -384,15 +384,16 @@ def markdown(r: dict) -> str:
             "the real passages, then their sentences shuffled plus one sentence of another passage (BM25 over real words). "
             "Latency is the whole search path (question encoding, dense and BM25 candidates, exact re-scoring, fusion, "
             "evidence) in a fresh process, without a cross-encoder reranker.", "",
-            "| store | dense index | hybrid p50 / p95 | dense p50 / p95 | lexical p50 / p95 | recall@10 vs exact | load | peak RSS | memory-mapped files | disk |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| store | dense index | hybrid p50 / p95 | dense p50 / p95 | lexical p50 / p95 | recall@10 vs exact | index load | peak RSS | memory-mapped files | disk | load average after (1 / 5 / 15 min) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for row in b:
             lat = row["latency"]
             cells = " | ".join(f"{lat[m]['p50_ms']:.1f} / {lat[m]['p95_ms']:.1f} ms" for m in ("hybrid", "dense", "lexical"))
             index = {"exact": "FLAT", "hnsw": "AUTOINDEX"}[row["dense_index"]] if row["store"] == "milvus" else row["dense_index"]
             lines.append(f"| {row['store']} | {index} | {cells} | {row['recall_at_10']:.4f} | {row['load_s']:.0f} s | "
-                         f"{row['peak_rss_mb']:,.0f} MB | {row['mapped_mb']:,.0f} MB | {row['disk_mb']:,.0f} MB |")
+                         f"{row['peak_rss_mb']:,.0f} MB | {row['mapped_mb']:,.0f} MB | {row['disk_mb']:,.0f} MB | "
+                         f"{' / '.join(str(x) for x in row.get('load', []))} |")
         lines += [
             "",
             "Peak RSS is the serving process's high-water mark (VmHWM): model, passages, documents, dense index "
