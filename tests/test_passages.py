@@ -98,3 +98,11 @@ def test_packing_is_balanced_and_bounded():
     assert pack_sentences([None] * 4, [30, 30, 30, 30], max_tokens=100) == [(0, 2), (2, 4)]
     # Overlap repeats sentences between runs.
     assert pack_sentences([None] * 4, [30, 30, 30, 30], max_tokens=100, overlap=1) == [(0, 2), (1, 3), (2, 4)]
+
+
+def test_token_counts_are_the_models_own(corpus, embedder):
+    """count_tokens (the Rust tokenizer, called directly) counts what the model's tokenizer counts."""
+    cleaned, passages = corpus
+    texts = [p.text for p in passages] + ["Café déjà vu: $7.77 billion, 1.9% — U.S. Dr. Müller", "", "x" * 3000]
+    expected = [len(ids) for ids in embedder._tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]]
+    assert embedder.count_tokens(texts) == expected
