@@ -415,7 +415,7 @@ class Searcher:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         ranking = self.rank(question, mode, rerank, files)
-        c, scores, order, reranked, head = ranking.candidates, ranking.scores, ranking.order, ranking.reranked, ranking.head
+        c, scores, order, reranked = ranking.candidates, ranking.scores, ranking.order, ranking.reranked
         index = c.index
         files_of = [index.passages[r].files for r in c.rows]
         chosen = diversify(order, scores, files_of, k, s.diversify_ratio)

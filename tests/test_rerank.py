@@ -1,7 +1,6 @@
 """The cross-encoder second stage and the answerability decision, on the real packaged models."""
 
 import dataclasses
-import json
 import shutil
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from index.answerability import MODEL_PATH, AnswerabilityModel, count_focus, cou
 from index.build import build_index
 from index.evidence import count_bonus
 from index.config import DEFAULT_RERANKER, Settings
-from index.model_files import MODELS_ENV, ModelFileError, model_folder
+from index.model_files import MODELS_ENV, model_folder
 from index.rerank import _length_batches, get_reranker
 from index.search import Searcher
 

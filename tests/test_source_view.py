@@ -7,7 +7,6 @@ import html
 import io
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 from PIL import Image

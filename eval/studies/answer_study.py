@@ -14,7 +14,6 @@ all of gold (its gold figures in `verbatim eval` are then in-sample: quote the o
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 from dataclasses import dataclass
