@@ -42,6 +42,14 @@ def sources_copy(tmp_path) -> Path:
     return target
 
 
+@pytest.fixture()
+def indexed_copy(tmp_path, sources_copy, bundled_settings) -> Settings:
+    """A writable copy of the bundled sources with a copy of their built index: the state a fresh build
+    of the copy leaves (the index holds no paths), for tests whose subject is what happens next."""
+    shutil.copytree(bundled_settings.index_dir, tmp_path / "index")
+    return Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -113,10 +121,10 @@ def server_url(bundled_settings, tmp_path_factory):
 
 
 @contextmanager
-def served_copy_of_sources(root: Path, embedder) -> Iterator[tuple[str, Settings]]:
-    """A writable copy of the bundled sources under `root`, indexed and served; yields (url, settings)."""
+def served_copy_of_sources(root: Path, built: Settings) -> Iterator[tuple[str, Settings]]:
+    """A writable copy of the bundled sources and of their index `built` under `root`, served; yields (url, settings)."""
     shutil.copytree(SOURCES, root / "sources")
+    shutil.copytree(built.index_dir, root / "index")
     settings = Settings(sources_dir=root / "sources", index_dir=root / "index")
-    build_index(settings, embedder=embedder)
     with running_server(settings, root / "serve.log") as url:
         yield url, settings

@@ -19,8 +19,8 @@ LATE = "late_added.txt"
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory, embedder):
-    with served_copy_of_sources(tmp_path_factory.mktemp("browser-sources"), embedder) as (url, settings):
+def app(tmp_path_factory, bundled_settings):
+    with served_copy_of_sources(tmp_path_factory.mktemp("browser-sources"), bundled_settings) as (url, settings):
         yield url, settings
 
 

@@ -82,9 +82,8 @@ def _results(settings, embedder):
     return [[(h.passage.id, round(h.score, 5)) for h in searcher.search(q, k=5).hits] for q in QUESTIONS]
 
 
-def test_incremental_build_equals_full_build(tmp_path, sources_copy, embedder):
-    incremental = Settings(sources_dir=sources_copy, index_dir=tmp_path / "incremental")
-    build_index(incremental, embedder=embedder)
+def test_incremental_build_equals_full_build(tmp_path, indexed_copy, embedder):
+    incremental, sources_copy = indexed_copy, indexed_copy.sources_dir
     (sources_copy / "harbour.md").write_text("# Harbour\n\nThe harbour survey counted 212 fishing boats in 2024.\n")
     (sources_copy / "bridge.txt").write_text("The old bridge closed on 3 March 2025 for repairs.\n")
     (sources_copy / "wola-podcast-grim-side-of-el-salvador-security-model.txt").unlink()
@@ -98,16 +97,15 @@ def test_incremental_build_equals_full_build(tmp_path, sources_copy, embedder):
     assert np.allclose(a.vectors, b.vectors, atol=1e-5)
 
 
-def test_a_different_model_needs_full(tmp_path, sources_copy, embedder):
-    settings = Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
-    build_index(settings, embedder=embedder)
+def test_a_different_model_needs_full(tmp_path, indexed_copy, embedder):
+    settings = indexed_copy
     other = settings.with_overrides(model="some/other-model")
     with pytest.raises(BuildRefused, match="--full"):
         build_index(other, embedder=embedder)
 
 
-def test_cli_add_sources_remove(tmp_path, sources_copy):
-    settings = Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
+def test_cli_add_sources_remove(tmp_path, indexed_copy):
+    settings = indexed_copy
     note = tmp_path / "harbour.md"
     note.write_text("# Harbour Survey\n\nThe harbour survey counted 212 fishing boats in 2024.\n")
     run = lambda *args: subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=cli_env(settings), timeout=300)
@@ -122,9 +120,8 @@ def test_cli_add_sources_remove(tmp_path, sources_copy):
     assert out.returncode == 1 and "no source named" in out.stderr
 
 
-def test_a_metadata_edit_needs_no_re_embedding(tmp_path, sources_copy, embedder):
-    settings = Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
-    build_index(settings, embedder=embedder)
+def test_a_metadata_edit_needs_no_re_embedding(tmp_path, indexed_copy, embedder):
+    settings, sources_copy = indexed_copy, indexed_copy.sources_dir
     toml = sources_copy / "sources.toml"
     toml.write_text(toml.read_text().replace('date = "2025-10-09"', 'date = "2025-10-10"', 1))
     report = build_index(settings, embedder=embedder)

@@ -10,15 +10,12 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from gradio_client import Client
 
-from index.config import Settings
 from eval.datasets import load_gold
-from index.build import build_index
 from index.store import current_version_path
 from tests.conftest import ROOT, cli_env, running_server
 
@@ -35,9 +32,8 @@ The harbour survey of 2024 counted 212 fishing boats and 17 cargo vessels in the
 
 
 @pytest.mark.slow
-def test_concurrent_clients_during_a_rebuild(tmp_path, sources_copy, embedder, artifacts_dir):
-    settings = Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
-    build_index(settings, embedder=embedder)
+def test_concurrent_clients_during_a_rebuild(tmp_path, indexed_copy, artifacts_dir):
+    settings = indexed_copy
     first_version = current_version_path(settings.index_dir).name
     questions = [q.question for q in load_gold(ROOT / "eval" / "gold" / "bundled.jsonl")][:50]
     new_file = tmp_path / "harbour-survey.md"

@@ -42,9 +42,8 @@ def test_rebuild_reuses_vectors_and_switches_version(tmp_path, sources_copy, emb
     assert first.version.exists()  # the previous version stays for readers still holding it
 
 
-def test_a_crash_mid_build_leaves_the_previous_index_live(tmp_path, sources_copy, embedder, monkeypatch):
-    settings = Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
-    build_index(settings, embedder=embedder)
+def test_a_crash_mid_build_leaves_the_previous_index_live(tmp_path, indexed_copy, embedder, monkeypatch):
+    settings, sources_copy = indexed_copy, indexed_copy.sources_dir
     before = current_version_path(settings.index_dir)
     (sources_copy / "new.txt").write_text("A brand new document about river floods in 2024.\n")
 

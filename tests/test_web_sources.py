@@ -5,16 +5,13 @@ import html
 import pytest
 from gradio_client import Client, handle_file
 
-from index.config import Settings
-from index.build import build_index
 
 from conftest import running_server
 
 
 @pytest.fixture()
-def library_server(tmp_path, sources_copy, embedder):
-    settings = Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
-    build_index(settings, embedder=embedder)
+def library_server(tmp_path, indexed_copy):
+    settings = indexed_copy
     with running_server(settings, tmp_path / "serve.log") as url:
         yield Client(url, verbose=False), settings
 
@@ -92,11 +89,11 @@ def _text(message: dict) -> str:
 
 
 @pytest.fixture(scope="module")
-def shared_library(tmp_path_factory, embedder):
+def shared_library(tmp_path_factory, bundled_settings):
     """One app over a writable copy of the sources, shared by the tests below (a server start each would cost ~30 s)."""
     from conftest import served_copy_of_sources
 
-    with served_copy_of_sources(tmp_path_factory.mktemp("shared-library"), embedder) as (url, settings):
+    with served_copy_of_sources(tmp_path_factory.mktemp("shared-library"), bundled_settings) as (url, settings):
         yield Client(url, verbose=False), settings
 
 
