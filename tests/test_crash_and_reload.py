@@ -8,6 +8,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from index.config import Settings
 from index.build import build_index
 from index.search import Searcher
@@ -78,6 +80,7 @@ class BuildZygote:
         self.process.wait()
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_moment_leaves_the_previous_index_usable(tmp_path, indexed_copy, embedder):
     settings, sources_copy = indexed_copy, indexed_copy.sources_dir
     (sources_copy / "extra.md").write_text("# Extra\n\nA new report on harbour traffic counted 212 boats in 2024.\n")

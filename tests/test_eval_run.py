@@ -33,6 +33,7 @@ def test_gold_file_is_well_formed_and_answers_occur_in_sources(bundled_settings)
             assert any(normalize_for_match(a) in texts[source] for a in q.answers), (q.id, source)
 
 
+@pytest.mark.slow
 def test_gold_eval_meets_its_floors(bundled_settings, tmp_path, capsys):
     # In this process (the session's model and index files are loaded already); the command line,
     # exit code and floors are those of `verbatim eval`.

@@ -18,6 +18,7 @@ from index.config import Settings
 from index.store import current_version_path, load_version, open_version
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow
 
 from index.ray_build import EmbedBatches, RayBuildError, RayRunner  # noqa: E402
 
