@@ -286,24 +286,23 @@ class Searcher:
     def _open_encoder(self, manifest: Manifest) -> TextEncoder:
         return open_query_encoder(self.settings.index_dir, manifest.query_encoder, self.settings.model)
 
-    def _submit(self, key: tuple, load: Callable[[], object]) -> Future:
-        """The load of `key`, started on a loader thread unless it already runs or ran."""
+    def _submit(self, key: tuple, load: Callable[[], object]) -> tuple[tuple, Future]:
+        """The load of `key`, started on a loader thread unless it already runs or ran; (hashable key, future)."""
         key = tuple(json.dumps(part, sort_keys=True) if isinstance(part, dict) else part for part in key)
         with self._models_lock:
             if key not in self._models:
                 self._models[key] = _LOADER.submit(load)
-            return self._models[key]
+            return key, self._models[key]
 
     def _model(self, key: tuple, load: Callable[[], T]) -> T:
         """`load()` once per key; a load that failed is tried again on the next question (a file fixed)."""
-        future = self._submit(key, load)
+        key, future = self._submit(key, load)
         try:
             return future.result()
         except Exception:
             with self._models_lock:
-                for k, f in list(self._models.items()):
-                    if f is future:
-                        del self._models[k]
+                if self._models.get(key) is future:
+                    del self._models[key]
             raise
 
     def _preload_models(self) -> None:

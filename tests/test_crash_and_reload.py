@@ -34,7 +34,7 @@ for _ in sys.stdin:
         print("done", time.monotonic(), os.getpid(), flush=True)
         os._exit(0)
     _, status = os.waitpid(child, 0)
-    print("gone", status, 0, flush=True)
+    print("gone", status, flush=True)
 """
 
 
@@ -47,19 +47,21 @@ class BuildZygote:
             [sys.executable, "-c", BUILD_ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
         )
 
-    def _next(self, kind: str) -> tuple[float, int]:
+    def _next(self, kind: str) -> list[str]:
+        """The fields after `kind` of the zygote's next line."""
         line = self.process.stdout.readline().split()
         assert line and line[0] == kind, (kind, line)
-        return float(line[1]), int(line[2])
+        return line[1:]
 
     def start(self) -> tuple[float, int]:
         """Fork a build; (its start time, its pid)."""
         self.process.stdin.write("build\n")
         self.process.stdin.flush()
-        return self._next("start")
+        stamp, pid = self._next("start")
+        return float(stamp), int(pid)
 
     def wait_done(self) -> float:
-        finished, _ = self._next("done")
+        finished = float(self._next("done")[0])
         self._next("gone")
         return finished
 
@@ -73,7 +75,7 @@ class BuildZygote:
         if line and line[0] == "done":  # it finished just before the signal
             line = self.process.stdout.readline().split()
         assert line and line[0] == "gone", line
-        return int(float(line[1]))
+        return int(line[1])
 
     def close(self) -> None:
         self.process.kill()
