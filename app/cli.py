@@ -247,6 +247,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from index.model_files import PACKAGED, ModelFileError, fetch, model_folder, models_dir
 
+    model = Settings.from_args(args).model
     if args.action == "fetch":
         for name in args.names or list(PACKAGED):
             if name not in PACKAGED:
@@ -254,16 +255,58 @@ def cmd_models(args: argparse.Namespace) -> int:
                 return 2
             folder = fetch(name, force=args.force)
             print(f"{name}: {folder} (sha256 verified; from {PACKAGED[name].source})")
+        if not args.names:
+            return _export_embedding_model(model, args.force)
         return 0
     print(f"models folder: {models_dir()}")
-    for model in PACKAGED.values():
+    for packaged in PACKAGED.values():
         try:
-            state = f"present, sha256 verified ({model_folder(model.name)})"
+            state = f"present, sha256 verified ({model_folder(packaged.name)})"
         except ModelFileError:
-            state = f"not fetched: `verbatim models fetch {model.name}`"
-        print(f"{model.name}\n    {model.upstream}: {model.what}\n    from {model.source}; licence {model.licence}\n    {state}")
-        for file, sha256 in model.files:
+            state = f"not fetched: `verbatim models fetch {packaged.name}`"
+        print(f"{packaged.name}\n    {packaged.upstream}: {packaged.what}\n    from {packaged.source}; licence {packaged.licence}\n    {state}")
+        for file, sha256 in packaged.files:
             print(f"    {file} sha256 {sha256}")
+    if model not in PACKAGED:
+        print(f"{model}\n    embedding model (sentence-transformers); {_export_state(model)}")
+    return 0
+
+
+def _export_state(model: str) -> str:
+    from index.model_files import ModelFileError
+    from index.query_encoder import cached_export, exportable
+
+    if not exportable(model):
+        return "not exportable to ONNX: builds and questions use sentence-transformers (torch)"
+    try:
+        export = cached_export(model)
+    except ModelFileError as exc:
+        return f"ONNX export damaged ({exc})"
+    if export is None:
+        return "no ONNX export yet: `verbatim models fetch` (or the first build) makes it"
+    return f"ONNX export present, sha256 verified ({export[0]}): builds and questions run on it"
+
+
+def _export_embedding_model(model: str, force: bool) -> int:
+    """Export the embedding model to ONNX once (torch is loaded only when there is no verified export)."""
+    from index.model_files import ModelFileError
+    from index.query_encoder import cached_export, export_model, exportable
+
+    if not exportable(model):
+        print(f"{model}: {_export_state(model)}")
+        return 0
+    try:
+        export = None if force else cached_export(model)
+    except ModelFileError:
+        export = None
+    if export is None:
+        from index.embed import Embedder
+
+        folder = export_model(Embedder(model), force=force)
+        if folder is None:
+            print(f"error: the ONNX export of {model} does not reproduce its vectors; builds will use torch", file=sys.stderr)
+            return 1
+    print(f"{model}: {_export_state(model)}")
     return 0
 
 
@@ -376,10 +419,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-docs", type=int, help="BEIR: only the first N documents (plus every judged one)")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("models", help="list the packaged model files (provenance, licence, checksum) or fetch them")
+    p = sub.add_parser(
+        "models",
+        help="list the packaged model files (provenance, licence, checksum) or fetch them, and export the embedding model to ONNX",
+    )
     p.add_argument("action", nargs="?", choices=("list", "fetch"), default="list")
-    p.add_argument("names", nargs="*", help="models to fetch (default: all)")
-    p.add_argument("--force", action="store_true", help="download again even when the local files verify")
+    p.add_argument("names", nargs="*", help="models to fetch (default: all, then the embedding model's ONNX export)")
+    p.add_argument("--model", help="embedding model to export (default: $VERBATIM_MODEL or the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--force", action="store_true", help="download (and export) again even when the local files verify")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("bench", help="measure build throughput, search latency, memory, disk and cold start at growing sizes")

@@ -24,6 +24,7 @@ import numpy as np
 
 from index.config import Settings
 from index.embed import Embedder, get_embedder
+from index.onnx_encoder import OnnxEncoder
 from index.progress import ProgressLines, counted
 from index.query_encoder import ensure_query_encoder
 from index.store import (
@@ -316,7 +317,7 @@ class BuildRunner(Protocol):
 class LocalRunner:
     """Both stages in this process: files one after the other, embedding on every core."""
 
-    def __init__(self, embedder: Embedder) -> None:
+    def __init__(self, embedder: Embedder | OnnxEncoder) -> None:
         self.embedder = embedder
 
     def read(
@@ -353,13 +354,13 @@ class LocalRunner:
         return self.embedder.dimension
 
 
-def default_runner(settings: Settings, embedder: Embedder | None = None) -> BuildRunner:
+def default_runner(settings: Settings, embedder: Embedder | OnnxEncoder | None = None) -> BuildRunner:
     """A Ray runner when `settings.ray_address` is set (Ray is imported only then), else a local one."""
     if settings.ray_address:
         from index.ray_build import RayRunner
 
         return RayRunner(settings.ray_address, workers=settings.ray_workers, gpus_per_worker=settings.ray_gpus)
-    return LocalRunner(embedder or get_embedder(settings.model))
+    return LocalRunner(embedder or get_embedder(settings.model, settings.embed_runtime))
 
 
 # ---------------------------------------------------------------- the build
@@ -367,7 +368,7 @@ def default_runner(settings: Settings, embedder: Embedder | None = None) -> Buil
 
 def build_index(
     settings: Settings,
-    embedder: Embedder | None = None,
+    embedder: Embedder | OnnxEncoder | None = None,
     full: bool = False,
     progress: bool = False,
     progress_lines: bool = False,
@@ -426,7 +427,9 @@ def _build(
         for i, rows in zip(vectors.todo, new_sentences, strict=True):
             vectors.sentences[i] = rows
     # The question encoder (ONNX) comes from the model in this process; a Ray build loads it here once.
-    encoder = ensure_query_encoder(settings.index_dir, getattr(runner, "embedder", None) or get_embedder(settings.model))
+    encoder = ensure_query_encoder(
+        settings.index_dir, getattr(runner, "embedder", None) or get_embedder(settings.model, settings.embed_runtime)
+    )
     version, records = write_built_version(settings, assembled, vectors, sidecar, dimension, full, encoder)
     return BuildReport(
         version=version,

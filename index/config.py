@@ -30,6 +30,7 @@ def _env_flag(name: str, default: bool) -> bool:
 
 STORES = ("faiss", "milvus")  # where passage vectors are searched
 LEXICAL_BACKENDS = ("bm25s", "milvus")  # where BM25 runs
+EMBED_RUNTIMES = ("onnx", "torch")  # what embeds passages in a build
 
 
 class ConfigError(ValueError):
@@ -60,7 +61,13 @@ class Settings:
     # Passage granularity (word pieces of the embedding model, which reads at most 256).
     max_passage_tokens: int = 250
     passage_overlap: int = 0
-    embed_batch_size: int = 64
+    # Passages per model call in a build: 16 built the 1,066-passage bench corpus at 55 passages/s against 43-48 at
+    # 64 (onnxruntime, 2 cores; README "Performance"): a batch is padded to its longest text.
+    embed_batch_size: int = 16
+    # What embeds passages in a build: "onnx" runs this machine's verified ONNX export of the model when
+    # there is one (same vectors, no torch; index/embed.py), else sentence-transformers; "torch" always
+    # sentence-transformers. Not a build parameter: the vectors agree to cosine >= 0.99999.
+    embed_runtime: str = field(default_factory=lambda: os.environ.get("VERBATIM_EMBED_RUNTIME", "onnx"))
     # Past this many passages the dense index is an HNSW graph instead of exact search: chosen by
     # `verbatim bench` (README "Performance"), where exact search stops being cheap and recall@10 stays >= 0.98.
     ann_threshold: int = 50_000
@@ -104,6 +111,8 @@ class Settings:
             raise ConfigError(f"unknown store {self.store!r}: use {' or '.join(STORES)}")
         if self.lexical not in LEXICAL_BACKENDS:
             raise ConfigError(f"unknown lexical backend {self.lexical!r}: use {' or '.join(LEXICAL_BACKENDS)}")
+        if self.embed_runtime not in EMBED_RUNTIMES:
+            raise ConfigError(f"unknown embedding runtime {self.embed_runtime!r}: use {' or '.join(EMBED_RUNTIMES)}")
         if self.lexical == "milvus" and self.store != "milvus":
             raise ConfigError("--lexical milvus needs --store milvus: BM25 then runs in the Milvus collection")
 

@@ -37,13 +37,17 @@ class EncoderSpec:
 class OnnxEncoder:
     """Encodes questions (and, in a build, passages with their sentences) with an ONNX transformer."""
 
-    def __init__(self, model_file: Path, tokenizer_file: Path, spec: EncoderSpec, name: str = "", threads: int = 1) -> None:
+    def __init__(
+        self, model_file: Path, tokenizer_file: Path, spec: EncoderSpec, name: str = "", threads: int = 1, export: Path | None = None
+    ) -> None:
         self.name = name or str(model_file)
         self.spec = spec
+        self.export = export  # the folder of this machine's export of a sentence-transformers model, if it is one
         self.max_tokens = spec.max_tokens
         self._session = onnx_runtime.session(str(model_file), threads)
         self._inputs = onnx_runtime.input_names(self._session)
         self._tokenizer = onnx_runtime.tokenizer(str(tokenizer_file), spec.max_tokens)
+        self._tokenizer_file = str(tokenizer_file)
         self.dimension = int(self._session.get_outputs()[0].shape[-1])
 
     def _token_vectors(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list]:
@@ -66,17 +70,19 @@ class OnnxEncoder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         prefixed = [self.spec.query_prefix + t for t in texts]
-        rows = []
-        for start in range(0, len(prefixed), batch_size):
-            hidden, mask, _ = self._token_vectors(prefixed[start : start + batch_size])
-            rows.append(self._pool(hidden, mask))
-        return np.ascontiguousarray(np.concatenate(rows), dtype=np.float32)
+        order = sorted(range(len(prefixed)), key=lambda i: -len(prefixed[i]))  # batches of similar length
+        vectors = np.zeros((len(prefixed), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            hidden, mask, _ = self._token_vectors([prefixed[i] for i in chunk])
+            vectors[chunk] = self._pool(hidden, mask)
+        return vectors
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Word pieces of each text without special tokens (what a passage's budget counts)."""
         if not texts:
             return []
-        return [len(e.ids) for e in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
+        return [len(e.ids) for e in onnx_runtime.counting_tokenizer(self._tokenizer_file).encode_batch_fast(texts, add_special_tokens=False)]
 
     def encode_passages(
         self,

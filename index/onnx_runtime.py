@@ -52,6 +52,17 @@ def tokenizer(path: str, max_tokens: int):
     return tok
 
 
+@lru_cache(maxsize=8)
+def counting_tokenizer(path: str):
+    """The tokenizer in `path` without truncation or padding: every word piece of a text is counted."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(path)
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
 def batch_arrays(encodings, input_names: set[str]) -> dict[str, np.ndarray]:
     """int64 model inputs for a batch of encodings, padded to the batch's longest."""
     length = max((len(e.ids) for e in encodings), default=0)

@@ -1,9 +1,11 @@
 """Questions -> vectors with onnxruntime: each index carries the ONNX encoder of the model it was built with.
 
 Importing torch and transformers costs seconds; a question needs a small transformer run once on a
-dozen tokens. So a build (which has the model loaded anyway) exports the model to ONNX once per
-machine, checks that the export gives the same vectors, places it in the index folder and records
-its sha256 in the manifest. The query path then loads that file with onnxruntime and verifies it.
+dozen tokens. So the model is exported to ONNX once per machine (`verbatim models fetch`, run by
+`make setup`, or the first build), the export is checked to give the model's own vectors and its
+files' sha256 are recorded beside it. Every build places it in the index folder and records its
+sha256 in the manifest; the query path loads that file with onnxruntime and verifies it. Builds
+embed with the same export when it exists (index/embed.py), so they need no torch either.
 Models that exist only as ONNX files (index/model_files.py) are used directly. A pipeline that is
 not transformer -> mean/CLS pooling -> normalise keeps the sentence-transformers encoder.
 """
@@ -22,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from index.model_files import ModelFileError, load_verified, model_checks, models_dir, sha256_of
+from index.model_files import ModelFileError, load_verified, model_checks, models_dir, sha256_of, verify_file
 from index.onnx_encoder import EncoderSpec, OnnxEncoder
 
 ENCODERS_DIR = "encoders"  # in the index folder, shared by its versions
@@ -117,6 +119,105 @@ def _place(cached: Path, target: Path) -> None:
         part.replace(destination)
 
 
+def _export_target(model: str) -> tuple[Path, EncoderSpec, Path] | None:
+    """(model folder, spec, cache folder of its export) for an exportable local model, else None."""
+    from index.embed import resolve_model
+
+    source = Path(resolve_model(model))
+    spec = exportable_spec(source) if source.is_dir() else None
+    if spec is None:
+        return None
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model.rsplit(":", 1)[-1].rstrip("/").rsplit("/", 1)[-1]) or "model"
+    return source, spec, models_dir() / "exports" / f"{slug}-{_model_key(source)}"
+
+
+def _export_checks(folder: Path) -> list[tuple[Path, str, str]]:
+    """(file, sha256, fix) of an export, as recorded when it was made and checked against the model."""
+    fix = "run `verbatim models fetch` to export the model again"
+    try:
+        recorded = json.loads((folder / "export.json").read_text())["files"]
+    except (OSError, ValueError, KeyError):
+        return [(folder / "export.json", "", fix)]
+    return [(folder / file, sha256, fix) for file, sha256 in recorded.items()]
+
+
+def cached_export(model: str) -> tuple[Path, EncoderSpec] | None:
+    """The verified ONNX export of `model` on this machine (folder, spec), or None when there is none.
+
+    Raises ModelFileError when an export exists but its files are not the ones recorded when it was made.
+    An export from before exports were recorded (no export.json) counts as none: the next build
+    with torch checks it against the model and records it.
+    """
+    target = _export_target(model)
+    if target is None or not (target[2] / "export.json").is_file():
+        return None
+    for check in _export_checks(target[2]):
+        verify_file(*check)
+    return target[2], target[1]
+
+
+def _agreement(folder: Path, spec: EncoderSpec, embedder) -> float:
+    onnx = OnnxEncoder(folder / "model.onnx", folder / "tokenizer.json", spec)
+    return float(np.sum(onnx.encode(PROBES) * embedder.encode(PROBES), axis=1).min())
+
+
+def _record(folder: Path, embedder, agreement: float) -> None:
+    files = {f: sha256_of(folder / f) for f in ("model.onnx", "tokenizer.json")}
+    record = {"model": embedder.name, "files": files, "min_cosine": agreement, "probes": len(PROBES)}
+    part = folder / ".export.json.part"
+    part.write_text(json.dumps(record, indent=1))
+    part.replace(folder / "export.json")
+
+
+def exportable(model: str) -> bool:
+    """Whether `model` is a local sentence-transformers folder that an ONNX export reproduces."""
+    return _export_target(model) is not None
+
+
+def export_model(embedder, force: bool = False) -> Path | None:
+    """Export `embedder`'s model to ONNX once per machine (needs torch) and return the export's folder.
+
+    The export is kept only if it reproduces the model's own vectors on PROBES (cosine >= MIN_COSINE),
+    and its files' sha256 are recorded (export.json) so later loads can check them. None when the
+    model's pipeline cannot be reproduced or the export disagrees.
+    """
+    target = _export_target(embedder.name)
+    if target is None:
+        return None
+    source, spec, cached = target
+    if force:
+        shutil.rmtree(cached, ignore_errors=True)
+    if (cached / "model.onnx").is_file():
+        try:
+            if cached_export(embedder.name) is not None:
+                return cached
+            agreement = _agreement(cached, spec, embedder)
+            if agreement >= MIN_COSINE:  # made before exports were recorded
+                _record(cached, embedder, agreement)
+                return cached
+        except (ModelFileError, OSError, ValueError, RuntimeError):
+            pass
+        # Damaged or disagreeing: export again. Indexes keep their own hard links to the old files.
+        shutil.rmtree(cached, ignore_errors=True)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{cached.name}-", dir=cached.parent))
+    try:
+        _export(embedder, spec, tmp, source)
+        agreement = _agreement(tmp, spec, embedder)
+        if agreement < MIN_COSINE:
+            return None
+        _record(tmp, embedder, agreement)
+        try:
+            tmp.rename(cached)
+        except OSError:
+            # Another build on this machine exported the same model first: theirs is as good.
+            if not (cached / "export.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return cached
+
+
 def ensure_query_encoder(index_dir: Path, embedder) -> dict:
     """The manifest entry naming the ONNX question encoder for `embedder`'s model, exported if needed.
 
@@ -124,37 +225,15 @@ def ensure_query_encoder(index_dir: Path, embedder) -> dict:
     {"kind": "packaged", "name": ..., "spec": ...} for a model that ships as ONNX; {"kind":
     "sentence-transformers"} when the pipeline cannot be reproduced (questions then use torch).
     """
-    if isinstance(embedder, OnnxEncoder):
+    if isinstance(embedder, OnnxEncoder) and embedder.export is None:
         return {"kind": "packaged", "name": embedder.name, "spec": embedder.spec.to_dict()}
-    from index.embed import resolve_model
-
-    source = Path(resolve_model(embedder.name))
-    spec = exportable_spec(source) if source.is_dir() else None
-    if spec is None:
+    cached = embedder.export if isinstance(embedder, OnnxEncoder) else export_model(embedder)
+    if cached is None:
         return {"kind": "sentence-transformers"}
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", embedder.name.rsplit(":", 1)[-1].rstrip("/").rsplit("/", 1)[-1]) or "model"
-    name = f"{slug}-{_model_key(source)}"
-    cached = models_dir() / "exports" / name
-    if not (cached / "model.onnx").is_file():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cached.parent))
-        try:
-            _export(embedder, spec, tmp, source)
-            onnx = OnnxEncoder(tmp / "model.onnx", tmp / "tokenizer.json", spec)
-            agreement = np.sum(onnx.encode(PROBES) * embedder.encode(PROBES), axis=1)
-            if float(agreement.min()) < MIN_COSINE:
-                return {"kind": "sentence-transformers", "export_refused": f"cosine {float(agreement.min()):.6f}"}
-            try:
-                tmp.rename(cached)
-            except OSError:
-                # Another build on this machine exported the same model first: theirs is as good.
-                if not (cached / "model.onnx").is_file():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    _place(cached, Path(index_dir) / ENCODERS_DIR / name)
+    spec = EncoderSpec.from_dict(json.loads((cached / "spec.json").read_text()))
+    _place(cached, Path(index_dir) / ENCODERS_DIR / cached.name)
     files = {f: sha256_of(cached / f) for f in ("model.onnx", "tokenizer.json")}
-    return {"kind": "onnx", "path": f"{ENCODERS_DIR}/{name}", "files": files, "spec": spec.to_dict()}
+    return {"kind": "onnx", "path": f"{ENCODERS_DIR}/{cached.name}", "files": files, "spec": spec.to_dict()}
 
 
 @lru_cache(maxsize=8)

@@ -28,7 +28,7 @@ import numpy as np
 
 from index.build import SourceFile, SourceOutcome, cut_source, open_source
 from index.config import Settings
-from index.embed import Embedder, resolve_model
+from index.embed import load_embedder, resolve_model
 from index.progress import ProgressLines
 from index.store import IndexError_
 from ingest.passages import TokenCounter
@@ -58,25 +58,17 @@ def _ray():
 def _token_counter(model: str) -> TokenCounter:
     """The model's word-piece counter, loaded once per worker process.
 
-    The tokenizer alone when the model is a plain local folder (what sentence-transformers loads
-    for it), so read tasks do not load the weights; otherwise the full model's own counter.
+    The tokenizer alone (no weights, no transformers) when the model is a plain local folder, counting
+    as the local build does; otherwise the full model's own counter.
     """
     from index.query_encoder import exportable_spec
 
     path = Path(resolve_model(model))
     if path.is_dir() and exportable_spec(path) is not None:
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from transformers import AutoTokenizer
+        from index.onnx_runtime import counting_tokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
-
-        def count(texts: list[str]) -> list[int]:
-            if not texts:
-                return []
-            encoded = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
-            return [len(ids) for ids in encoded["input_ids"]]
-
-        return count
+        tokenizer = counting_tokenizer(str(path / "tokenizer.json"))
+        return lambda texts: [len(e.ids) for e in tokenizer.encode_batch_fast(texts, add_special_tokens=False)] if texts else []
     from index.embed import get_embedder
 
     return get_embedder(model).count_tokens
@@ -93,10 +85,11 @@ def _cut_files(sources: list[SourceFile], sources_dir: Path, model: str, max_tok
 class EmbedBatches:
     """A Ray Data actor: loads the model once, then embeds batches of passages as the local build does."""
 
-    def __init__(self, model: str, batch_size: int, threads: int) -> None:
+    def __init__(self, model: str, batch_size: int, threads: int, runtime: str = "onnx") -> None:
         import ray
 
-        self.embedder = Embedder(model, device="cuda" if ray.get_gpu_ids() else "cpu")
+        # This node's ONNX export when it has one (`verbatim models fetch` on the node), else torch; GPUs use torch.
+        self.embedder = load_embedder(model, runtime, threads=threads, device="cuda" if ray.get_gpu_ids() else "cpu")
         self.batch_size, self.threads = batch_size, threads
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -110,8 +103,8 @@ class EmbedBatches:
         }
 
 
-def _dimension(model: str) -> int:
-    return Embedder(model).dimension
+def _dimension(model: str, runtime: str) -> int:
+    return load_embedder(model, runtime, threads=1).dimension
 
 
 # ---------------------------------------------------------------- the runner
@@ -234,7 +227,10 @@ class RayRunner:
             warnings.simplefilter("ignore", DeprecationWarning)
             embedded = dataset.map_batches(
                 self.actor,
-                fn_constructor_kwargs={"model": settings.model, "batch_size": settings.embed_batch_size, "threads": threads},
+                fn_constructor_kwargs={
+                    "model": settings.model, "batch_size": settings.embed_batch_size, "threads": threads,
+                    "runtime": settings.embed_runtime,
+                },
                 batch_size=self.block_rows,
                 batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=workers),
@@ -275,5 +271,5 @@ class RayRunner:
     def dimension(self, settings: Settings) -> int:
         if self._dimension is None:
             self.connect()
-            self._dimension = int(_ray().get(_ray().remote(_dimension).remote(settings.model)))
+            self._dimension = int(_ray().get(_ray().remote(_dimension).remote(settings.model, settings.embed_runtime)))
         return self._dimension

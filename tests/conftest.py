@@ -22,7 +22,16 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 
 @pytest.fixture(scope="session")
 def embedder():
+    """What a build embeds with: the model's ONNX export once `make setup` (or a build) made it."""
     return get_embedder(Settings().model)
+
+
+@pytest.fixture(scope="session")
+def torch_embedder():
+    """The model as sentence-transformers runs it: the reference the ONNX path must reproduce."""
+    from index.embed import Embedder
+
+    return Embedder(Settings().model)
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,8 @@ def test_index_names_its_onnx_encoder_with_checksums(bundled_settings):
     assert set(entry["files"]) == {"model.onnx", "tokenizer.json"} and (folder / "model.onnx").is_file()
 
 
-def test_onnx_vectors_equal_sentence_transformers_on_real_questions(bundled_settings, embedder):
+def test_onnx_vectors_equal_sentence_transformers_on_real_questions(bundled_settings, torch_embedder):
+    embedder = torch_embedder
     index = load_version(bundled_settings.index_dir)
     onnx = open_query_encoder(bundled_settings.index_dir, index.manifest.query_encoder, bundled_settings.model)
     assert isinstance(onnx, OnnxEncoder)
@@ -136,3 +137,66 @@ def test_only_reproducible_pipelines_are_exported(tmp_path):
     (copy / "modules.json").write_text(json.dumps(modules[:2]))  # no Normalize step
     assert exportable_spec(copy) is None
     assert exportable_spec(tmp_path / "missing") is None
+
+
+# ---------------------------------------------------------------- builds on the export
+
+
+def test_builds_embed_with_the_export_and_get_the_torch_vectors(bundled_settings, embedder, torch_embedder):
+    """A build's passage and sentence vectors and its word-piece counts: the same from the ONNX export
+    (what `make setup` leaves builds to use) as from sentence-transformers."""
+    assert isinstance(embedder, OnnxEncoder) and embedder.export is not None, "make setup exports the model"
+    passages = load_version(bundled_settings.index_dir).passages
+    texts = [p.text for p in passages]
+    spans = [[(s.start, s.end) for s in p.sentences] for p in passages]
+    light, light_sentences = embedder.encode_passages(texts, spans, batch_size=16)
+    full, full_sentences = torch_embedder.encode_passages(texts, spans, batch_size=64)
+    assert float(np.min(np.sum(light * full, axis=1))) >= 0.9999
+    rows_light, rows_full = np.concatenate(light_sentences), np.concatenate(full_sentences)
+    assert rows_light.shape == rows_full.shape == (sum(map(len, spans)), embedder.dimension)
+    assert float(np.min(np.sum(rows_light * rows_full, axis=1))) >= 0.9999
+    long_text = " ".join(texts)  # thousands of word pieces: counted whole, never truncated at the model's 256
+    sample = [p.text[s.start : s.end] for p in passages for s in p.sentences] + [long_text] + HARD
+    counts = embedder.count_tokens(sample)
+    assert counts == torch_embedder.count_tokens(sample) and counts[-len(HARD) - 1] > 2000
+
+
+def test_a_build_imports_no_torch_when_the_export_exists(indexed_copy):
+    """`verbatim build --full` in a fresh interpreter: embedded, indexed, live; torch never imported."""
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from app.cli import main\n"
+        "rc = main(['build', '--full'])\n"
+        + HEAVY
+        + "print(json.dumps({'rc': rc, 'heavy': heavy}))\n"
+    )
+    before = load_version(indexed_copy.index_dir)
+    assert _fresh_interpreter(code, indexed_copy) == {"rc": 0, "heavy": []}
+    after = load_version(indexed_copy.index_dir)
+    assert after.path != before.path and after.manifest.query_encoder == before.manifest.query_encoder
+    assert [p.text for p in after.passages] == [p.text for p in before.passages]
+
+
+def test_a_damaged_export_stops_a_build_with_the_fix_and_models_fetch_repairs_it(indexed_copy, tmp_path, monkeypatch):
+    from app.cli import _export_embedding_model
+    from index.query_encoder import cached_export
+
+    folder, _ = cached_export(indexed_copy.model)
+    models = tmp_path / "models"
+    shutil.copytree(folder.parent.parent, models, ignore=shutil.ignore_patterns("*-int8"))
+    for packaged in folder.parent.parent.glob("*-int8"):
+        (models / packaged.name).symlink_to(packaged)  # the packaged models, untouched
+    damaged = models / "exports" / folder.name / "model.onnx"
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    env = {**cli_env(indexed_copy), "VERBATIM_MODELS_DIR": str(models)}
+    before = load_version(indexed_copy.index_dir).path
+    done = subprocess.run([sys.executable, "-m", "app.cli", "build", "--full"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "damaged or not the published file" in done.stderr and "verbatim models fetch" in done.stderr
+    assert load_version(indexed_copy.index_dir).path == before  # the live index is untouched
+    monkeypatch.setenv("VERBATIM_MODELS_DIR", str(models))
+    assert _export_embedding_model(indexed_copy.model, force=False) == 0  # what `verbatim models fetch` runs
+    repaired, _ = cached_export(indexed_copy.model)
+    assert (repaired / "model.onnx").read_bytes() == (folder / "model.onnx").read_bytes()  # the export is deterministic
