@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from index.store import CURRENT, IndexError_, IndexVersion, Manifest, current_ve
 from ingest.records import Occurrence, Passage, SourceMeta, Span
 
 MODES = ("dense", "lexical", "hybrid")
+RECENT_QUESTIONS = 256  # candidates kept per Searcher (about 5 KB each)
 T = TypeVar("T")
 _LOADER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verbatim-model-load")
 
@@ -239,6 +241,10 @@ class Searcher:
         self._index: IndexVersion | None = None
         self._models: dict[tuple, Future] = {}  # the ONNX models a question needs, loading or loaded
         self._models_lock = threading.Lock()
+        # The last questions' candidates: the same question in another mode, with another k, or asked again
+        # (the web app's controls, eval's --mode all) skips encoding and both retrievers.
+        self._recent: OrderedDict[tuple, Candidates] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def index(self) -> IndexVersion:
         """The live index version, reloaded when CURRENT points elsewhere (a finished rebuild)."""
@@ -324,8 +330,28 @@ class Searcher:
             self._submit(("reranker", name), lambda: get_reranker(name))
 
     def candidates(self, question: str, files: list[str] | None = None) -> Candidates:
-        """The passages worth ranking for `question`, with both retrievers' exact scores."""
+        """The passages worth ranking for `question`, with both retrievers' exact scores.
+
+        They depend on the question, the files and the index version only, so the last RECENT_QUESTIONS
+        are kept (read-only) and reused whatever the mode or k.
+        """
         index = self.index()  # one consistent version for the whole question
+        key = (str(index.path), question, tuple(files) if files else None)
+        with self._recent_lock:
+            found = self._recent.get(key)
+            if found is not None:
+                self._recent.move_to_end(key)
+                return found
+        found = self._find_candidates(index, question, files)
+        for array in (found.question_vector, found.rows, found.dense, found.lexical, found.best_sentence):
+            array.flags.writeable = False  # shared by later searches: nobody may change them
+        with self._recent_lock:
+            self._recent[key] = found
+            while len(self._recent) > RECENT_QUESTIONS:
+                self._recent.popitem(last=False)
+        return found
+
+    def _find_candidates(self, index: IndexVersion, question: str, files: list[str] | None) -> Candidates:
         question_vector = self.encoder(index).encode([question])[0]
         lexical_query = index.lexical.query(question)
         if files:

@@ -8,6 +8,9 @@ decimals ("1.9%", "$7.77") and closing quotes ("… now.”") right.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -31,11 +34,37 @@ despite during if for from with by to of one two some many most all each both su
 """.split()
 
 
+def _import_punkt():
+    """nltk's Punkt module without running nltk's package __init__.
+
+    `import nltk.tokenize.punkt` first runs nltk/__init__.py, which imports every part of nltk
+    (scipy.stats, sklearn: 1.3-2 s, more than the rest of a small build). Punkt itself needs a handful
+    of nltk modules (0.1 s). So while it is imported, the two parent packages are module objects
+    whose __init__ has not run; they are then dropped, and a later `import nltk` runs the real one
+    (which reuses the Punkt module already loaded).
+    """
+    with _IMPORT_LOCK:
+        stubs = []
+        for name in ("nltk", "nltk.tokenize"):
+            if name not in sys.modules:
+                sys.modules[name] = importlib.util.module_from_spec(importlib.util.find_spec(name))
+                stubs.append(name)
+        try:
+            from nltk.tokenize import punkt
+        finally:
+            for name in stubs:
+                sys.modules.pop(name, None)
+        return punkt
+
+
+_IMPORT_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=1)
 def _tokenizer() -> PunktSentenceTokenizer:
-    # Imported on first use: importing any part of nltk imports all of it (scipy.stats, sklearn;
-    # about a second), which the web app and `verbatim ask` would otherwise pay at start-up.
-    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+    # Imported on first use (see _import_punkt), never at start-up of the web app or `verbatim ask`.
+    punkt = _import_punkt()
+    PunktParameters, PunktSentenceTokenizer = punkt.PunktParameters, punkt.PunktSentenceTokenizer
 
     params = PunktParameters()
     params.abbrev_types = set(ABBREVIATIONS)
