@@ -300,9 +300,9 @@ def _export_embedding_model(model: str, force: bool) -> int:
     except ModelFileError:
         export = None
     if export is None:
-        from index.embed import Embedder
+        from index.embed import get_embedder
 
-        folder = export_model(Embedder(model), force=force)
+        folder = export_model(get_embedder(model, "torch"), force=force)
         if folder is None:
             print(f"error: the ONNX export of {model} does not reproduce its vectors; builds will use torch", file=sys.stderr)
             return 1

@@ -29,9 +29,7 @@ def embedder():
 @pytest.fixture(scope="session")
 def torch_embedder():
     """The model as sentence-transformers runs it: the reference the ONNX path must reproduce."""
-    from index.embed import Embedder
-
-    return Embedder(Settings().model)
+    return get_embedder(Settings().model, "torch")
 
 
 @pytest.fixture(scope="session")
