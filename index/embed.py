@@ -139,10 +139,14 @@ class Embedder:
 
 
 
-@lru_cache(maxsize=4)
 def get_embedder(model: str = DEFAULT_MODEL, runtime: str = "onnx") -> Embedder | OnnxEncoder:
     """One loaded model per name and runtime per process (loading costs seconds, encoding
     milliseconds), on every core; see load_embedder."""
+    return _loaded(model, runtime)  # positional: get_embedder(m) and get_embedder(m, "onnx") share one load
+
+
+@lru_cache(maxsize=4)
+def _loaded(model: str, runtime: str) -> Embedder | OnnxEncoder:
     return load_embedder(model, runtime)
 
 
