@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -74,6 +74,9 @@ class Answer:
     elapsed_ms: float
     signals: Signals | None = None  # what the answerability decision read (reranked searches)
     answerability: float | None = None  # its P(the sources answer)
+    # When the candidates were reused from an earlier search of the same question (another mode or k),
+    # what finding them had cost: elapsed_ms + this is what the answer costs a fresh question.
+    reused_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class Candidates:
     lexical: np.ndarray
     best_sentence: np.ndarray  # cosine of each candidate's best-matching sentence
     lexical_confidence: float = 0.0  # best BM25 score / the most the question's terms can give
+    found_at: float = 0.0  # time.perf_counter() when they were found, and how long that took
+    seconds: float = 0.0
 
     def semantic(self, sentence_weight: float) -> np.ndarray:
         """Semantic score: the passage's cosine blended with its best sentence's."""
@@ -333,7 +338,7 @@ class Searcher:
         """The passages worth ranking for `question`, with both retrievers' exact scores.
 
         They depend on the question, the files and the index version only, so the last RECENT_QUESTIONS
-        are kept (read-only) and reused whatever the mode or k.
+        are kept (read-only) and reused whatever the mode or k (Answer.reused_ms says what that saved).
         """
         index = self.index()  # one consistent version for the whole question
         key = (str(index.path), question, tuple(files) if files else None)
@@ -342,7 +347,8 @@ class Searcher:
             if found is not None:
                 self._recent.move_to_end(key)
                 return found
-        found = self._find_candidates(index, question, files)
+        started = time.perf_counter()
+        found = replace(self._find_candidates(index, question, files), found_at=started, seconds=time.perf_counter() - started)
         for array in (found.question_vector, found.rows, found.dense, found.lexical, found.best_sentence):
             array.flags.writeable = False  # shared by later searches: nobody may change them
         with self._recent_lock:
@@ -482,4 +488,5 @@ class Searcher:
             elapsed_ms=(time.perf_counter() - started) * 1000,
             signals=signals,
             answerability=probability,
+            reused_ms=c.seconds * 1000 if c.found_at < started else 0.0,
         )

@@ -98,14 +98,3 @@ def test_packing_is_balanced_and_bounded():
     assert pack_sentences([None] * 4, [30, 30, 30, 30], max_tokens=100) == [(0, 2), (2, 4)]
     # Overlap repeats sentences between runs.
     assert pack_sentences([None] * 4, [30, 30, 30, 30], max_tokens=100, overlap=1) == [(0, 2), (1, 3), (2, 4)]
-
-
-def test_token_counts_are_the_models_own(corpus, embedder, torch_embedder):
-    """count_tokens (the Rust tokenizer, called directly; sentence-transformers' or the ONNX export's)
-    counts what the model's tokenizer counts, whole (no truncation)."""
-    cleaned, passages = corpus
-    texts = [p.text for p in passages] + ["Café déjà vu: $7.77 billion, 1.9% — U.S. Dr. Müller", "", "x" * 3000]
-    tokenizer = torch_embedder._tokenizer
-    expected = [len(ids) for ids in tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]]
-    assert torch_embedder.count_tokens(texts) == expected
-    assert embedder.count_tokens(texts) == expected

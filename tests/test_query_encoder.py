@@ -155,10 +155,14 @@ def test_builds_embed_with_the_export_and_get_the_torch_vectors(bundled_settings
     rows_light, rows_full = np.concatenate(light_sentences), np.concatenate(full_sentences)
     assert rows_light.shape == rows_full.shape == (sum(map(len, spans)), embedder.dimension)
     assert float(np.min(np.sum(rows_light * rows_full, axis=1))) >= 0.9999
-    long_text = " ".join(texts)  # thousands of word pieces: counted whole, never truncated at the model's 256
-    sample = [p.text[s.start : s.end] for p in passages for s in p.sentences] + [long_text] + HARD
-    counts = embedder.count_tokens(sample)
-    assert counts == torch_embedder.count_tokens(sample) and counts[-len(HARD) - 1] > 2000
+    # Word pieces, which decide where passages are cut: the model tokenizer's own counts (its transformers
+    # call), from the Rust tokenizer of either embedder; thousands of pieces counted whole, never truncated.
+    long_text = " ".join(texts)
+    sample = [p.text[s.start : s.end] for p in passages for s in p.sentences] + [long_text, "", "x" * 3000, "Café déjà vu: Dr. Müller"] + HARD
+    tokenizer = torch_embedder._tokenizer
+    expected = [len(ids) for ids in tokenizer(sample, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]]
+    assert embedder.count_tokens(sample) == torch_embedder.count_tokens(sample) == expected
+    assert expected[-len(HARD) - 4] > 2000
 
 
 def test_a_build_imports_no_torch_when_the_export_exists(indexed_copy):

@@ -98,3 +98,29 @@ def test_cli_reports_a_missing_index(tmp_path):
     )
     assert out.returncode == 1
     assert "verbatim build" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_question_asked_again_in_another_mode_reuses_its_candidates(bundled_settings, indexed_copy):
+    """The same question in another mode or with another k gives what a fresh search gives; its
+    candidates are not searched again (reused_ms says what finding them had cost), and a rebuild
+    (a new version) or another file filter finds new ones."""
+    question = "How many people are in prison in El Salvador?"
+    searcher, fresh = Searcher(bundled_settings), Searcher(bundled_settings)
+    first = searcher.search(question, mode="dense", rerank=False)
+    assert first.reused_ms == 0.0
+    for mode, k in (("hybrid", 5), ("lexical", 3), ("hybrid", 8)):
+        again, alone = searcher.search(question, k=k, mode=mode, rerank=False), fresh.search(question, k=k, mode=mode, rerank=False)
+        fresh._recent.clear()
+        assert again.reused_ms > 0 and alone.reused_ms == 0.0
+        assert [(h.passage.id, h.score, h.evidence) for h in again.hits] == [(h.passage.id, h.score, h.evidence) for h in alone.hits]
+    files = [first.hits[0].passage.files[0]]
+    assert searcher.search(question, mode="hybrid", rerank=False, files=files).reused_ms == 0.0
+    c = searcher.candidates(question)
+    assert not c.dense.flags.writeable  # shared by later searches
+    moved = Searcher(indexed_copy)
+    moved.search(question, rerank=False)
+    (indexed_copy.sources_dir / "extra.md").write_text("# Extra\n\nA harbour survey counted 212 boats in 2024.\n")
+    from index.build import build_index
+
+    build_index(indexed_copy)
+    assert moved.search(question, rerank=False).reused_ms == 0.0  # the new version is searched

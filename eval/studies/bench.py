@@ -73,7 +73,7 @@ class Plan:
     def quick(cls) -> Plan:
         # Small enough for CI (about 35 s on a quiet machine): every figure, none of them meaningful at
         # this size; the HNSW threshold is lowered so the approximate path is exercised.
-        return cls((150,), (150,), (150,), (8, 24, 48), 48, 30, 1, web_questions=10, ann_threshold=100)
+        return cls((150,), (150,), (150,), (8, 24, 48), 48, 20, 1, web_questions=10, ann_threshold=100)
 
 
 # ---------------------------------------------------------------- corpora and machine
