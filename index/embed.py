@@ -137,8 +137,6 @@ class Embedder:
         return passage_vectors, sentence_vectors
 
 
-
-
 def get_embedder(model: str = DEFAULT_MODEL, runtime: str = "onnx") -> Embedder | OnnxEncoder:
     """One loaded model per name and runtime per process (loading costs seconds, encoding
     milliseconds), on every core; see load_embedder."""
@@ -150,10 +148,13 @@ def _loaded(model: str, runtime: str) -> Embedder | OnnxEncoder:
     return load_embedder(model, runtime)
 
 
-def load_embedder(model: str = DEFAULT_MODEL, runtime: str = "onnx", threads: int | None = None, device: str = "cpu") -> Embedder | OnnxEncoder:
+def load_embedder(
+    model: str = DEFAULT_MODEL, runtime: str = "onnx", threads: int | None = None, device: str = "cpu"
+) -> Embedder | OnnxEncoder:
     """The embedding model `model`, loaded for a build on `threads` cores (default: all).
 
-    A model that ships only as ONNX files (index/model_files.py) runs on onnxruntime. With runtime "onnx" (the default), a sentence-transformers model that has a verified ONNX export on
+    A model that ships only as ONNX files (index/model_files.py) runs on onnxruntime. With runtime
+    "onnx" (the default), a sentence-transformers model that has a verified ONNX export on
     this machine (index/query_encoder.py; made by `verbatim models fetch` or the first build) runs on
     that export too: the same vectors (cosine >= 0.99999, checked when it was made), about 1.2x the
     throughput, and no torch import (5-8 s per process here). Otherwise, or with runtime "torch",
