@@ -103,12 +103,13 @@ def _export(embedder, spec: EncoderSpec, folder: Path, source: Path) -> None:
     (folder / "spec.json").write_text(json.dumps(spec.to_dict()))
 
 
-def _place(cached: Path, target: Path) -> None:
-    """Hard-link (or copy) the cached export into the index folder, so an index travels whole."""
+def _place(cached: Path, target: Path, files: dict[str, str]) -> None:
+    """Hard-link (or copy) the cached export's `files` ({name: sha256}) into the index folder, so an
+    index travels whole; a file already there (the same link, or the same bytes) stays."""
     target.mkdir(parents=True, exist_ok=True)
-    for file in ("model.onnx", "tokenizer.json"):
+    for file, sha256 in files.items():
         destination = target / file
-        if destination.exists() and sha256_of(destination) == sha256_of(cached / file):
+        if destination.exists() and (os.path.samefile(destination, cached / file) or sha256_of(destination) == sha256):
             continue
         part = target / f".{file}.part"
         part.unlink(missing_ok=True)
@@ -231,8 +232,9 @@ def ensure_query_encoder(index_dir: Path, embedder) -> dict:
     if cached is None:
         return {"kind": "sentence-transformers"}
     spec = EncoderSpec.from_dict(json.loads((cached / "spec.json").read_text()))
-    _place(cached, Path(index_dir) / ENCODERS_DIR / cached.name)
-    files = {f: sha256_of(cached / f) for f in ("model.onnx", "tokenizer.json")}
+    # The sha256 recorded when the export was made (and checked when it was loaded): not hashed again.
+    files = json.loads((cached / "export.json").read_text())["files"]
+    _place(cached, Path(index_dir) / ENCODERS_DIR / cached.name, files)
     return {"kind": "onnx", "path": f"{ENCODERS_DIR}/{cached.name}", "files": files, "spec": spec.to_dict()}
 
 
