@@ -75,8 +75,13 @@ class Answer:
     signals: Signals | None = None  # what the answerability decision read (reranked searches)
     answerability: float | None = None  # its P(the sources answer)
     # When the candidates were reused from an earlier search of the same question (another mode or k),
-    # what finding them had cost: elapsed_ms + this is what the answer costs a fresh question.
+    # what finding them had cost.
     reused_ms: float = 0.0
+
+    @property
+    def fresh_ms(self) -> float:
+        """What this answer costs a question asked for the first time (the figure eval and the bench report)."""
+        return self.elapsed_ms + self.reused_ms
 
 
 @dataclass(frozen=True)
