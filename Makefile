@@ -27,9 +27,10 @@ browser:
 	  else echo "chromium missing: run 'sudo apt-get install chromium' for the browser tests"; fi; }
 
 # Two workers (one per core), one test module per worker at a time: module fixtures (a built index,
-# a served app, a Milvus server) are built once, and the slowest modules overlap.
+# a served app, a Milvus server) are built once, and the slowest modules overlap. Modules go out in
+# collection order, longest first (tests/conftest.py), not xdist's default of most tests first.
 test: setup browser
-	$(BIN)/python -m pytest -n 2 --dist loadscope --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=15
 
 eval: setup
 	$(BIN)/verbatim eval
