@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -34,6 +35,7 @@ from ingest.records import Occurrence, Passage, SourceMeta, Span
 
 MODES = ("dense", "lexical", "hybrid")
 RECENT_QUESTIONS = 256  # candidates kept per Searcher (about 5 KB each)
+RECENT_READINGS = 2 * RECENT_QUESTIONS  # cross-encoder calls kept (two per reranked question, ~100 bytes each)
 T = TypeVar("T")
 _LOADER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verbatim-model-load")
 
@@ -74,8 +76,8 @@ class Answer:
     elapsed_ms: float
     signals: Signals | None = None  # what the answerability decision read (reranked searches)
     answerability: float | None = None  # its P(the sources answer)
-    # When the candidates were reused from an earlier search of the same question (another mode or k),
-    # what finding them had cost.
+    # What the parts reused from an earlier search of the same question (another mode or k) had cost:
+    # the candidates, and the cross-encoder's readings.
     reused_ms: float = 0.0
 
     @property
@@ -228,6 +230,66 @@ def answer_signals(question: str, c: Candidates, reranked: Reranked, head: np.nd
     )
 
 
+class RecentLogits:
+    """The cross-encoder's logits of the last calls, by (model, question, texts).
+
+    A reranked question asked again, with another k (eval's coverage, the web app's controls), reads
+    nothing twice. Whole calls are kept, not single pairs: the int8 model's logits depend on which texts
+    are batched together, so only the same call may give the same logits.
+    """
+
+    def __init__(self, size: int = RECENT_READINGS) -> None:
+        self._size = size
+        self._logits: OrderedDict[bytes, tuple[np.ndarray, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(model: str, question: str, texts: list[str]) -> bytes:
+        digest = hashlib.blake2b(digest_size=16)
+        for part in (model, question, *texts):  # each part's length first: no two lists hash alike by joining
+            data = part.encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "little") + data)
+        return digest.digest()
+
+    def score(self, model: CrossEncoder, question: str, texts: list[str]) -> tuple[np.ndarray, float]:
+        """The logits (read-only), and what computing them had cost when they were kept from before (else 0)."""
+        key = self._key(model.name, question, texts)
+        with self._lock:
+            found = self._logits.get(key)
+            if found is not None:
+                self._logits.move_to_end(key)
+                return found
+        started = time.perf_counter()
+        logits = model.score(question, texts)
+        seconds = time.perf_counter() - started
+        logits.flags.writeable = False
+        with self._lock:
+            self._logits[key] = (logits, seconds)
+            while len(self._logits) > self._size:
+                self._logits.popitem(last=False)
+        return logits, 0.0
+
+
+@dataclass
+class Reading:
+    """The cross-encoder as one search calls it: calls made before are answered from the Searcher's
+    RecentLogits, and what they had cost is added up for Answer.reused_ms. The model is fetched at the
+    first call (a search that reads nothing, or fails before, never loads it)."""
+
+    model: Callable[[], CrossEncoder]
+    recent: RecentLogits
+    reused_seconds: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.model().name
+
+    def score(self, question: str, texts: list[str]) -> np.ndarray:
+        logits, reused = self.recent.score(self.model(), question, texts)
+        self.reused_seconds += reused
+        return logits
+
+
 @dataclass(frozen=True)
 class Ranking:
     """One question's candidates in final order, with the second stage's verdict when it ran."""
@@ -255,6 +317,7 @@ class Searcher:
         # (the web app's controls, eval's --mode all) skips encoding and both retrievers.
         self._recent: OrderedDict[tuple, Candidates] = OrderedDict()
         self._recent_lock = threading.Lock()
+        self._recent_logits = RecentLogits()  # and the cross-encoder's readings of them
 
     def index(self) -> IndexVersion:
         """The live index version, reloaded when CURRENT points elsewhere (a finished rebuild)."""
@@ -298,6 +361,10 @@ class Searcher:
         """The cross-encoder of the second stage, loaded once."""
         name = self.settings.reranker
         return self._model(("reranker", name), lambda: get_reranker(name))
+
+    def reading(self) -> Reading:
+        """The cross-encoder for one search: what it read for an earlier search is not read again."""
+        return Reading(self.reranker, self._recent_logits)
 
     def _open_encoder(self, manifest: Manifest) -> TextEncoder:
         return open_query_encoder(self.settings.index_dir, manifest.query_encoder, self.settings.model)
@@ -382,7 +449,9 @@ class Searcher:
             index, question_vector, rows, dense, lexical, _best_sentence(index, rows, question_vector), confidence
         )
 
-    def rerank(self, question: str, c: Candidates, fused: np.ndarray) -> tuple[Reranked, np.ndarray]:
+    def rerank(
+        self, question: str, c: Candidates, fused: np.ndarray, reading: Reading | None = None
+    ) -> tuple[Reranked, np.ndarray]:
         """The cross-encoder's pass over the top `rerank_top` fused candidates; also their positions."""
         s = self.settings
         head = np.argsort(-fused, kind="stable")[: s.rerank_top]
@@ -393,12 +462,14 @@ class Searcher:
             for p, i in zip(passages, head, strict=True)
         ]
         reranked = rerank(
-            self.reranker(), question, passages, bi, fused, head, s.rerank_fused_weight, s.rerank_window_chars, s.rerank_text,
+            reading or self.reading(), question, passages, bi, fused, head, s.rerank_fused_weight, s.rerank_window_chars, s.rerank_text,
             s.rerank_passages,
         )
         return reranked, head
 
-    def rank(self, question: str, mode: str, rerank: bool, files: list[str] | None = None) -> Ranking:
+    def rank(
+        self, question: str, mode: str, rerank: bool, files: list[str] | None = None, reading: Reading | None = None
+    ) -> Ranking:
         """Candidates in their final order: fused, then (with `rerank`) re-scored by the cross-encoder."""
         s = self.settings
         c = self.candidates(question, files)
@@ -407,19 +478,21 @@ class Searcher:
         )
         reranked = head = None
         if rerank and len(c.rows):
-            reranked, head = self.rerank(question, c, scores)
+            reranked, head = self.rerank(question, c, scores, reading)
             scores = reranked.scores
         order = sorted(range(len(c.rows)), key=lambda i: -scores[i])
         return Ranking(c, scores, order, reranked, head)
 
-    def read_sentences(self, question: str, c: Candidates, position: int) -> tuple[np.ndarray, np.ndarray]:
+    def read_sentences(
+        self, question: str, c: Candidates, position: int, reading: Reading | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The cross-encoder's logit and the bi-encoder's score of each sentence of candidate `position`."""
         passage = c.index.passages[c.rows[position]]
         texts = [passage.text[x.start : x.end] for x in passage.sentences]
         if not texts:
             return np.zeros(0, dtype=np.float32), np.zeros(0)
         bi = sentence_scores(c.question_vector, set(tokenize([question])[0]), texts, c.index.sentence_vectors(c.rows[position]))
-        return self.reranker().score(question, texts), bi
+        return (reading or self.reading()).score(question, texts), bi
 
     def decide(self, question: str, ranking: Ranking, sentence_logits: np.ndarray) -> tuple[Signals, float | None, bool | None]:
         """Signals of a reranked ranking, and the answerability model's P(answers) and verdict
@@ -450,7 +523,8 @@ class Searcher:
         rerank = s.rerank if rerank is None else rerank
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        ranking = self.rank(question, mode, rerank, files)
+        reading = self.reading() if rerank else None
+        ranking = self.rank(question, mode, rerank, files, reading)
         c, scores, order, reranked = ranking.candidates, ranking.scores, ranking.order, ranking.reranked
         index = c.index
         files_of = [index.passages[r].files for r in c.rows]
@@ -467,7 +541,7 @@ class Searcher:
             # The top hit's sentences, read once: the decision looks at its best one, and when the
             # sources answer, they choose the highlight (the cross-encoder tells the answering
             # sentence from one on the same topic better than cosine; README "Quality").
-            logits, bi = self.read_sentences(question, c, chosen[0])
+            logits, bi = self.read_sentences(question, c, chosen[0], reading)
             signals, probability, verdict = self.decide(question, ranking, logits)
             if verdict is not None:
                 abstained = verdict
@@ -484,6 +558,7 @@ class Searcher:
             )
             for i, passage, ev in zip(chosen, passages, evidence, strict=True)
         )
+        reused = (c.seconds if c.found_at < started else 0.0) + (reading.reused_seconds if reading else 0.0)
         return Answer(
             question=question,
             mode=mode,
@@ -493,5 +568,5 @@ class Searcher:
             elapsed_ms=(time.perf_counter() - started) * 1000,
             signals=signals,
             answerability=probability,
-            reused_ms=c.seconds * 1000 if c.found_at < started else 0.0,
+            reused_ms=reused * 1000,
         )

@@ -100,6 +100,31 @@ def test_cli_reports_a_missing_index(tmp_path):
     assert "verbatim build" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_a_reranked_question_asked_again_reads_nothing_twice(bundled_settings):
+    """Asked again with another k, a reranked question gets what a fresh Searcher gives without the
+    cross-encoder being called again; reused_ms then holds what its readings had cost."""
+    question = "How many people are in prison in El Salvador?"
+    searcher, fresh = Searcher(bundled_settings), Searcher(bundled_settings)
+    model, calls = searcher.reranker(), []
+
+    class Counted:  # the real cross-encoder, its calls counted
+        name = model.name
+
+        def score(self, q: str, texts: list[str]):
+            calls.append(len(texts))
+            return model.score(q, texts)
+
+    searcher.reranker = Counted
+    first = searcher.search(question, k=10)
+    assert first.reused_ms == 0.0 and len(calls) == 2  # the head, then the top hit's sentences
+    again, alone = searcher.search(question, k=5), fresh.search(question, k=5)
+    assert len(calls) == 2 and again.reused_ms > 0 and alone.reused_ms == 0.0
+    assert [(h.passage.id, h.score, h.evidence) for h in again.hits] == [(h.passage.id, h.score, h.evidence) for h in alone.hits]
+    assert (again.abstained, again.answerability, again.signals) == (alone.abstained, alone.answerability, alone.signals)
+    searcher.search("How many prisoners does El Salvador hold?", k=5)
+    assert len(calls) == 4  # another question is read
+
+
 def test_a_question_asked_again_in_another_mode_reuses_its_candidates(bundled_settings, indexed_copy):
     """The same question in another mode or with another k gives what a fresh search gives; its
     candidates are not searched again (reused_ms says what finding them had cost), and a rebuild
