@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from app.cli import main as cli_main
 from index.build import build_index
 from index.config import Settings
 from index.store import current_version_path, load_version, open_version
+from tests.conftest import free_port
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -27,13 +30,45 @@ HARBOUR = "# Harbour Survey\n\nThe harbour survey of 2024 counted 212 fishing bo
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
-    """One local Ray cluster (2 CPUs) for the whole module; the builds below join it."""
-    # This module's actor classes travel by value: Ray workers cannot import a pytest test module.
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", _node_ip_address="127.0.0.1")
-    yield
-    ray.shutdown()
+def ray_cluster(tmp_path_factory):
+    """One local Ray cluster (2 CPUs) for the whole module, started by `ray start --head` in a process of
+    its own, as a real cluster is; the builds below join it.
+
+    Started from this test process instead, Ray forks its daemons from a process whose other threads (a
+    Milvus client's gRPC, model thread pools) may hold a lock at the fork: in one CI run the raylet never
+    came up ("The current node timed out during startup")."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("ray") / "ray-start.log"
+    # A loopback cluster for this module only: no auth token to share between the head and this driver.
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+               "--include-dashboard=false", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    with log.open("w") as out:
+        # No draining on SIGTERM (it waits up to 30 s for work to move off a node): nothing runs at teardown.
+        env = dict(os.environ, RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")
+        head = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                ray.init(address=f"127.0.0.1:{port}", logging_level="WARNING", _node_ip_address="127.0.0.1")
+                break
+            except Exception:  # noqa: BLE001 - not up yet; the log says why if it never comes up
+                if head.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"ray start failed:\n{log.read_text()[-3000:]}") from None
+                time.sleep(0.5)
+        # This module's actor classes travel by value: Ray workers cannot import a pytest test module.
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        yield
+    finally:
+        ray.shutdown()
+        os.killpg(head.pid, signal.SIGTERM)  # the head, and the GCS, raylet and workers it started
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        os.environ.pop("RAY_AUTH_MODE", None)
 
 
 class DyingOnceEmbedBatches(EmbedBatches):
