@@ -7,10 +7,13 @@ lines a template repeats, running headers, pull-quotes and paragraphs split by p
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections import Counter
 from dataclasses import replace
+
+import numpy as np
 
 from ingest.formats import PAGE_BREAK
 from ingest.records import CleanDocument, Paragraph, RawDocument
@@ -285,30 +288,75 @@ def drop_repeated_paragraphs(
     pull-quote, or the same paragraph twice; the first time stays).
 
     Earlier text is indexed by its runs of `min_words` words, so each paragraph is compared only
-    where its opening words occur: linear in the document, not quadratic.
+    where its opening words occur: linear in the document, not quadratic. Only runs that open some
+    paragraph can ever be looked up, so only those are indexed (_opening_runs finds them).
     """
+    words_of = [_fold(paragraph).split() for paragraph, _ in paragraphs]
+    openings = {tuple(words[:min_words]) for words in words_of if len(words) >= min_words}
     kept: list[tuple[str, int | None]] = []
     seen: list[str] = []  # every kept paragraph's folded words, in order
     where: dict[tuple[str, ...], list[int]] = {}  # opening words -> positions in `seen`
-    for paragraph, page in paragraphs:
-        words = _fold(paragraph).split()
+
+    def index(run: tuple[str, ...], at: int) -> None:
+        if run in openings:
+            positions = where.setdefault(run, [])
+            if len(positions) < 32:  # a run repeated this often is template text; the first ones suffice
+                positions.append(at)
+
+    for (paragraph, page), words, offsets in zip(paragraphs, words_of, _opening_runs(words_of, openings, min_words), strict=True):
         n = len(words)
         if n >= min_words:
-            opening = tuple(words[:min_words])
-            if any(seen[at : at + n] == words for at in where.get(opening, ())):
+            opening, last, end = tuple(words[:min_words]), words[-1], len(seen) - n
+            # The last word first: where a common opening stands, it rules out most places without a copy.
+            if any(at <= end and seen[at + n - 1] == last and seen[at : at + n] == words for at in where.get(opening, ())):
                 continue
         kept.append((paragraph, page))
         base = len(seen)
         seen.extend(words)
-        # Runs that start in this paragraph (they may run on into the next, as the text does); zip
-        # builds each run's tuple in C.
-        first = max(0, base - min_words + 1)
-        runs = zip(*(seen[first + j :] for j in range(min_words)))
-        for i, run in enumerate(runs, first):
-            positions = where.setdefault(run, [])
-            if len(positions) < 32:  # a run repeated this often is template text; the first ones suffice
-                positions.append(i)
+        # Runs that start in the kept text before this paragraph and end in it (across the place of a
+        # dropped paragraph too), then the runs inside it, in the order of their positions.
+        for at in range(max(0, base - min_words + 1), min(base, len(seen) - min_words + 1)):
+            index(tuple(seen[at : at + min_words]), at)
+        for offset in offsets:
+            index(tuple(words[offset : offset + min_words]), base + offset)
     return kept
+
+
+_RUN_MULTIPLIER = np.uint64(1_000_003)
+
+
+def _run_hash(words: tuple[str, ...]) -> int:
+    """The hash of a run of words that _opening_runs computes for every run at once (mod 2**64)."""
+    value = 0
+    for word in words:
+        value = (value * int(_RUN_MULTIPLIER) + (hash(word) & 0xFFFFFFFFFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
+    return value
+
+
+def _opening_runs(words_of: list[list[str]], openings: set[tuple[str, ...]], min_words: int) -> list[list[int]]:
+    """For each paragraph, the offsets of its runs of `min_words` words whose hash is that of some
+    paragraph's opening (the caller checks the words): every run is hashed at once by numpy instead
+    of being built as a tuple, which took most of the time on a 20 MB text."""
+    found: list[list[int]] = [[] for _ in words_of]
+    lengths = np.fromiter(map(len, words_of), dtype=np.int64, count=len(words_of))
+    total = int(lengths.sum())
+    if not openings or total < min_words:
+        return found
+    word_hashes = np.fromiter(map(hash, itertools.chain.from_iterable(words_of)), dtype=np.int64, count=total).view(np.uint64)
+    count = total - min_words + 1
+    runs = np.zeros(count, dtype=np.uint64)
+    for j in range(min_words):  # wraps mod 2**64, as _run_hash does
+        runs = runs * _RUN_MULTIPLIER + word_hashes[j : j + count]
+    wanted = np.sort(np.fromiter((_run_hash(run) for run in openings), dtype=np.uint64, count=len(openings)))
+    at = np.minimum(np.searchsorted(wanted, runs), len(wanted) - 1)
+    positions = np.flatnonzero(wanted[at] == runs)  # np.isin would sort all the runs first
+    ends = np.cumsum(lengths)
+    owners = np.searchsorted(ends, positions, side="right")
+    offsets = positions - (ends[owners] - lengths[owners])
+    inside = offsets + min_words <= lengths[owners]  # runs that end in the paragraph they start in
+    for owner, offset in zip(owners[inside].tolist(), offsets[inside].tolist(), strict=True):
+        found[owner].append(offset)
+    return found
 
 
 def is_heading(paragraph: str) -> bool:

@@ -69,6 +69,44 @@ def test_pull_quotes_are_dropped(cleaned):
     assert csis.count("Plan Bukele not only is popular in El Salvador") == 1
 
 
+def _repeats_by_definition(paragraphs: list[str], min_words: int = 8) -> list[str]:
+    """The definition, quadratic: a paragraph of at least min_words words goes when its words already
+    stand, in order, in the paragraphs kept before it (joined, so a quote may span two of them)."""
+    kept, seen = [], []
+    for paragraph in paragraphs:
+        words = re.sub(r"\W+", " ", paragraph.casefold()).split()
+        n = len(words)
+        if n >= min_words and any(seen[at : at + n] == words for at in range(len(seen) - n + 1)):
+            continue
+        kept.append(paragraph)
+        seen += words
+    return kept
+
+
+def test_repeated_paragraphs_are_dropped_as_defined_in_long_random_documents():
+    import random
+
+    from ingest.clean import drop_repeated_paragraphs
+
+    rng = random.Random(7)
+    vocabulary = [f"w{i}" for i in range(12)]  # few words: many runs repeat by chance
+    for _ in range(40):
+        paragraphs: list[str] = []
+        for _ in range(rng.randint(5, 60)):
+            choice = rng.random()
+            if paragraphs and choice < 0.3:  # a quote of earlier text, perhaps across two paragraphs
+                source = " ".join(paragraphs[rng.randrange(len(paragraphs)) :]).split()
+                start = rng.randrange(len(source))
+                paragraphs.append(" ".join(source[start : start + rng.randint(3, 20)]).upper())
+            elif paragraphs and choice < 0.4:
+                paragraphs.append(rng.choice(paragraphs) + ".")  # the same paragraph again
+            else:
+                paragraphs.append(" ".join(rng.choices(vocabulary, k=rng.randint(1, 25))) + ".")
+        kept = [text for text, _ in drop_repeated_paragraphs([(text, None) for text in paragraphs])]
+        assert kept == _repeats_by_definition(paragraphs)
+        assert len(kept) < len(paragraphs) or len(paragraphs) < 10
+
+
 def test_titles_come_from_the_document():
     from ingest.readers import RawDocument, SourceMeta
 
