@@ -80,21 +80,29 @@ class Plan:
 
 
 def machine() -> dict:
+    """The machine and library versions. torch is named, not imported: nothing measured here runs on it
+    by default (builds and questions run on onnxruntime), and importing it costs 5-8 s."""
+    from importlib import metadata
+
+    import faiss
+    import onnxruntime
+
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    import faiss
-    import torch
-
     memory_kb = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                       if line.startswith("MemTotal")), 0) if Path("/proc/meminfo").exists() else 0
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "not installed"
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gb": round(memory_kb / 2**20, 1),
-        "gpu": torch.cuda.is_available(),
-        "torch_threads": torch.get_num_threads(),
+        "gpu": Path("/dev/nvidia0").exists() or "CUDAExecutionProvider" in onnxruntime.get_available_providers(),
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "torch": torch_version,
         "faiss": faiss.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "load_at_start": round(os.getloadavg()[0], 2),
@@ -449,8 +457,8 @@ def markdown(r: dict) -> str:
         "# Verbatim benchmark",
         "",
         f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, "
-        f"GPU: {'yes' if m['gpu'] else 'none'}; Python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads), "
-        f"faiss {m['faiss']}. Whole run: {r['bench_seconds']:.0f} s; 1-minute load average "
+        f"GPU: {'yes' if m['gpu'] else 'none'}; Python {m['python']}, onnxruntime {m.get('onnxruntime', '?')}, "
+        f"torch {m['torch']}, faiss {m['faiss']}. Whole run: {r['bench_seconds']:.0f} s; 1-minute load average "
         f"{m.get('load_at_start', '?')} at the start, {m.get('load_at_end', '?')} at the end. Corpora: SQuAD v1.1 dev sentences recombined "
         "into paragraphs (eval/studies/corpus_gen.py). HNSW past "
         f"{r['ann_threshold']:,} passages.",
