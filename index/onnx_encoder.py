@@ -50,12 +50,11 @@ class OnnxEncoder:
         self._tokenizer_file = str(tokenizer_file)
         self.dimension = int(self._session.get_outputs()[0].shape[-1])
 
-    def _token_vectors(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list]:
-        encodings = self._tokenizer.encode_batch(texts)
+    def _token_vectors(self, encodings: list) -> tuple[np.ndarray, np.ndarray]:
         arrays = onnx_runtime.batch_arrays(encodings, self._inputs)
         hidden = self._session.run(None, arrays)[0]
         mask = onnx_runtime.batch_arrays(encodings, {"attention_mask"})["attention_mask"]
-        return hidden, mask, encodings
+        return hidden, mask
 
     def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.spec.pooling == "cls":
@@ -69,12 +68,12 @@ class OnnxEncoder:
         """Unit-length float32 vectors of questions (the query prefix is added), one row per text."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        prefixed = [self.spec.query_prefix + t for t in texts]
-        order = sorted(range(len(prefixed)), key=lambda i: -len(prefixed[i]))  # batches of similar length
-        vectors = np.zeros((len(prefixed), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            hidden, mask, _ = self._token_vectors([prefixed[i] for i in chunk])
+        encodings = self._tokenizer.encode_batch([self.spec.query_prefix + t for t in texts])
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        # Batches of similar length in word pieces: one question of 256 pieces among 31 of 20 padded
+        # them all to 256 (332 questions: 4.5 s instead of 0.3).
+        for chunk in onnx_runtime.length_batches([len(e.ids) for e in encodings], batch_size):
+            hidden, mask = self._token_vectors([encodings[i] for i in chunk])
             vectors[chunk] = self._pool(hidden, mask)
         return vectors
 
@@ -100,10 +99,13 @@ class OnnxEncoder:
         prefix = self.spec.passage_prefix
         passage_vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         sentence_vectors: list[np.ndarray] = [np.zeros((0, self.dimension), dtype=np.float32)] * len(texts)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # batches of similar length
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            hidden, mask, encodings = self._token_vectors([prefix + texts[i] for i in chunk])
+        everything = self._tokenizer.encode_batch([prefix + t for t in texts])
+        # Batches of similar length in word pieces, the longest first (the rate then climbs during a build).
+        batches = onnx_runtime.length_batches([len(e.ids) for e in everything], batch_size)[::-1]
+        done = 0
+        for number, chunk in enumerate(batches):
+            encodings = [everything[i] for i in chunk]
+            hidden, mask = self._token_vectors(encodings)
             pooled = self._pool(hidden, mask)
             for row, i in enumerate(chunk):
                 passage_vectors[i] = pooled[row]
@@ -115,10 +117,11 @@ class OnnxEncoder:
                     inside = real & (starts >= a) & (ends <= b)
                     vectors[j] = hidden[row, : len(offsets)][inside].mean(axis=0) if inside.any() else pooled[row]
                 sentence_vectors[i] = _normalize(vectors)
-            if progress and (start // batch_size) % 20 == 0:
-                print(f"embedded {min(start + batch_size, len(order)):,}/{len(order):,} passages", file=sys.stderr, flush=True)
+            done += len(chunk)
+            if progress and number % 20 == 0:
+                print(f"embedded {done:,}/{len(texts):,} passages", file=sys.stderr, flush=True)
             if on_progress is not None:
-                on_progress(min(start + batch_size, len(order)))  # passages embedded so far
+                on_progress(done)  # passages embedded so far
         return passage_vectors, sentence_vectors
 
 

@@ -34,20 +34,6 @@ class CrossEncoder(Protocol):
         ...
 
 
-def _length_batches(lengths: list[int]) -> list[list[int]]:
-    """Positions grouped shortest first into batches of at most _BATCH whose longest input is at most
-    _SPREAD times the shortest: every input is padded to its batch's longest, and padding costs as much
-    as real tokens (ten 120-token windows batched with whole 256-token passages cost twice as much)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batches: list[list[int]] = []
-    for i in order:
-        if batches and len(batches[-1]) < _BATCH and lengths[i] <= _SPREAD * lengths[batches[-1][0]]:
-            batches[-1].append(i)
-        else:
-            batches.append([i])
-    return batches
-
-
 class OnnxCrossEncoder:
     """A BERT-style cross-encoder exported to ONNX (input ids, mask, token types -> one logit)."""
 
@@ -63,7 +49,7 @@ class OnnxCrossEncoder:
             return np.zeros(0, dtype=np.float32)
         encodings = self._tokenizer.encode_batch([(question, t) for t in texts])
         scores = np.zeros(len(texts), dtype=np.float32)
-        for chunk in _length_batches([len(e.ids) for e in encodings]):
+        for chunk in onnx_runtime.length_batches([len(e.ids) for e in encodings], _BATCH, _SPREAD):
             arrays = onnx_runtime.batch_arrays([encodings[i] for i in chunk], self._inputs)
             scores[chunk] = self._session.run(None, arrays)[0].reshape(len(chunk), -1)[:, 0]
         return scores
@@ -170,7 +156,7 @@ def rerank(
         windows.append((first, last))
         texts.append(passage.text[passage.sentences[first].start : passage.sentences[last].end])
     if read == "max":
-        # One call: the model batches windows and passages by length (_length_batches).
+        # One call: the model batches windows and passages by length (onnx_runtime.length_batches).
         k = min(passages_read, len(head))
         both = model.score(question, texts + [p.text for p in head[:k]])
         logits = both[: len(texts)].copy()

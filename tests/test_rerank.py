@@ -13,7 +13,8 @@ from index.build import build_index
 from index.evidence import count_bonus
 from index.config import DEFAULT_RERANKER, Settings
 from index.model_files import MODELS_ENV, model_folder
-from index.rerank import _length_batches, get_reranker
+from index.onnx_runtime import length_batches
+from index.rerank import get_reranker
 from index.search import Searcher
 
 from conftest import ROOT, cli_env
@@ -163,7 +164,7 @@ def test_count_focus_finds_the_sentence_that_counts_what_is_asked():
 
 def test_length_batches_keep_short_inputs_apart_from_long_ones():
     lengths = [120, 110, 130, 256, 250, 100, 240] + [30] * 20
-    batches = _length_batches(lengths)
+    batches = length_batches(lengths, 16, 1.5)
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
     for b in batches:
         assert len(b) <= 16 and max(lengths[i] for i in b) <= 1.5 * min(lengths[i] for i in b)
