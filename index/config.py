@@ -37,6 +37,21 @@ class ConfigError(ValueError):
     """Settings that cannot work together; the message says what to change."""
 
 
+def cpu_threads() -> int:
+    """Threads one process gives a model session, a build's embedder or FAISS: $VERBATIM_THREADS, else
+    one per core. A property of the process, not of an index or a question.
+
+    Lower it where processes share the cores: threads that wait for a core another process holds cost
+    CPU time and gain nothing.
+    """
+    value = os.environ.get("VERBATIM_THREADS", "").strip()
+    if not value:
+        return max(1, os.cpu_count() or 1)
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"VERBATIM_THREADS={value!r}: give a number of threads, 1 or more")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a build or a search depends on. Build parameters are recorded in the manifest."""
@@ -115,6 +130,7 @@ class Settings:
             raise ConfigError(f"unknown embedding runtime {self.embed_runtime!r}: use {' or '.join(EMBED_RUNTIMES)}")
         if self.lexical == "milvus" and self.store != "milvus":
             raise ConfigError("--lexical milvus needs --store milvus: BM25 then runs in the Milvus collection")
+        cpu_threads()  # VERBATIM_THREADS is read where sessions are made; a bad value is said here, at start
 
     @property
     def trash(self) -> Path:

@@ -6,11 +6,12 @@ search's cost grows linearly with the collection (measured by `verbatim bench`, 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from index.config import cpu_threads
 
 # HNSW graph degree and build/search breadth. efSearch is raised to n when more than it is asked for.
 # 256, not 128: at 1M passages 128 found 0.966 of the exact top 10 (docs/bench/scale.md has the sweep).
@@ -53,7 +54,7 @@ class DenseIndex:
     @classmethod
     def build(cls, vectors: np.ndarray, ids: np.ndarray, ann_threshold: int | None = None) -> DenseIndex:
         """Exact search, or HNSW when there are at least `ann_threshold` vectors (None: always exact)."""
-        faiss.omp_set_num_threads(os.cpu_count() or 1)  # building (HNSW above all) is a batch job: every core
+        faiss.omp_set_num_threads(cpu_threads())  # building (HNSW above all) is a batch job: every core
         dimension = vectors.shape[1]
         if ann_threshold is not None and len(ids) >= ann_threshold:
             inner = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)

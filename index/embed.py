@@ -9,7 +9,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from index.config import DEFAULT_MODEL, EMBED_RUNTIMES as RUNTIMES
+from index.config import DEFAULT_MODEL, EMBED_RUNTIMES as RUNTIMES, cpu_threads
 from index.model_files import PACKAGED, model_folder
 from index.onnx_encoder import EncoderSpec, OnnxEncoder
 
@@ -94,7 +94,7 @@ class Embedder:
         import torch
 
         # A build is one big batch job: every core, unless the caller is one of several workers sharing them.
-        torch.set_num_threads(threads or os.cpu_count() or 1)
+        torch.set_num_threads(threads or cpu_threads())
         passage_vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         sentence_vectors: list[np.ndarray | None] = [None] * len(texts)
         # Longest first, in chunks: batches hold texts of similar length (little padding), and only one
@@ -162,7 +162,7 @@ def load_embedder(
     """
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown embedding runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
-    threads = threads or os.cpu_count() or 1
+    threads = threads or cpu_threads()
     packaged = PACKAGED.get(model)
     if packaged is not None and packaged.encoder is not None:
         folder = model_folder(model)

@@ -7,10 +7,12 @@ off so each batch is padded only to its own longest input.
 
 from __future__ import annotations
 
-import os
 import threading
 from functools import lru_cache
+
 import numpy as np
+
+from index.config import cpu_threads
 
 _lock = threading.Lock()
 
@@ -37,8 +39,9 @@ def session(path: str, threads: int = 1):
 
 
 def serving_threads() -> int:
-    """Intra-op threads for a per-request batch (a reranker's pairs): every core, shared by requests."""
-    return max(1, os.cpu_count() or 1)
+    """Intra-op threads for a per-request batch (a reranker's pairs): every core, shared by requests
+    (VERBATIM_THREADS: fewer)."""
+    return cpu_threads()
 
 
 @lru_cache(maxsize=8)

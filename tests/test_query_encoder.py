@@ -1,4 +1,8 @@
-"""Questions are encoded by the index's own ONNX export: the same vectors as sentence-transformers, no torch."""
+"""Questions are encoded by the index's own ONNX export: the same vectors as sentence-transformers, no torch.
+
+Every test that loads torch is in this module (the ONNX paths against sentence-transformers, and a
+sentence-transformers cross-encoder through --reranker), so one test worker pays for loading it.
+"""
 
 from __future__ import annotations
 
@@ -205,3 +209,22 @@ def test_a_damaged_export_stops_a_build_with_the_fix_and_models_fetch_repairs_it
     assert _export_embedding_model(indexed_copy.model, force=False) == 0  # what `verbatim models fetch` runs
     repaired, _ = cached_export(indexed_copy.model)
     assert (repaired / "model.onnx").read_bytes() == (folder / "model.onnx").read_bytes()  # the export is deterministic
+
+
+# ---------------------------------------------------------------- a sentence-transformers cross-encoder
+
+
+def test_any_sentence_transformers_cross_encoder_works_through_the_same_option(bundled_settings, tmp_path):
+    """A local CrossEncoder path (here a BERT checkpoint with a fresh one-logit head) is loaded with torch."""
+    from index.rerank import TorchCrossEncoder, get_reranker
+    from index.search import Searcher
+
+    path = tmp_path / "cross-encoder"
+    shutil.copytree(resolve_model(Settings().model), path)
+    settings = bundled_settings.with_overrides(reranker=str(path))
+    model = get_reranker(str(path))
+    assert isinstance(model, TorchCrossEncoder)
+    answer = Searcher(settings).search("How many people are in prison in El Salvador?", k=3)
+    assert len(answer.hits) == 3 and answer.signals is not None
+    # The shipped answerability weights read the packaged model's logits, so another model falls back.
+    assert answer.answerability is None

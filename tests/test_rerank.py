@@ -62,6 +62,28 @@ def test_rerank_setting_from_environment_and_flags(monkeypatch):
         Settings()
 
 
+def test_threads_setting_sizes_the_sessions_and_a_bad_value_is_said_at_start(monkeypatch, bundled_settings):
+    import os
+
+    from index import onnx_runtime
+    from index.config import ConfigError, cpu_threads
+    from index.rerank import OnnxCrossEncoder
+
+    monkeypatch.delenv("VERBATIM_THREADS", raising=False)
+    assert cpu_threads() == (os.cpu_count() or 1)
+    monkeypatch.setenv("VERBATIM_THREADS", "3")
+    assert cpu_threads() == onnx_runtime.serving_threads() == 3
+    model = OnnxCrossEncoder(Settings().reranker)  # a real session, sized by the setting
+    assert model._session.get_session_options().intra_op_num_threads == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("VERBATIM_THREADS", bad)
+        with pytest.raises(ConfigError, match="VERBATIM_THREADS"):
+            Settings()
+    out = subprocess.run([sys.executable, "-m", "app.cli", "ask", "How many prisoners?"], env=cli_env(bundled_settings),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "VERBATIM_THREADS='-1'" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_answerability_json_loads_and_decides(bundled_settings, monkeypatch, tmp_path):
     model = AnswerabilityModel.load(MODEL_PATH)
     assert model.reranker == DEFAULT_RERANKER and model.features and 0 < model.threshold < 1
@@ -126,22 +148,6 @@ def test_damaged_or_missing_reranker_file_is_one_clear_error(bundled_settings, d
     ask = next(f.fn for f in app.fns.values() if f.api_name == "ask")
     reply = ask("How many prisoners?")
     assert reply["results"] == [] and "is missing" in reply["error"] and fix in reply["error"]
-
-
-def test_any_sentence_transformers_cross_encoder_works_through_the_same_option(bundled_settings, tmp_path):
-    """A local CrossEncoder path (here a BERT checkpoint with a fresh one-logit head) is loaded with torch."""
-    from index.embed import resolve_model
-    from index.rerank import TorchCrossEncoder
-
-    path = tmp_path / "cross-encoder"
-    shutil.copytree(resolve_model(Settings().model), path)
-    settings = dataclasses.replace(bundled_settings, reranker=str(path))
-    model = get_reranker(str(path))
-    assert isinstance(model, TorchCrossEncoder)
-    answer = Searcher(settings).search("How many people are in prison in El Salvador?", k=3)
-    assert len(answer.hits) == 3 and answer.signals is not None
-    # The shipped answerability weights read the packaged model's logits, so another model falls back.
-    assert answer.answerability is None
 
 
 def test_prison_question_highlights_the_77000_sentence(bundled_settings):
