@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -37,6 +37,8 @@ MODES = ("dense", "lexical", "hybrid")
 RECENT_QUESTIONS = 256  # candidates kept per Searcher (about 5 KB each)
 RECENT_READINGS = 2 * RECENT_QUESTIONS  # cross-encoder calls kept (two per reranked question, ~100 bytes each)
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 _LOADER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verbatim-model-load")
 
 
@@ -230,6 +232,32 @@ def answer_signals(question: str, c: Candidates, reranked: Reranked, head: np.nd
     )
 
 
+class Recent(Generic[K, V]):
+    """The last `size` items put, by key; thread-safe. What a Searcher keeps of its last questions."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
 class RecentLogits:
     """The cross-encoder's logits of the last calls, by (model, question, texts).
 
@@ -239,9 +267,7 @@ class RecentLogits:
     """
 
     def __init__(self, size: int = RECENT_READINGS) -> None:
-        self._size = size
-        self._logits: OrderedDict[bytes, tuple[np.ndarray, float]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._logits: Recent[bytes, tuple[np.ndarray, float]] = Recent(size)
 
     @staticmethod
     def _key(model: str, question: str, texts: list[str]) -> bytes:
@@ -254,19 +280,14 @@ class RecentLogits:
     def score(self, model: CrossEncoder, question: str, texts: list[str]) -> tuple[np.ndarray, float]:
         """The logits (read-only), and what computing them had cost when they were kept from before (else 0)."""
         key = self._key(model.name, question, texts)
-        with self._lock:
-            found = self._logits.get(key)
-            if found is not None:
-                self._logits.move_to_end(key)
-                return found
+        found = self._logits.get(key)
+        if found is not None:
+            return found
         started = time.perf_counter()
         logits = model.score(question, texts)
         seconds = time.perf_counter() - started
         logits.flags.writeable = False
-        with self._lock:
-            self._logits[key] = (logits, seconds)
-            while len(self._logits) > self._size:
-                self._logits.popitem(last=False)
+        self._logits.put(key, (logits, seconds))
         return logits, 0.0
 
 
@@ -315,8 +336,7 @@ class Searcher:
         self._models_lock = threading.Lock()
         # The last questions' candidates: the same question in another mode, with another k, or asked again
         # (the web app's controls, eval's --mode all) skips encoding and both retrievers.
-        self._recent: OrderedDict[tuple, Candidates] = OrderedDict()
-        self._recent_lock = threading.Lock()
+        self._recent: Recent[tuple, Candidates] = Recent(RECENT_QUESTIONS)
         self._recent_logits = RecentLogits()  # and the cross-encoder's readings of them
 
     def index(self) -> IndexVersion:
@@ -414,19 +434,14 @@ class Searcher:
         """
         index = self.index()  # one consistent version for the whole question
         key = (str(index.path), question, tuple(files) if files else None)
-        with self._recent_lock:
-            found = self._recent.get(key)
-            if found is not None:
-                self._recent.move_to_end(key)
-                return found
+        found = self._recent.get(key)
+        if found is not None:
+            return found
         started = time.perf_counter()
         found = replace(self._find_candidates(index, question, files), found_at=started, seconds=time.perf_counter() - started)
         for array in (found.question_vector, found.rows, found.dense, found.lexical, found.best_sentence):
             array.flags.writeable = False  # shared by later searches: nobody may change them
-        with self._recent_lock:
-            self._recent[key] = found
-            while len(self._recent) > RECENT_QUESTIONS:
-                self._recent.popitem(last=False)
+        self._recent.put(key, found)
         return found
 
     def _find_candidates(self, index: IndexVersion, question: str, files: list[str] | None) -> Candidates:
