@@ -325,12 +325,13 @@ def drop_repeated_paragraphs(
 _RUN_MULTIPLIER = np.uint64(1_000_003)
 
 
-def _run_hash(words: tuple[str, ...]) -> int:
-    """The hash of a run of words that _opening_runs computes for every run at once (mod 2**64)."""
-    value = 0
-    for word in words:
-        value = (value * int(_RUN_MULTIPLIER) + (hash(word) & 0xFFFFFFFFFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
-    return value
+def _run_hashes(columns: list[np.ndarray]) -> np.ndarray:
+    """One hash per run of words, from `columns[j]`: the Python hash of each run's j-th word (as uint64;
+    the arithmetic wraps mod 2**64). The same formula for every run of a text and for the openings."""
+    runs = np.zeros(len(columns[0]), dtype=np.uint64)
+    for column in columns:
+        runs = runs * _RUN_MULTIPLIER + column
+    return runs
 
 
 def _opening_runs(words_of: list[list[str]], openings: set[tuple[str, ...]], min_words: int) -> list[list[int]]:
@@ -344,10 +345,9 @@ def _opening_runs(words_of: list[list[str]], openings: set[tuple[str, ...]], min
         return found
     word_hashes = np.fromiter(map(hash, itertools.chain.from_iterable(words_of)), dtype=np.int64, count=total).view(np.uint64)
     count = total - min_words + 1
-    runs = np.zeros(count, dtype=np.uint64)
-    for j in range(min_words):  # wraps mod 2**64, as _run_hash does
-        runs = runs * _RUN_MULTIPLIER + word_hashes[j : j + count]
-    wanted = np.sort(np.fromiter((_run_hash(run) for run in openings), dtype=np.uint64, count=len(openings)))
+    runs = _run_hashes([word_hashes[j : j + count] for j in range(min_words)])
+    opening_words = np.array([[hash(word) for word in run] for run in openings], dtype=np.int64).view(np.uint64)
+    wanted = np.sort(_run_hashes([opening_words[:, j] for j in range(min_words)]))
     at = np.minimum(np.searchsorted(wanted, runs), len(wanted) - 1)
     positions = np.flatnonzero(wanted[at] == runs)  # np.isin would sort all the runs first
     ends = np.cumsum(lengths)

@@ -39,8 +39,9 @@ def ray_cluster(tmp_path_factory):
     came up ("The current node timed out during startup")."""
     port = free_port()
     log = tmp_path_factory.mktemp("ray") / "ray-start.log"
+    environment = pytest.MonkeyPatch()
     # A loopback cluster for this module only: no auth token to share between the head and this driver.
-    os.environ["RAY_AUTH_MODE"] = "disabled"
+    environment.setenv("RAY_AUTH_MODE", "disabled")
     command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
                "--include-dashboard=false", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
     with log.open("w") as out:
@@ -68,7 +69,7 @@ def ray_cluster(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
-        os.environ.pop("RAY_AUTH_MODE", None)
+        environment.undo()  # RAY_AUTH_MODE as it was before the module
 
 
 class DyingOnceEmbedBatches(EmbedBatches):
