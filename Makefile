@@ -2,20 +2,31 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# One stamp per layer, so `make serve` on a fresh clone installs the runtime only and `make test`
+# adds the test extra on top; each re-installs only when pyproject.toml changes.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: setup serve test eval browser clean
+.PHONY: setup setup-test serve test eval browser clean
 
-# Re-installs only when pyproject.toml changes. torch is installed first, pinned: its CPU build
-# lies on disk here, while an unpinned torch would pull a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+# torch is installed first, pinned: its CPU build lies on disk here, while an unpinned torch would
+# pull a multi-GB CUDA build.
+$(RUNTIME_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PIP) torch==2.13.0
+	$(PIP) -e .
 	$(BIN)/verbatim models fetch
-	touch $(STAMP)
+	touch $(RUNTIME_STAMP)
 
-setup: $(STAMP)
+# pytest, playwright, gradio_client, Ray, Milvus (lite and a standalone server) for the test suite.
+$(TEST_STAMP): $(RUNTIME_STAMP)
+	$(PIP) -e '.[test]'
+	touch $(TEST_STAMP)
+
+setup: $(RUNTIME_STAMP)
+
+setup-test: $(TEST_STAMP)
 
 serve: setup
 	$(BIN)/verbatim serve
@@ -29,7 +40,7 @@ browser:
 # Two workers (one per core), one test module per worker at a time: module fixtures (a built index,
 # a served app, a Milvus server) are built once, and the slowest modules overlap. Modules go out in
 # collection order, longest first (tests/conftest.py), not xdist's default of most tests first.
-test: setup browser
+test: setup-test browser
 	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=15
 
 eval: setup

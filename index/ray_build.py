@@ -46,7 +46,10 @@ def _ray():
     try:
         import ray
     except ImportError as exc:  # the optional extra is not installed
-        raise RayBuildError("Ray is not installed: run `pip install -e '.[ray]'` (on every node of the cluster)") from exc
+        raise RayBuildError(
+            "--ray needs Ray, which is not installed: pip install 'verbatim[ray]' "
+            "(in a checkout: pip install -e '.[ray]'), on every node of the cluster"
+        ) from exc
     return ray
 
 

@@ -87,9 +87,28 @@ class FaissStore:
 # ---------------------------------------------------------------- Milvus
 
 
+MILVUS_EXTRA = "pip install 'verbatim[milvus]' (in a checkout: pip install -e '.[milvus]')"
+
+
+def _require_milvus_packages(uri: str) -> None:
+    """Stop with what to install when --store milvus is asked for without the optional `milvus` extra.
+
+    pymilvus (and milvus-lite for a file URI) are imported only here, when a Milvus store is used:
+    the default FAISS store, and `make serve`, need neither."""
+    needed = ["pymilvus"] if uri.startswith(("http://", "https://")) else ["pymilvus", "milvus_lite"]
+    for module in needed:
+        try:
+            __import__(module)
+        except ImportError:
+            raise ConfigError(
+                f"--store milvus needs the {module.replace('_', '-')} package, which is not installed: {MILVUS_EXTRA}"
+            ) from None
+
+
 @lru_cache(maxsize=8)
 def milvus_client(uri: str):
     """One client per URI per process (milvus-lite starts its engine once per file)."""
+    _require_milvus_packages(uri)
     from pymilvus import MilvusClient
 
     token = os.environ.get(TOKEN_ENV, "")
