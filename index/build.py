@@ -53,6 +53,8 @@ from ingest.readers import (
     load_metadata,
     merge_meta,
     read_document,
+    read_regular_file,
+    scan_sources,
 )
 from ingest.records import Passage, SourceMeta
 
@@ -96,7 +98,7 @@ def _with_metadata_fingerprint(prints: dict[str, str], sources_dir: Path) -> dic
 def source_fingerprints(sources_dir: Path) -> dict[str, str]:
     """File name -> content fingerprint for every indexable file, plus the metadata file."""
     prints = {
-        p.relative_to(sources_dir).as_posix(): fingerprint_bytes(p.read_bytes()) for p in list_source_files(sources_dir)
+        p.relative_to(sources_dir).as_posix(): fingerprint_bytes(read_regular_file(p)) for p in list_source_files(sources_dir)
     }
     return _with_metadata_fingerprint(prints, sources_dir)
 
@@ -190,7 +192,7 @@ def open_source(path: Path, sources_dir: Path, known_fingerprint: str | None) ->
     """Stage 1a (I/O only): a file's bytes, or its outcome already when it is unreadable or unchanged."""
     name = path.relative_to(sources_dir).as_posix()
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path)  # a file swapped for a symbolic link since the listing is not followed
     except OSError as exc:
         return SourceOutcome(name, None, skipped=f"cannot read: {exc.strerror or exc}")
     fingerprint = fingerprint_bytes(data)
@@ -410,7 +412,8 @@ def _build(
     same_params = live is not None and live.manifest.build_params == build_params(settings)
     known = {name: record.fingerprint for name, record in live.sources.items()} if same_params else {}
     sidecar = load_metadata(settings.sources_dir)
-    outcomes = runner.read(list_source_files(settings.sources_dir), settings, known, progress, progress_lines)
+    files, links = scan_sources(settings.sources_dir)  # symbolic links are not indexed: the report says why
+    outcomes = runner.read(files, settings, known, progress, progress_lines)
     assembled = assemble_sources(outcomes, live if same_params else None)
     passages = assembled.passages
     dimension = live.manifest.dimension if live is not None else runner.dimension(settings)
@@ -437,7 +440,7 @@ def _build(
         passages=len(passages),
         embedded=len(vectors.todo),
         reused=len(passages) - len(vectors.todo),
-        skipped=tuple(assembled.skipped),
+        skipped=tuple(links + assembled.skipped),
         seconds=time.perf_counter() - started,
     )
 
@@ -494,6 +497,7 @@ class SourceRow:
     added: str
     passages: int
     indexed: bool
+    authors: tuple[str, ...] = ()
 
 
 def list_sources(settings: Settings, live: IndexVersion | None = None, with_sidecar: bool = True) -> list[SourceRow]:
@@ -511,7 +515,7 @@ def list_sources(settings: Settings, live: IndexVersion | None = None, with_side
     for path in list_source_files(settings.sources_dir) if settings.sources_dir.is_dir() else []:
         name = path.relative_to(settings.sources_dir).as_posix()
         record = indexed.get(name)
-        if record is not None and record.fingerprint != fingerprint_bytes(path.read_bytes()):
+        if record is not None and record.fingerprint != fingerprint_bytes(read_regular_file(path)):
             record = None  # changed since the last build
         # Current sidecar values, even before the next build puts them in the index.
         if not with_sidecar:
@@ -527,6 +531,7 @@ def list_sources(settings: Settings, live: IndexVersion | None = None, with_side
                 added=(meta.added if meta else "") or time.strftime("%Y-%m-%d", time.localtime(path.stat().st_mtime)),
                 passages=record.passages if record else 0,
                 indexed=record is not None,
+                authors=meta.authors if meta else (),
             )
         )
     return rows
