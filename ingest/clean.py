@@ -1,8 +1,13 @@
-"""Turn raw text into clean paragraphs: Unicode, whitespace, Markdown residue, page boilerplate.
+"""Turn raw text into clean paragraphs: Unicode, whitespace, Markdown syntax, page boilerplate.
 
 The rules are general patterns of captured web pages, not lists of the strings one corpus has:
 widget/icon names, asset credits, "card" listings of other items, short navigation labels,
 lines a template repeats, running headers, pull-quotes and paragraphs split by page breaks.
+
+Markdown rules (emphasis, links, code spans, escapes, fences, tables) apply only to text that is
+Markdown: .md files and HTML (extracted as Markdown). A .txt, .pdf or .docx keeps its characters:
+`**`, backticks and `[x](y)` there are what the source says. Every line left out is recorded with
+its reason when asked (`dropped=`), which `verbatim show FILE --dropped` prints.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ import itertools
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
 
 import numpy as np
 
@@ -58,6 +64,34 @@ _UI_WORDS = frozenset(
     open copy link links rss feed all page of read also see
     """.split()
 )
+
+
+# Files whose text is Markdown: written so (.md) or extracted so (HTML: trafilatura's Markdown output).
+MARKDOWN_SUFFIXES = (".md", ".markdown", ".html", ".htm")
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """Text that cleaning left out of the index, and why."""
+
+    text: str
+    reason: str
+
+
+NO_WORDS = "no letter or digit: a rule or separator line"
+CARD = "a listing card of another item: its title printed twice around an image label, down to its icon line"
+ICON = "an icon name rendered as text"
+PAGE_NUMBER = "a printed page number"
+CREDIT = "a credit line for a web asset"
+NAVIGATION = "a navigation label: only words of page furniture"
+TEMPLATE = "a short line repeated 3 or more times: template text"
+RUNNING_HEADER = "a running header: a short all-capitals line"
+REPEATED = "repeats, word for word, text that stands earlier in the document (a pull-quote or a copy)"
+
+
+def is_markdown(file: str) -> bool:
+    """True when the text of `file` is Markdown, by its type (see MARKDOWN_SUFFIXES)."""
+    return PurePosixPath(file).suffix.lower() in MARKDOWN_SUFFIXES
 
 
 def normalize_characters(text: str) -> str:
@@ -167,7 +201,7 @@ def is_page_number(line: str, paged: bool = True) -> bool:
     return bool((_PAGE_NUMBER if paged else _PAGE_LABEL).match(line))
 
 
-def _drop_cards(lines: list[str], max_card_lines: int = 12) -> list[str]:
+def _drop_cards(lines: list[str], max_card_lines: int = 12, dropped: list[Dropped] | None = None) -> list[str]:
     """Remove listing cards: from an alt-text-duplicated title line to the icon line closing it."""
     kept: list[str] = []
     i = 0
@@ -178,6 +212,8 @@ def _drop_cards(lines: list[str], max_card_lines: int = 12) -> list[str]:
                 i,
             )
             kept.extend(line for line in lines[i + 1 : end + 1] if line == PAGE_BREAK)
+            if dropped is not None:
+                dropped.extend(Dropped(line, CARD) for line in lines[i : end + 1] if _is_text_line(line))
             i = end + 1
             continue
         kept.append(lines[i])
@@ -197,25 +233,41 @@ def _stands_alone(lines: list[str], i: int) -> bool:
     return all(n is None or "\n" in n or not _is_short_label(n, 14) for n in (before, after))
 
 
-def remove_boilerplate(lines: list[str]) -> list[str]:
+def _furniture(lines: list[str], i: int, paged: bool, counts: Counter, first_content: int) -> str:
+    """Why line `i` is page furniture ("" when it is not)."""
+    line = lines[i]
+    if is_icon_token(line):
+        return ICON
+    if is_page_number(line, paged):
+        return PAGE_NUMBER
+    if is_asset_credit(line):
+        return CREDIT
+    if is_navigation(line):
+        return NAVIGATION
+    if counts[line] >= 3 and _is_short_label(line, 8):
+        return TEMPLATE
+    if i > first_content and is_running_header(line) and (counts[line] >= 2 or _stands_alone(lines, i)):
+        return RUNNING_HEADER
+    return ""
+
+
+def remove_boilerplate(lines: list[str], dropped: list[Dropped] | None = None) -> list[str]:
     """Drop page furniture lines; blank lines are kept as paragraph separators. Code blocks and
-    tables (multi-line items) are content and are never dropped."""
+    tables (multi-line items) are content and are never dropped. Each line dropped is added to
+    `dropped`, with its reason, when a list is given."""
     paged = PAGE_BREAK in lines
     # Counted before cards go: a label repeated by every card is template text wherever it stands.
     counts = Counter(line for line in lines if line)
-    lines = _drop_cards(lines)
+    lines = _drop_cards(lines, dropped=dropped)
     first_content = next((i for i, line in enumerate(lines) if line and not is_asset_credit(line)), 0)
     kept = []
     for i, line in enumerate(lines):
-        if line and "\n" not in line and (
-            is_icon_token(line)
-            or is_page_number(line, paged)
-            or is_asset_credit(line)
-            or is_navigation(line)
-            or (counts[line] >= 3 and _is_short_label(line, 8))
-            or (i > first_content and is_running_header(line) and (counts[line] >= 2 or _stands_alone(lines, i)))
-        ):
-            continue
+        if line and line != PAGE_BREAK and "\n" not in line:
+            reason = _furniture(lines, i, paged, counts, first_content)
+            if reason:
+                if dropped is not None:
+                    dropped.append(Dropped(line, reason))
+                continue
         kept.append(line)
     return kept
 
@@ -282,7 +334,7 @@ def _fold(text: str) -> str:
 
 
 def drop_repeated_paragraphs(
-    paragraphs: list[tuple[str, int | None]], min_words: int = 8
+    paragraphs: list[tuple[str, int | None]], min_words: int = 8, dropped: list[Dropped] | None = None
 ) -> list[tuple[str, int | None]]:
     """Drop a paragraph whose words already stand, in that order, earlier in the document (a
     pull-quote, or the same paragraph twice; the first time stays).
@@ -309,6 +361,8 @@ def drop_repeated_paragraphs(
             opening, last, end = tuple(words[:min_words]), words[-1], len(seen) - n
             # The last word first: where a common opening stands, it rules out most places without a copy.
             if any(at <= end and seen[at + n - 1] == last and seen[at : at + n] == words for at in where.get(opening, ())):
+                if dropped is not None:
+                    dropped.append(Dropped(paragraph, REPEATED))
                 continue
         kept.append((paragraph, page))
         base = len(seen)
@@ -412,14 +466,17 @@ def table_rows(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) if lines else " | ".join(cell for cell in header if cell)
 
 
-def structure_lines(text: str) -> list[str]:
-    """Normalized lines of prose (Markdown removed); each code block and table is one multi-line item.
+def structure_lines(text: str, markdown: bool = True, dropped: list[Dropped] | None = None) -> list[str]:
+    """Normalized lines of prose; in Markdown (`markdown`), its syntax removed and each code block and
+    table one multi-line item. Plain text keeps every character but spacing.
 
     Code keeps its characters and indentation (the Markdown rules would read `__init__` as emphasis
     and `leak()` as an empty link); a table's rows keep their header as labels, so a row found alone
     still says what its numbers are. Fence and delimiter lines are syntax and go.
     """
     lines = normalize_characters(text).split("\n")
+    if not markdown:
+        return _with_words([normalize_line(line) for line in lines], dropped)
     items: list[str] = []
     i = 0
     while i < len(lines):
@@ -447,24 +504,40 @@ def structure_lines(text: str) -> list[str]:
             continue
         items.append(strip_markdown(normalize_line(line)))
         i += 1
-    # A line with no letter or digit ("---", "* * *", a stray "|---|") is layout, not text.
-    return [item for item in items if not item or item == PAGE_BREAK or any(ch.isalnum() for ch in item)]
+    return _with_words(items, dropped)
 
 
-def clean_text(text: str) -> list[tuple[str, int | None]]:
-    """Raw text -> clean (paragraph, page) pairs; pages only for text with PAGE_BREAKs (PDF)."""
+def _with_words(items: list[str], dropped: list[Dropped] | None) -> list[str]:
+    """The items that hold a letter or digit, blank lines and page breaks: a line without any ("---",
+    "* * *", a stray "|---|") is layout, not text."""
+    kept = [item for item in items if not item or item == PAGE_BREAK or any(ch.isalnum() for ch in item)]
+    if dropped is not None and len(kept) < len(items):
+        dropped.extend(Dropped(item, NO_WORDS) for item in items if item and item != PAGE_BREAK and not any(ch.isalnum() for ch in item))
+    return kept
+
+
+def clean_text(text: str, markdown: bool = True, dropped: list[Dropped] | None = None) -> list[tuple[str, int | None]]:
+    """Raw text -> clean (paragraph, page) pairs; pages only for text with PAGE_BREAKs (PDF).
+    `markdown`: the text is Markdown (its syntax goes); `dropped`: collects what is left out, and why."""
     lines: list[str] = []
     for number, page in enumerate(text.split(PAGE_BREAK)):
         if number:
             lines.append(PAGE_BREAK)
-        lines.extend(structure_lines(page))
-    paragraphs = group_paragraphs(remove_boilerplate(lines))
-    return drop_repeated_paragraphs(paragraphs)
+        lines.extend(structure_lines(page, markdown, dropped))
+    paragraphs = group_paragraphs(remove_boilerplate(lines, dropped))
+    return drop_repeated_paragraphs(paragraphs, dropped=dropped)
+
+
+def dropped_text(raw: RawDocument) -> list[Dropped]:
+    """Everything cleaning leaves out of `raw`'s indexed text, in the order it is found, with why."""
+    dropped: list[Dropped] = []
+    clean_text(raw.text, is_markdown(raw.file), dropped)
+    return dropped
 
 
 def clean_document(raw: RawDocument) -> CleanDocument:
     """RawDocument -> CleanDocument: paragraphs joined by blank lines, offsets recorded."""
-    paragraphs = clean_text(raw.text)
+    paragraphs = clean_text(raw.text, is_markdown(raw.file))
     spans: list[Paragraph] = []
     position = 0
     for paragraph, page in paragraphs:

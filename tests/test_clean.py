@@ -48,14 +48,16 @@ def test_no_boilerplate_survives(cleaned):
     for doc in cleaned.values():
         for line in BOILERPLATE:
             assert line not in doc.text + "\n", f"{line!r} survived in {doc.file}"
-    assert "\\$" not in "".join(d.text for d in cleaned.values())
-    assert not re.search(r"\*\w", "".join(d.text for d in cleaned.values()))
+    # Markdown syntax goes from Markdown only (issue 26): read as Markdown, the captures keep no residue;
+    # as the .txt files they are, they keep every character they hold.
+    as_markdown = "".join(p for d in read_sources(SOURCES)[0] for p, _ in clean_text(d.text, markdown=True))
+    assert "\\$" not in as_markdown and not re.search(r"\*\w", as_markdown)
 
 
 def test_content_survives(cleaned):
     pism = cleaned["pism-international-echoes-of-el-salvador-public-security-model.txt"].text
     assert "total number of prisoners in El Salvador reached 119,000 people" in pism
-    assert "driven by two gangs known as maras: Barrio 18" in pism
+    assert "driven by two gangs known as *maras*: Barrio 18" in pism  # a .txt: its asterisks are its own
     # A paragraph cut by a page break is joined again.
     assert "and a growing percentage approve of non-democratic regimes" in pism
     page = cleaned["wola-podcast-page-grim-side-of-el-salvador-security-model.txt"].text
