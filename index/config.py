@@ -58,7 +58,8 @@ class Settings:
 
     sources_dir: Path = field(default_factory=lambda: _env_path("VERBATIM_SOURCES_DIR", "sources"))
     index_dir: Path = field(default_factory=lambda: _env_path("VERBATIM_INDEX_DIR", "var/index"))
-    # Where removed sources wait to be restored; unset: a "trash" folder beside the index (var/trash).
+    # Where removed sources wait to be restored; unset: the sources folder's own trash (sources/.trash),
+    # so a trash belongs to one collection (a shared var/trash let one collection restore another's files).
     trash_dir: Path | None = field(default_factory=lambda: _env_path("VERBATIM_TRASH_DIR", "") if os.environ.get("VERBATIM_TRASH_DIR") else None)
     model: str = field(default_factory=lambda: os.environ.get("VERBATIM_MODEL", DEFAULT_MODEL))
     # Where passage vectors are searched: "faiss" (files in the index, default) or "milvus" at milvus_uri
@@ -134,8 +135,16 @@ class Settings:
 
     @property
     def trash(self) -> Path:
-        """The trash folder: `trash_dir`, or "trash" beside the index folder."""
-        return Path(self.trash_dir) if self.trash_dir else Path(self.index_dir).parent / "trash"
+        """The trash folder: `trash_dir`, or the sources folder's own (sources/.trash)."""
+        from ingest.metadata import TRASH_FOLDER  # a name, imported late: the CLI starts without ingest/
+
+        return Path(self.trash_dir) if self.trash_dir else Path(self.sources_dir) / TRASH_FOLDER
+
+    @property
+    def old_trash(self) -> Path | None:
+        """Where the trash was before it moved into the sources folder ("trash" beside the index folder,
+        shared by collections side by side); still read, for removals made then. None with `trash_dir`."""
+        return None if self.trash_dir else Path(self.index_dir).parent / "trash"
 
     @property
     def milvus_address(self) -> str:

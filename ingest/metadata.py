@@ -20,6 +20,8 @@ from pathlib import Path
 from ingest.records import SourceMeta
 
 METADATA_FILE = "sources.toml"
+# A sources folder's own trash: removed and replaced sources wait there (hidden, so never a source).
+TRASH_FOLDER = ".trash"
 STRING_FIELDS = ("title", "publisher", "date", "url", "added")
 KNOWN_FIELDS = ("title", "authors", "publisher", "date", "url", "added")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
