@@ -22,7 +22,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="where BM25 runs: bm25s files (default) or Milvus full-text search, with --store milvus (env VERBATIM_LEXICAL)",
     )
     parser.add_argument("--milvus-uri", help="milvus-lite file or http(s)://host:19530 (env VERBATIM_MILVUS_URI; default INDEX_DIR/milvus.db)")
-    parser.add_argument("--trash-dir", type=Path, help="where removed sources are kept (env VERBATIM_TRASH_DIR; default var/trash)")
+    parser.add_argument("--trash-dir", type=Path, help="where removed sources are kept (env VERBATIM_TRASH_DIR; default SOURCES_DIR/.trash)")
 
 
 def _ray_flags(parser: argparse.ArgumentParser) -> None:
@@ -79,17 +79,33 @@ def _build_after_change(args: argparse.Namespace) -> int:
     return cmd_build(argparse.Namespace(**{**vars(args), "full": False}))
 
 
+def _added_line(item) -> str:
+    """What `add` did with one file: added, unchanged, or updated (the old version to the trash)."""
+    from ingest.records import printable
+
+    file, title = printable(item.file), printable(item.title)
+    if item.unchanged:
+        return f"unchanged {file}: the same bytes are already a source"
+    if not item.replaced:
+        return f"added {file}: {title}"
+    metadata = (
+        "metadata: kept (the old table; `--metadata new` takes the new document's)" if item.metadata == "kept"
+        else "metadata: new, from the document (the old table is in the trash with the old file; `--metadata keep` keeps it)"
+    )
+    return f"updated {file}: {title} (the old version is in the trash: `verbatim restore {item.trashed.id}`; {metadata})"
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     from ingest.library import add_sources
     from ingest.records import printable
 
     settings = _settings(args)
-    added, skipped = add_sources(args.paths, settings.sources_dir)
+    added, skipped = add_sources(args.paths, settings.sources_dir, trash_dir=settings.trash, metadata=args.metadata)
     for item in added:
-        print(f"{'updated' if item.replaced else 'added'} {printable(item.file)}: {printable(item.title)}")
+        print(_added_line(item))
     for item in skipped:
         print(f"skipped {printable(item.file)}: {item.reason}", file=sys.stderr)
-    if added:
+    if any(not item.unchanged for item in added):
         return _build_after_change(args)
     return 0 if not skipped else 1
 
@@ -102,7 +118,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     for name in args.names:
         trashed = remove_source(name, settings.sources_dir, settings.trash)
         file = printable(trashed.file)
-        print(f"removed {file} (kept in {trashed.entry}; `verbatim restore {file}` brings it back)")
+        print(f"removed {file} (kept in {trashed.entry}; `verbatim restore {file}` or `verbatim restore {trashed.id}` brings it back)")
     return _build_after_change(args)
 
 
@@ -112,16 +128,28 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.list or not args.names:
-        trashed = list_trash(settings.trash)
+        trashed = list_trash(settings.trash, settings.sources_dir, settings.old_trash)
         for item in trashed:
-            print(f"{printable(item.file)}\tremoved {item.removed}")
+            print(_trash_line(item))
         if not trashed:
             print(f"nothing to restore: {settings.trash} holds no removed sources", file=sys.stderr)
         return 0
     for name in args.names:
-        item = restore_source(name, settings.sources_dir, settings.trash)
-        print(f"restored {printable(item.file)} (removed {item.removed})")
+        item = restore_source(name, settings.sources_dir, settings.trash, settings.old_trash)
+        print(f"restored {printable(item.file)} (removed {item.removed}, id {item.id})")
     return _build_after_change(args)
+
+
+def _trash_line(item) -> str:
+    """One removal in `restore --list`: the file, when, its id (what `restore ID` takes), and why."""
+    from ingest.records import printable
+
+    line = f"{printable(item.file)}\tremoved {item.removed}\tid {item.id}"
+    if item.reason == "replaced":
+        line += "\treplaced by a file of the same name"
+    if item.legacy:
+        line += f"\tin the old shared trash {item.entry.parent} (restore it by id only)"
+    return line
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
@@ -133,7 +161,8 @@ def cmd_sources(args: argparse.Namespace) -> int:
         print(json.dumps([row.__dict__ for row in rows], ensure_ascii=False, indent=2))
         return 0
     for row in rows:
-        print(f"{printable(row.file)}\n    {printable(row.title)}\n    {printable(row.publisher) or 'publisher unknown'} · "
+        authors = ", ".join(printable(a) for a in row.authors) or "authors unknown"
+        print(f"{printable(row.file)}\n    {printable(row.title)}\n    {authors} · {printable(row.publisher) or 'publisher unknown'} · "
               f"{printable(row.date) or 'date unknown'} · {row.passages if row.indexed else 'not indexed yet'}"
               f"{' passages' if row.indexed else ''} · added {printable(row.added) or 'unknown'}")
     return 0
@@ -161,21 +190,64 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+CHAR_RANGE_HELP = "give a character range A-B of the cleaned text, A below B, both 0 or more (like 14007-15030)"
+
+
 def _char_range(value: str) -> tuple[int, int]:
     start, sep, end = value.partition("-")
+    if sep and start.isdigit() and end.isdigit() and int(start) < int(end):
+        return int(start), int(end)
+    raise argparse.ArgumentTypeError(f"{value!r}: {CHAR_RANGE_HELP}")
+
+
+def _count(value: str) -> int:
+    """A number of paragraphs: 0 or more."""
+    if value.strip().isdigit():
+        return int(value)
+    raise argparse.ArgumentTypeError(f"{value!r}: give a number of paragraphs, 0 or more")
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """A usage mistake is one line on stderr and exit 2, not the usage text (--help has that)."""
+
+    def error(message: str) -> None:
+        if "--chars" in message and "expected one argument" in message:
+            message = f"argument --chars: {CHAR_RANGE_HELP}"  # "-5-10" looks like a flag to argparse
+        parser.exit(2, f"{parser.prog}: error: {message} (see `{parser.prog} --help`)\n")
+
+    parser.error = error  # type: ignore[method-assign]
+
+
+def _show_dropped(settings: Settings, name: str) -> int:
+    """`show FILE --dropped`: every line cleaning leaves out of FILE's indexed text, under its reason."""
+    from ingest.clean import dropped_text
+    from ingest.library import resolve_source
+    from ingest.readers import ReadError, read_document
+    from ingest.records import printable
+
+    file = resolve_source(name, settings.sources_dir)
     try:
-        if sep:
-            return int(start), int(end)
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"{value!r} is not a character range like 14007-15030")
+        dropped = dropped_text(read_document(settings.sources_dir / file, settings.sources_dir))
+    except ReadError as exc:
+        print(f"error: {file}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{printable(file)}: cleaning leaves {len(dropped)} line{'s' if len(dropped) != 1 else ''} out of the index")
+    reason = None
+    for item in dropped:
+        if item.reason != reason:
+            reason = item.reason
+            print(f"[{reason}]")
+        print("    " + printable(item.text).replace("\n", "\n    "))
+    return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.dropped:
+        return _show_dropped(settings, args.file)
     from app.source_view import Focus, LocationError, SourceNotFound, source_document, source_text
     from index.store import load_version
 
-    settings = _settings(args)
     index = load_version(
         settings.index_dir, expected_model=settings.model, expected_store=settings.store, expected_lexical=settings.lexical
     )
@@ -195,7 +267,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     except (SourceNotFound, LocationError) as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 1
-    context = max(0, args.context)
+    context = args.context
     print(source_text(doc, max(1, first - context), last + context, focus), end="")
     return 0
 
@@ -385,19 +457,27 @@ See docs/scaling.md for Milvus and Ray.""",
         "file to sources/sources.toml for you to complete, and index them. Formats: .txt .md .html .htm .pdf .docx."),
         formatter_class=raw,
         epilog="""examples:
-  verbatim add report.pdf                          # a file with the name of an existing source replaces it
-  verbatim add folder/ --no-build                  # copy only; index later with `verbatim build`""",
+  verbatim add report.pdf                          # replaces a source of that name: the old one goes to the trash
+  verbatim add report.pdf --metadata keep          # ... keeping its sources.toml table
+  verbatim add folder/ --no-build                  # its files, subfolders kept (folder/a/x.txt -> a/x.txt)
+See docs/sources-lifecycle.md for replacement, the trash and symbolic links.""",
     )
     _common(p)
-    p.add_argument("paths", nargs="+", type=Path, help="files or folders to copy in")
+    p.add_argument("paths", nargs="+", type=Path, help="files or folders to copy in (a folder's subfolders are kept)")
+    p.add_argument(
+        "--metadata", choices=("new", "keep"), default="new",
+        help="for a file replacing a source of the same name (the old one goes to the trash): its sources.toml table is "
+        "the new document's (new, the default) or the old one (keep)",
+    )
     p.add_argument("--no-build", action="store_true", help="copy only; index later with `verbatim build`")
+    _one_line_errors(p)
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser(
         "remove",
         help="move sources to the trash and drop them from the index",
-        description=wrap("Move sources and their metadata to the trash (var/trash by default) and rebuild; "
-        "`verbatim restore` brings them back."),
+        description=wrap("Move sources and their metadata to the trash (the sources folder's own, SOURCES_DIR/.trash, by "
+        "default) and rebuild; `verbatim restore` brings them back."),
         formatter_class=raw,
         epilog="""examples:
   verbatim remove report.pdf                       # by file name, when only one source has it
@@ -406,22 +486,28 @@ See docs/scaling.md for Milvus and Ray.""",
     _common(p)
     p.add_argument("names", nargs="+", help="file names or paths in the sources folder")
     p.add_argument("--no-build", action="store_true", help="remove only; re-index later with `verbatim build`")
+    _one_line_errors(p)
     p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser(
         "restore",
         help="bring removed sources back from the trash, with their metadata",
-        description=wrap("Bring removed sources back from the trash (the latest removal of each name), with their "
-        "metadata, and rebuild."),
+        description=wrap("Bring removed or replaced sources back from the trash, with their metadata, and rebuild: "
+        "exactly the removal an id from --list names, or the latest removal of a name."),
         formatter_class=raw,
         epilog="""examples:
-  verbatim restore --list                          # what the trash holds
-  verbatim restore report.pdf""",
+  verbatim restore --list                          # what the trash holds, with ids
+  verbatim restore report.pdf                      # its latest removal
+  verbatim restore 20261202T153058-3fa1c2          # exactly this removal""",
     )
     _common(p)
-    p.add_argument("names", nargs="*", help="file names or paths as they were in the sources folder")
-    p.add_argument("--list", action="store_true", help="list the removed sources that can be restored")
+    p.add_argument(
+        "names", nargs="*",
+        help="ids from --list (exactly that removal), or file names or paths as they were in the sources folder (the latest removal)",
+    )
+    p.add_argument("--list", action="store_true", help="list the removed sources that can be restored, with their ids")
     p.add_argument("--no-build", action="store_true", help="restore only; re-index later with `verbatim build`")
+    _one_line_errors(p)
     p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser(
@@ -436,6 +522,7 @@ See docs/scaling.md for Milvus and Ray.""",
     )
     _common(p)
     p.add_argument("--json", action="store_true", help="print the list as JSON")
+    _one_line_errors(p)
     p.set_defaults(func=cmd_sources)
 
     p = sub.add_parser(
@@ -471,14 +558,20 @@ See docs/scaling.md for Milvus and Ray.""",
         epilog="""examples:
   verbatim show csis-burgeoning-regional-appeal-of-mano-dura.txt               # the whole text, numbered
   verbatim show csis-burgeoning-regional-appeal-of-mano-dura.txt --paragraph 6 # with one paragraph either side
-  verbatim show FILE --chars 2186-2749 --context 0                              # a cited range, marked »…«""",
+  verbatim show FILE --chars 2186-2749 --context 0                              # a cited range, marked »…«
+  verbatim show FILE --dropped                                                  # what cleaning leaves out, and why""",
     )
     _common(p)
-    p.add_argument("file", help="source file name, as in citations")
+    p.add_argument("file", help="source file name or path in the sources folder, as in citations")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--paragraph", type=int, help="the paragraph numbered N in citations (¶ N)")
     where.add_argument("--chars", type=_char_range, metavar="A-B", help="the character range A-B of the cleaned text")
-    p.add_argument("--context", type=int, default=1, help="paragraphs shown before and after (default 1)")
+    where.add_argument(
+        "--dropped", action="store_true",
+        help="what cleaning leaves out of the file's indexed text (page furniture, repeats, separators), and why",
+    )
+    p.add_argument("--context", type=_count, default=1, help="paragraphs shown before and after (default 1)")
+    _one_line_errors(p)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser(
