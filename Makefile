@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: setup setup-test serve test eval browser clean
+.PHONY: setup setup-test serve test eval browser ocr clean
 
 # torch is installed first, pinned: its CPU build lies on disk here, while an unpinned torch would
 # pull a multi-GB CUDA build.
@@ -24,7 +24,7 @@ $(TEST_STAMP): $(RUNTIME_STAMP)
 	$(PIP) -e '.[test]'
 	touch $(TEST_STAMP)
 
-setup: $(RUNTIME_STAMP)
+setup: $(RUNTIME_STAMP) ocr
 
 setup-test: $(TEST_STAMP)
 
@@ -36,6 +36,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: run 'sudo apt-get install chromium' for the browser tests"; fi; }
+
+# OCR of scanned PDFs and images: Debian's tesseract with its English and Spanish models (ingest/ocr.py).
+ocr:
+	@command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep -qx spa || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa >/dev/null \
+	    || echo "tesseract could not be installed (apt-get failed): scanned PDFs and images will be skipped, saying so"; \
+	  else echo "tesseract missing: run 'sudo apt-get install tesseract-ocr tesseract-ocr-spa' to read scanned PDFs and images (OCR)"; fi; }
 
 # Two workers (one per core), one test module per worker at a time: module fixtures (a built index,
 # a served app, a Milvus server) are built once, and the slowest modules overlap. Modules go out in

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
 
 from ingest.decode import DecodeError, decode_bytes
-
-PAGE_BREAK = "\f"
-
-
-class FormatError(Exception):
-    """The file's content cannot be turned into text; the message says why."""
-
-
-@dataclass(frozen=True)
-class Extracted:
-    """Text of a document and whatever metadata the file itself carries."""
-
-    text: str
-    title: str = ""
-    authors: tuple[str, ...] = ()
-    date: str = ""
+from ingest.ebook import extract_epub
+from ingest.extracted import PAGE_BREAK, SOFTWARE_AUTHORS, Extracted, FormatError, author_of  # noqa: F401 (re-exported)
+from ingest.ocr import IMAGE_SUFFIXES, extract_image, ocr_pdf_pages, ocr_title
+from ingest.office import extract_odt, extract_pptx, extract_rtf
+from ingest.sheets import extract_csv, extract_ods, extract_xls, extract_xlsx
 
 
 def decode_text(data: bytes) -> str:
@@ -80,26 +68,21 @@ def extract_html(data: bytes) -> Extracted:
     )
 
 
-# Author names document software writes by itself, not people's names.
-SOFTWARE_AUTHORS = frozenset(
-    ["python-docx", "microsoft office user", "windows user", "administrator", "admin", "user", "unknown", "author"]
-)
-
-
-def _author(name: object) -> tuple[str, ...]:
-    """The file's author field as a one-name tuple, unless it is empty or a software default."""
-    author = str(name or "").strip()
-    return (author,) if author and author.casefold() not in SOFTWARE_AUTHORS else ()
+_author = author_of  # the name this module used before the readers moved out
 
 
 def extract_pdf(data: bytes) -> Extracted:
-    """The text layer of every page, pages separated by form feeds so citations can give pages."""
+    """The text layer of every page, pages separated by form feeds so citations can give pages.
+
+    Pages without a text layer (a scan, or a scanned page among typed ones) are read by OCR
+    (ingest/ocr.py), and the title then says which text was recognized."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
+        encrypted = reader.is_encrypted
+        if encrypted:
             try:
                 opened = reader.decrypt("")
             except Exception as exc:  # pypdf raises several types for unsupported encryption
@@ -112,9 +95,15 @@ def extract_pdf(data: bytes) -> Extracted:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise FormatError(f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
-    if not any(p.strip() for p in pages):
-        raise FormatError("the PDF has no text layer (a scan needs OCR first)")
     title = str(info.title or "") if info else ""
+    scanned = [number for number, text in enumerate(pages, start=1) if not text.strip()]
+    if scanned:
+        recognized = ocr_pdf_pages(data, scanned)
+        for number, text in recognized.items():
+            pages[number - 1] = text
+        if not any(p.strip() for p in pages):
+            raise FormatError("the PDF has no text: no text layer, and OCR recognized none")
+        title = ocr_title(title, pages, scanned)
     return Extracted(PAGE_BREAK.join(pages), title=title, authors=_author(info.author if info else ""))
 
 
@@ -151,4 +140,13 @@ EXTRACTORS = {
     ".htm": extract_html,
     ".pdf": extract_pdf,
     ".docx": extract_docx,
+    ".pptx": extract_pptx,
+    ".xlsx": extract_xlsx,
+    ".xls": extract_xls,
+    ".ods": extract_ods,
+    ".csv": extract_csv,
+    ".epub": extract_epub,
+    ".odt": extract_odt,
+    ".rtf": extract_rtf,
+    **dict.fromkeys(IMAGE_SUFFIXES, extract_image),
 }

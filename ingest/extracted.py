@@ -1,0 +1,51 @@
+"""What every format reader returns (text and the file's own metadata), and how it refuses a file.
+
+Kept apart from ingest/formats.py (the dispatch) so each reader module can import it without a cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Pages (PDF pages, slides, sheets, e-book chapters, image frames) are separated by form feeds:
+# cleaning counts them, and every passage keeps the number of the one it stands on.
+PAGE_BREAK = "\f"
+
+
+class FormatError(Exception):
+    """The file's content cannot be turned into text; the message says why."""
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """Text of a document and whatever metadata the file itself carries."""
+
+    text: str
+    title: str = ""
+    authors: tuple[str, ...] = ()
+    date: str = ""
+
+
+# Author names document software writes by itself, not people's names.
+SOFTWARE_AUTHORS = frozenset(
+    [
+        "python-docx", "python-pptx", "openpyxl", "microsoft office user", "windows user", "administrator",
+        "admin", "user", "unknown", "author",
+    ]
+)
+
+
+def author_of(name: object) -> tuple[str, ...]:
+    """The file's author field as a one-name tuple, unless it is empty or a software default."""
+    author = str(name or "").strip()
+    return (author,) if author and author.casefold() not in SOFTWARE_AUTHORS else ()
+
+
+def blocks_text(pages: list[list[str]]) -> str:
+    """Pages of blocks (paragraphs, rows, list items) as one text: blocks apart by a blank line, so
+    cleaning never joins two of them as hard-wrapped lines, and pages apart by PAGE_BREAK."""
+    return PAGE_BREAK.join("\n\n".join(b for b in page if b.strip()) for page in pages)
+
+
+def has_text(pages: list[list[str]]) -> bool:
+    return any(b.strip() for page in pages for b in page)

@@ -1,0 +1,309 @@
+"""Spreadsheets (.xlsx, .xls, .ods, .csv) as text: each row a record labelled with its column headers.
+
+A row becomes one block, "Row 7: Country: El Salvador | Population: 412,000", so a row found alone
+still says what its numbers are ("Population 412,000" stays findable) and where it stands (the row
+number as the spreadsheet shows it). Each sheet is a page (its number is the location of its rows)
+and opens with a "Sheet: NAME" line. Empty cells are left out; values are shown as the sheet shows
+them where the file says how (thousands separators, percentages, dates).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+import re
+from dataclasses import dataclass
+
+from ingest.extracted import Extracted, FormatError, author_of, blocks_text, has_text
+
+HEADER_SCAN_ROWS = 20  # the header row is looked for among the first rows (titles and notes may come first)
+MAX_COLUMNS = 1024  # ODS rows repeat empty cells to the sheet's edge; nothing real is this wide
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One sheet's rows as cell texts, each with its 1-based row number."""
+
+    name: str
+    rows: list[tuple[int, list[str]]]
+
+
+def check_ooxml_container(data: bytes, kind: str) -> None:
+    """Refuse an Office Open XML file that is not a zip: a password-protected one (an OLE container
+    holding an EncryptedPackage) or an old binary file given the new extension."""
+    if data.startswith(OLE_MAGIC):
+        if ENCRYPTED_PACKAGE in data:
+            raise FormatError(f"encrypted {kind} (password protected): save it without a password to index it")
+        raise FormatError(f"not a {kind} file (an old binary Office file with a new extension? save it again as {kind})")
+
+
+def _decimals(number_format: str) -> int:
+    match = re.search(r"0\.(0+)", number_format)
+    return len(match.group(1)) if match else 0
+
+
+def cell_text(value: object, number_format: str = "") -> str:
+    """A cell's value as text, formatted as the sheet shows it where `number_format` says so."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ", "minutes")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
+        decimals = _decimals(number_format)
+        if "%" in number_format:
+            return f"{value * 100:.{decimals}f}%"
+        grouped = "," if "#,##" in number_format else ""
+        if decimals or (isinstance(value, float) and not value.is_integer()):
+            return f"{value:{grouped}.{decimals}f}" if decimals else f"{value:{grouped}.15g}".rstrip()
+        return f"{int(value):{grouped}d}"
+    return " ".join(str(value).split())
+
+
+def _header_index(rows: list[tuple[int, list[str]]]) -> int | None:
+    """The position of the header row: the first of the opening rows that is about as wide as the
+    widest of them, all text (headers are names, not figures). None when no row qualifies."""
+    opening = rows[:HEADER_SCAN_ROWS]
+    widest = max((sum(1 for c in cells if c) for _, cells in opening), default=0)
+    if widest < 2:
+        return None
+    for i, (_, cells) in enumerate(opening):
+        filled = [c for c in cells if c]
+        if len(filled) >= max(2, math.ceil(widest / 2)) and not any(_is_number(c) for c in filled):
+            return i
+    return None
+
+
+_NUMBER = re.compile(r"^[-+]?[\d.,]+%?$")
+
+
+def _is_number(text: str) -> bool:
+    return bool(_NUMBER.match(text))
+
+
+def row_blocks(sheet: Sheet, label_sheet: bool) -> list[str]:
+    """A sheet as blocks: its name, then every non-empty row labelled with its number and headers."""
+    rows = [(n, cells) for n, cells in sheet.rows if any(cells)]
+    if not rows:
+        return []
+    header_at = _header_index(rows)
+    header = rows[header_at][1] if header_at is not None else []
+    blocks = [f"Sheet: {sheet.name}"] if sheet.name else []
+    where = f"{sheet.name} row" if label_sheet and sheet.name else "Row"
+    for i, (number, cells) in enumerate(rows):
+        if i == header_at and len(rows) > 1:
+            continue  # its names label every row below it
+        names = header if header_at is not None and i > header_at else []
+        labelled = [
+            f"{names[j]}: {cell}" if j < len(names) and names[j] else cell for j, cell in enumerate(cells) if cell
+        ]
+        blocks.append(f"{where} {number}: " + " | ".join(labelled))
+    return blocks
+
+
+def sheets_text(sheets: list[Sheet], kind: str, paged: bool = True) -> str:
+    """Every sheet a page of row blocks (a workbook of one sheet is paged too, so its rows cite sheet
+    1); refuses a workbook without a single filled cell."""
+    label = len(sheets) > 1
+    pages = [row_blocks(sheet, label) for sheet in sheets]
+    if not has_text(pages):
+        raise FormatError(f"the {kind} has no filled cells")
+    if paged and len(pages) == 1:
+        pages.append([])
+    return blocks_text(pages)
+
+
+# ---------------------------------------------------------------- .xlsx (openpyxl)
+
+
+def extract_xlsx(data: bytes) -> Extracted:
+    """Every worksheet of an Excel workbook (cached values of formulas), with its title and creator."""
+    import zipfile
+
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    check_ooxml_container(data, ".xlsx")
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+        raise FormatError(f"corrupt or unreadable XLSX ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # lxml and zip errors of damaged parts surface as their own types
+        raise FormatError(f"corrupt or unreadable XLSX ({type(exc).__name__}: {exc})") from exc
+    try:
+        sheets = []
+        for worksheet in book.worksheets:
+            rows = []
+            for row in worksheet.iter_rows():
+                cells = [cell_text(c.value, getattr(c, "number_format", "") or "") for c in row[:MAX_COLUMNS]]
+                number = next((c.row for c in row if getattr(c, "row", None)), None)
+                if number is not None and any(cells):
+                    rows.append((number, cells))
+            sheets.append(Sheet(worksheet.title, rows))
+        props = book.properties
+        title, creator = props.title or "", props.creator
+    except FormatError:
+        raise
+    except Exception as exc:  # a damaged sheet part fails while rows are read (read-only mode is lazy)
+        raise FormatError(f"corrupt or unreadable XLSX ({type(exc).__name__}: {exc})") from exc
+    finally:
+        book.close()
+    return Extracted(sheets_text(sheets, "spreadsheet"), title=title, authors=author_of(creator))
+
+
+# ---------------------------------------------------------------- .xls (xlrd)
+
+
+def extract_xls(data: bytes) -> Extracted:
+    """Every sheet of an Excel 97-2003 workbook (xlrd), dates as dates."""
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(file_contents=data, formatting_info=False, on_demand=True)
+    except xlrd.XLRDError as exc:
+        if "encrypt" in str(exc).lower():
+            raise FormatError("encrypted XLS (password protected): save it without a password to index it") from exc
+        raise FormatError(f"corrupt or unreadable XLS ({exc})") from exc
+    except Exception as exc:  # struct and CompDoc errors of damaged files
+        raise FormatError(f"corrupt or unreadable XLS ({type(exc).__name__}: {exc})") from exc
+    sheets = []
+    try:
+        for index in range(book.nsheets):
+            sheet = book.sheet_by_index(index)
+            rows = []
+            for r in range(sheet.nrows):
+                cells = []
+                for c in range(min(sheet.ncols, MAX_COLUMNS)):
+                    cell = sheet.cell(r, c)
+                    value = cell.value
+                    if cell.ctype == xlrd.XL_CELL_DATE:
+                        value = xlrd.xldate.xldate_as_datetime(value, book.datemode)
+                    elif cell.ctype == xlrd.XL_CELL_BOOLEAN:
+                        value = bool(value)
+                    elif cell.ctype in (xlrd.XL_CELL_ERROR, xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                        value = None
+                    cells.append(cell_text(value))
+                if any(cells):
+                    rows.append((r + 1, cells))
+            sheets.append(Sheet(sheet.name, rows))
+        author = getattr(book, "user_name", "")
+    except Exception as exc:
+        raise FormatError(f"corrupt or unreadable XLS ({type(exc).__name__}: {exc})") from exc
+    finally:
+        book.release_resources()
+    return Extracted(sheets_text(sheets, "spreadsheet"), authors=author_of(author))
+
+
+# ---------------------------------------------------------------- .ods (odfpy)
+
+
+def _ods_cell(cell) -> str:
+    from odf import teletype
+    from odf.namespaces import OFFICENS
+
+    kind = cell.attributes.get((OFFICENS, "value-type"))
+    text = " ".join(teletype.extractText(cell).split())
+    if text or kind is None:
+        return text  # the text a cell shows is how the sheet formats its value
+    value = cell.attributes.get((OFFICENS, "value")) or cell.attributes.get((OFFICENS, "date-value")) or ""
+    return str(value)
+
+
+def extract_ods(data: bytes) -> Extracted:
+    """Every table of an OpenDocument spreadsheet (repeated rows and cells expanded, empty ones skipped)."""
+    from odf.namespaces import TABLENS
+    from odf.table import Table, TableRow
+
+    document, title, authors = open_odf(data, "ODS")
+    sheets = []
+    try:
+        for table in document.spreadsheet.getElementsByType(Table):
+            rows = []
+            number = 0
+            for row in table.getElementsByType(TableRow):
+                repeat = int(row.attributes.get((TABLENS, "number-rows-repeated"), 1) or 1)
+                cells: list[str] = []
+                for cell in row.childNodes:
+                    if cell.qname[1] not in ("table-cell", "covered-table-cell"):
+                        continue
+                    times = int(cell.attributes.get((TABLENS, "number-columns-repeated"), 1) or 1)
+                    text = _ods_cell(cell) if cell.qname[1] == "table-cell" else ""  # a covered cell shows nothing
+                    cells.extend([text] * min(times, MAX_COLUMNS - len(cells)))
+                    if len(cells) >= MAX_COLUMNS:
+                        break
+                if any(cells):
+                    for copy in range(repeat):
+                        rows.append((number + copy + 1, list(cells)))
+                number += repeat
+            sheets.append(Sheet(str(table.getAttribute("name") or ""), rows))
+    except FormatError:
+        raise
+    except Exception as exc:
+        raise FormatError(f"corrupt or unreadable ODS ({type(exc).__name__}: {exc})") from exc
+    return Extracted(sheets_text(sheets, "spreadsheet"), title=title, authors=authors)
+
+
+def open_odf(data: bytes, kind: str):
+    """An OpenDocument file opened with odfpy, with its title and author; refuses encrypted or damaged ones."""
+    import zipfile
+
+    from odf import dc, meta
+    from odf.opendocument import load
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            manifest = archive.read("META-INF/manifest.xml")
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise FormatError(f"corrupt or unreadable {kind} ({type(exc).__name__}: {exc})") from exc
+    if b"encryption-data" in manifest:
+        raise FormatError(f"encrypted {kind} (password protected): save it without a password to index it")
+    try:
+        document = load(io.BytesIO(data))
+    except Exception as exc:  # odfpy surfaces zip, XML and attribute errors of damaged files as they are
+        raise FormatError(f"corrupt or unreadable {kind} ({type(exc).__name__}: {exc})") from exc
+
+    def first(kind_type) -> str:
+        from odf import teletype
+
+        found = document.meta.getElementsByType(kind_type) if document.meta else []
+        return " ".join(teletype.extractText(found[0]).split()) if found else ""
+
+    author = first(dc.Creator) or first(meta.InitialCreator)
+    return document, first(dc.Title), author_of(author)
+
+
+# ---------------------------------------------------------------- .csv
+
+
+def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        return csv.excel
+
+
+def extract_csv(data: bytes) -> Extracted:
+    """A CSV file (encoding and delimiter detected) as one sheet; row numbers count the header as row 1."""
+    from ingest.formats import decode_text
+
+    text = decode_text(data)
+    sample = text[:8192]
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), _dialect(sample))
+        rows = [(n, [cell_text(c) for c in cells[:MAX_COLUMNS]]) for n, cells in enumerate(reader, start=1)]
+    except csv.Error as exc:
+        raise FormatError(f"malformed CSV ({exc})") from exc
+    header_at = _header_index([r for r in rows if any(r[1])])
+    # A CSV has no title of its own; its column names say what it lists better than its first row.
+    title = " · ".join(c for c in [r for r in rows if any(r[1])][header_at][1] if c) if header_at is not None else ""
+    return Extracted(sheets_text([Sheet("", rows)], "CSV file", paged=False), title=title)
+
