@@ -13,12 +13,22 @@ from pathlib import PurePosixPath
 
 from app.present import escape, safe_url, who_and_when
 from index.store import IndexVersion
+from ingest.ocr import OCR_NOTE, ocr_pages
 from ingest.records import Occurrence, SourceMeta
 
 # Cleaning joins a document's paragraphs with one blank line (ingest/clean.py, clean_document) and no
 # paragraph contains one, so splitting on it gives back the paragraphs citations number from 1
 # (tests/test_source_view.py checks this against clean_document).
 PARAGRAPH_SEPARATOR = "\n\n"
+
+# What a "page" of a source is, by format (ingest/office.py, sheets.py, ebook.py store it in `page`).
+PAGE_WORDS = {".pptx": "slide", ".epub": "chapter", ".xlsx": "sheet", ".xls": "sheet", ".ods": "sheet"}
+
+
+def page_name(file: str, page: int) -> str:
+    """'p. 3', or 'slide 3', 'chapter 3', 'sheet 3' for the formats whose pages are those."""
+    word = PAGE_WORDS.get(PurePosixPath(file).suffix.lower(), "p.")
+    return f"{word} {page}"
 
 
 class SourceNotFound(LookupError):
@@ -57,10 +67,22 @@ class SourceDocument:
     fingerprint: str
     paragraphs: tuple[SourceParagraph, ...]
     passages: tuple[Occurrence, ...]
+    ocr_pages: tuple[int, ...] = ()  # pages whose text was recognized by OCR (a scan, an image)
 
     @property
     def file(self) -> str:
         return self.meta.file
+
+    def ocr_notice(self) -> str:
+        """What a reader must know of OCR'd text before quoting it ("" when none of it is)."""
+        if not self.ocr_pages:
+            return ""
+        pages = self.pages or 1
+        where = "" if len(self.ocr_pages) >= pages else f" on {', '.join(page_name(self.file, p) for p in self.ocr_pages)}"
+        return (
+            f"The text{where} was recognized by OCR from the page image: a quote may differ from the page "
+            "(a misread letter or figure), so check it against the original."
+        )
 
     @property
     def pages(self) -> int | None:
@@ -155,7 +177,10 @@ def source_document(index: IndexVersion, name: str) -> SourceDocument:
     spans = paragraph_spans(record.text)
     pages = _pages(len(spans), {o.paragraph: o.page for o in occurrences})
     paragraphs = tuple(SourceParagraph(n, a, b, page) for n, ((a, b), page) in enumerate(zip(spans, pages), start=1))
-    return SourceDocument(record.meta, record.text, record.fingerprint, paragraphs, tuple(occurrences))
+    # The note is read from the file's own title (ingest/ocr.py), which an edited sidecar title cannot hide.
+    known_pages = max((p for p in pages if p is not None), default=None)
+    recognized = tuple(ocr_pages(record.own_meta.title, known_pages) or ())
+    return SourceDocument(record.meta, record.text, record.fingerprint, paragraphs, tuple(occurrences), recognized)
 
 
 def locate(
@@ -205,8 +230,9 @@ def location_label(doc: SourceDocument, start: int, end: int) -> str:
     """'¶ 12 (p. 3), chars 100–200' for a range of the source."""
     first, last = doc.paragraph_at(start), doc.paragraph_at(max(start, end - 1))
     numbers = f"¶ {first.number}" if first is last else f"¶ {first.number}–{last.number}"
-    page = f" (p. {first.page})" if first.page is not None else ""
-    return f"{numbers}{page}, chars {start}–{end}"
+    page = f" ({page_name(doc.file, first.page)})" if first.page is not None else ""
+    ocr = f", {OCR_NOTE}" if first.page in doc.ocr_pages else ""
+    return f"{numbers}{page}, chars {start}–{end}{ocr}"
 
 
 def focus_label(doc: SourceDocument, focus: Focus | None) -> str:
@@ -276,7 +302,7 @@ def source_html(doc: SourceDocument, focus: Focus | None = None, notice: str = "
     facts.append(f"file {escape(doc.file)}")
     facts.append(f"{len(doc.paragraphs)} paragraphs")
     if doc.pages:
-        facts.append(f"{doc.pages} pages")
+        facts.append(f"{doc.pages} {PAGE_WORDS.get(PurePosixPath(doc.file).suffix.lower(), 'page')}s")
     head.append(f'<p class="vb-doc-meta">{" · ".join(facts)}</p>')
     if focus is not None:
         passage = doc.focus_passage(focus.start, focus.end)
@@ -284,20 +310,23 @@ def source_html(doc: SourceDocument, focus: Focus | None = None, notice: str = "
         head.append(f'<p class="vb-doc-where">{what}: {escape(location_label(doc, focus.start, focus.end))}</p>')
     if notice:
         head.append(f'<p class="vb-doc-notice">{escape(notice)}</p>')
+    if doc.ocr_pages:
+        head.append(f'<p class="vb-doc-notice vb-ocr">{escape(doc.ocr_notice())}</p>')
     body = []
     page: int | None = None
     first_mark = [False]
     for paragraph in doc.paragraphs:
         if paragraph.page is not None and paragraph.page != page:
             page = paragraph.page
-            body.append(f'<div class="vb-page-mark" id="vb-page-{page}">p. {page}</div>')
+            ocr = f" · {OCR_NOTE}" if page in doc.ocr_pages else ""
+            body.append(f'<div class="vb-page-mark" id="vb-page-{page}">{escape(page_name(doc.file, page))}{ocr}</div>')
         body.append(_paragraph_html(doc, paragraph, focus, first_mark))
     figure = ""
     if page_image:
         number = doc.paragraph_at(focus.start).page if focus else 1
         figure = (
             f'<details class="vb-page-image" open><summary>Original page {number} of {escape(doc.file)}</summary>'
-            f'<img src="{page_image}" alt="Page {number} of the original PDF"></details>'
+            f'<img src="{page_image}" alt="Page {number} of the original file"></details>'
         )
     return (
         f'<article class="vb-doc"><header class="vb-doc-head">{"".join(head)}</header>{figure}'
@@ -321,6 +350,8 @@ def source_text(doc: SourceDocument, first: int = 1, last: int | None = None, fo
         lines.append(meta.url)
     pages = f", {doc.pages} pages" if doc.pages else ""
     lines.append(f"{doc.file} · {len(doc.paragraphs)} paragraphs{pages}")
+    if doc.ocr_pages:
+        lines.append(doc.ocr_notice())
     if focus is not None:
         lines.append(f"showing: {location_label(doc, focus.start, focus.end)}")
     lines.append("")
@@ -328,7 +359,8 @@ def source_text(doc: SourceDocument, first: int = 1, last: int | None = None, fo
     for paragraph in doc.paragraphs[first - 1 : last]:
         if paragraph.page is not None and paragraph.page != page:
             page = paragraph.page
-            lines.append(f"--- p. {page} ---")
+            ocr = f" ({OCR_NOTE})" if page in doc.ocr_pages else ""
+            lines.append(f"--- {page_name(doc.file, page)}{ocr} ---")
         pieces = []
         for a, b, in_focus, _ in _segments(paragraph.start, paragraph.end, focus):
             pieces.append(f"»{doc.text[a:b]}«" if in_focus else doc.text[a:b])

@@ -24,6 +24,7 @@ import numpy as np
 
 from index.config import Settings
 from index.embed import Embedder, get_embedder
+from index.ocr_progress import ocr_for
 from index.onnx_encoder import OnnxEncoder
 from index.progress import ProgressLines, counted
 from index.query_encoder import ensure_query_encoder
@@ -43,6 +44,7 @@ from index.store import (
 from index.vector_store import StoreConfig, preflight
 from ingest.clean import NO_INDEXABLE_TEXT, clean_document
 from ingest.lock import sources_lock
+from ingest.ocr import ocr_settings
 from ingest.passages import PASSAGE_RULES_VERSION, PassageItem, TokenCounter, document_passages, merge_passages
 from ingest.readers import (
     METADATA_FILE,
@@ -331,17 +333,21 @@ class LocalRunner:
             paths = tqdm(paths, desc="reading sources", unit="file")
         paths = counted(paths, "reading sources", "files", enabled=lines, describe=lambda p: p.name)
         sources_dir = settings.sources_dir
-        return [
-            read_source(
-                path,
-                sources_dir,
-                known.get(path.relative_to(sources_dir).as_posix()),
-                self.embedder.count_tokens,
-                settings.max_passage_tokens,
-                settings.passage_overlap,
-            )
-            for path in paths
-        ]
+        outcomes = []
+        for path in paths:
+            # A scanned file's pages are recognized side by side, cached in the index, counted page by page.
+            with ocr_settings(ocr_for(settings, path.name, progress, lines)):
+                outcomes.append(
+                    read_source(
+                        path,
+                        sources_dir,
+                        known.get(path.relative_to(sources_dir).as_posix()),
+                        self.embedder.count_tokens,
+                        settings.max_passage_tokens,
+                        settings.passage_overlap,
+                    )
+                )
+        return outcomes
 
     def embed(
         self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool, lines: bool = False

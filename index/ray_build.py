@@ -3,7 +3,8 @@
 Everything else is index/build.py's own stages, unchanged: this module is only a `BuildRunner`.
 
 - read: the driver reads each file's bytes (so nodes need no copy of the sources folder) and skips
-  files unchanged since the live version; cleaning and cutting run as Ray tasks, a few files each;
+  files unchanged since the live version; cleaning and cutting (and OCR of scanned pages) run as Ray
+  tasks, a few files each;
 - embed: Ray Data `map_batches` over an actor pool, one model load per actor; the passages go in
   longest first, so each batch holds texts of similar length as in the local build. An actor whose
   process dies is restarted and its batch retried (`max_restarts`, `max_task_retries`); every row is
@@ -28,13 +29,18 @@ import numpy as np
 from index.build import SourceFile, SourceOutcome, cut_source, open_source
 from index.config import Settings
 from index.embed import load_embedder, resolve_model
+from index.ocr_progress import PageMeter, ocr_cache_dir
 from index.progress import ProgressLines
 from index.store import IndexError_
+from ingest.ocr import OcrSettings, ocr_settings
 from ingest.passages import TokenCounter
 
 LOCAL = "local"  # start a Ray on this machine for the build
 BLOCK_ROWS = 128  # passages per embedding task: small enough that the last tasks do not leave workers idle long
 READ_TASKS_PER_CPU = 4  # file groups per CPU, so a slow file does not hold up the read stage
+# Pages one read task recognizes at once: the read stage already runs several tasks per CPU, so one
+# more page in flight only keeps a core busy while another task's tesseract starts.
+OCR_THREADS_PER_TASK = 2
 RESTARTS = 3  # times a dead embedding actor is restarted, and a batch retried, before the build fails
 
 
@@ -76,9 +82,19 @@ def _token_counter(model: str) -> TokenCounter:
     return get_embedder(model).count_tokens
 
 
-def _cut_files(sources: list[SourceFile], sources_dir: Path, model: str, max_tokens: int, overlap: int) -> list[SourceOutcome]:
+def _cut_files(
+    sources: list[SourceFile], sources_dir: Path, model: str, max_tokens: int, overlap: int, ocr_cache: Path | None = None
+) -> list[SourceOutcome]:
+    """Clean and cut a group of files on a worker. Scanned pages are recognized here, with the
+    driver's OCR cache when this node can reach it (one machine, a shared disk), else without one;
+    each page is reported as a line, which Ray forwards to the driver's log."""
     count_tokens = _token_counter(model)
-    return [cut_source(source, sources_dir, count_tokens, max_tokens, overlap) for source in sources]
+    outcomes = []
+    for source in sources:
+        ocr = OcrSettings(cache_dir=ocr_cache, progress=PageMeter(source.file, bars=False), workers=OCR_THREADS_PER_TASK)
+        with ocr_settings(ocr):
+            outcomes.append(cut_source(source, sources_dir, count_tokens, max_tokens, overlap))
+    return outcomes
 
 
 # ---------------------------------------------------------------- embed stage: actors
@@ -193,7 +209,7 @@ class RayRunner:
             chunks = [todo[g::groups] for g in range(groups)]
             refs = [
                 cut.remote([source for _, source in chunk], settings.sources_dir, settings.model,
-                           settings.max_passage_tokens, settings.passage_overlap)
+                           settings.max_passage_tokens, settings.passage_overlap, ocr_cache_dir(settings))
                 for chunk in chunks
             ]
             try:
