@@ -15,7 +15,7 @@ from app.gradio_import import import_gradio
 
 gr = import_gradio()  # gradio, without regenerating its type stubs at every start
 
-from app.page_image import page_data_url
+from app.page_image import PAGE_IMAGE_SUFFIXES, page_data_url
 from app.present import escape
 from app.source_view import (
     Focus,
@@ -70,7 +70,7 @@ class SourceView:
 
     def _render(self, doc: SourceDocument, focus: Focus | None, notice: str) -> tuple:
         picture = ""
-        if focus is not None and doc.file.lower().endswith(".pdf"):
+        if focus is not None and doc.file.lower().endswith(PAGE_IMAGE_SUFFIXES):  # PDFs and OCR'd images
             page = doc.paragraph_at(focus.start).page
             if page is not None:
                 picture = page_data_url(Path(self.settings.sources_dir) / doc.file, doc.fingerprint, page)
