@@ -151,8 +151,10 @@ def test_nested_sources_are_built_and_shown_by_their_path(tmp_path, embedder):
     shown = _cli(settings, "show", "b/readme.txt")
     assert shown.returncode == 0, shown.stderr
     assert "The b survey counted 98 fishing boats." in shown.stdout
-    escape = _cli(settings, "show", "../sources/a/readme.txt")
-    assert escape.returncode == 1 and "a survey" not in escape.stdout
+    # A name is looked up among the indexed sources, never opened on disk.
+    for name in ("../../etc/passwd", "/etc/passwd", "../readme.txt"):
+        escape = _cli(settings, "show", name)
+        assert escape.returncode == 1 and "no source named" in escape.stderr and "root:" not in escape.stdout, name
 
 
 # ---------------------------------------------------------------- 3: a replacement is a removal and an add
