@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from index.config import LEXICAL_BACKENDS, STORES, Settings
+
+if TYPE_CHECKING:  # only for annotations: the CLI imports ingest/ when a command needs it
+    from ingest.library import Added, Trashed
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +48,11 @@ def _rerank_flags(parser: argparse.ArgumentParser) -> None:
         "--reranker", help="cross-encoder: a packaged name (`verbatim models`) or any sentence-transformers "
         "CrossEncoder name or path (env VERBATIM_RERANKER; default ms-marco-MiniLM-L-12-v2-int8)",
     )
+    parser.add_argument(
+        "--read", action=argparse.BooleanOptionalAction, default=None,
+        help="the trained reader after reranking: the answer's words marked, its no-answer score in the "
+        "decision (env VERBATIM_READ=1/0; default on)",
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -79,7 +88,7 @@ def _build_after_change(args: argparse.Namespace) -> int:
     return cmd_build(argparse.Namespace(**{**vars(args), "full": False}))
 
 
-def _added_line(item) -> str:
+def _added_line(item: Added) -> str:
     """What `add` did with one file: added, unchanged, or updated (the old version to the trash)."""
     from ingest.records import printable
 
@@ -108,6 +117,65 @@ def cmd_add(args: argparse.Namespace) -> int:
     if any(not item.unchanged for item in added):
         return _build_after_change(args)
     return 0 if not skipped else 1
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Mirror a folder into the sources folder and index the change; with --watch, again after every burst of changes."""
+    import os
+
+    from index.build import build_index, index_is_current
+    from ingest.records import printable
+    from ingest.sync import SyncError, set_watching, sync_folder, watch_bursts
+
+    settings = _settings(args)
+    embedder = None  # loaded once by a watch, for every build it makes
+
+    def one_pass() -> int:
+        report = sync_folder(args.folder, settings.sources_dir, settings.index_dir, settings.trash)
+        for old, new in report.renamed:
+            print(f"renamed {old} -> {new}")
+        for name in report.added:
+            print(f"added {name}")
+        for name in report.updated:
+            print(f"updated {name} (the old version is in the trash)")
+        for name in report.removed:
+            print(f"removed {name} (in the trash: `verbatim restore {name}`)")
+        for item in report.skipped:
+            print(f"skipped {printable(item.file)}: {item.reason}", file=sys.stderr)
+        print(report.summary(), flush=True)
+        if args.no_build or (not report.changed and index_is_current(settings)):
+            return 0 if not report.skipped else 1
+        if embedder is None:
+            _report_build(_build_now(settings))
+        else:
+            _report_build(build_index(settings, embedder=embedder, progress_lines=True))
+        sys.stdout.flush()
+        return 0 if not report.skipped else 1
+
+    try:
+        code = one_pass()
+    except SyncError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not args.watch:
+        return code
+    from index.embed import get_embedder
+
+    embedder = get_embedder(settings.model, settings.embed_runtime)
+    folder = Path(os.path.realpath(args.folder))
+    set_watching(settings.index_dir, settings.sources_dir, folder, True)
+    print(f"watching {folder} (Ctrl-C to stop)", flush=True)
+    try:
+        for _ in watch_bursts(folder):
+            try:
+                one_pass()
+            except Exception as exc:  # noqa: BLE001 - a failed pass is reported; the watch goes on
+                print(f"error: {exc}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        set_watching(settings.index_dir, settings.sources_dir, folder, False)
+    return 0
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
@@ -140,7 +208,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return _build_after_change(args)
 
 
-def _trash_line(item) -> str:
+def _trash_line(item: Trashed) -> str:
     """One removal in `restore --list`: the file, when, its id (what `restore ID` takes), and why."""
     from ingest.records import printable
 
@@ -339,6 +407,15 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"{packaged.name}\n    {packaged.upstream}: {packaged.what}\n    from {packaged.source}; licence {packaged.licence}\n    {state}")
         for file, sha256 in packaged.files:
             print(f"    {file} sha256 {sha256}")
+    from index.reader import reader_files
+
+    reader = reader_files()
+    print(
+        f"{reader.name}\n    extractive reader trained here (answer span + no-answer score), shipped in the repository;"
+        f" model card {reader.folder / 'README.md'}\n    {reader.state}"
+    )
+    for file, sha256 in reader.files.items():
+        print(f"    {file} sha256 {sha256}")
     if model not in PACKAGED:
         print(f"{model}\n    embedding model (sentence-transformers); {_export_state(model)}")
     return 0
@@ -472,6 +549,24 @@ See docs/sources-lifecycle.md for replacement, the trash and symbolic links.""",
     p.add_argument("--no-build", action="store_true", help="copy only; index later with `verbatim build`")
     _one_line_errors(p)
     p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser(
+        "sync",
+        help="keep the index in step with a folder elsewhere (--watch: as it changes)",
+        description=wrap("Mirror FOLDER into a subfolder of the sources folder and index the change: new and changed "
+        "files are added, files gone from FOLDER go to the trash (restorable), renamed files keep their vectors. "
+        "With --watch, the folder is followed and each burst of changes is synced and indexed at once."),
+        formatter_class=raw,
+        epilog="""examples:
+  verbatim sync ~/reports                          # one pass: ~/reports -> sources/reports/
+  verbatim sync ~/reports --watch                  # follow it (Ctrl-C to stop)
+The web app's Sources tab shows each synced folder and its last sync (index folder, sync.json).""",
+    )
+    _common(p)
+    p.add_argument("folder", type=Path, help="the folder to keep in step (outside the sources folder)")
+    p.add_argument("--watch", action="store_true", help="follow the folder and sync each burst of changes")
+    p.add_argument("--no-build", action="store_true", help="copy only; index later with `verbatim build`")
+    p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser(
         "remove",
@@ -630,6 +725,11 @@ See docs/quality.md for the figures and how they were measured.""",
     p.add_argument("--json", type=Path, help="write every number to this JSON file")
     p.add_argument("--min", action="append", metavar="METRIC=VALUE", help="exit 1 if METRIC is below VALUE (repeatable)")
     p.add_argument("--max-articles", type=int, help="SQuAD: only the first N articles")
+    p.add_argument(
+        "--heldout-only", action="store_true",
+        help="SQuAD: ask only the questions of the articles the shipped reader and decision never saw "
+        "(all paragraphs are still indexed)",
+    )
     p.add_argument("--max-docs", type=int, help="BEIR: only the first N documents (plus every judged one)")
     p.set_defaults(func=cmd_eval)
 

@@ -25,6 +25,7 @@ from ingest.clean import NO_INDEXABLE_TEXT, clean_document
 from ingest.lock import sources_lock
 from ingest.metadata import METADATA_FILE, TRASH_FOLDER, add_table, load_metadata, read_table, table_text, take_table
 from ingest.readers import SUPPORTED_SUFFIXES, ReadError, Skipped, fingerprint_bytes, list_source_files, read_document
+from ingest.records import CleanDocument
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 METADATA_CHOICES = ("new", "keep")  # what a replaced source's metadata table becomes; "new" is the default
@@ -102,22 +103,26 @@ class Incoming:
 
 def _incoming(paths: list[Path]) -> list[Incoming]:
     """The files to add. A folder's files keep their place below it (`folder/a/x.txt` -> `a/x.txt`),
-    so two files of one name in different subfolders stay two sources. Hidden files and symbolic links
-    met while walking a folder are not added (a link named on the command line is read through)."""
+    so two files of one name in different subfolders stay two sources. Hidden folders, hidden files of
+    a supported type and symbolic links met while walking a folder are not added, and are reported
+    (a link named on the command line is read through: it was asked for)."""
     found: list[Incoming] = []
     for path in paths:
         if not path.is_dir():
             found.append(Incoming(path, safe_name(path.name)))
             continue
         for folder, dirs, names in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             here = Path(folder)
+            found.extend(Incoming(here / d, "", "a hidden folder: not added") for d in sorted(dirs) if d.startswith("."))
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for d in dirs:
                 if (here / d).is_symlink():
                     found.append(Incoming(here / d, "", "a symbolic link to a folder: not followed; add the folder it points to itself"))
             for name in sorted(names):
                 file = here / name
                 if name.startswith("."):
+                    if file.suffix.lower() in SUPPORTED_SUFFIXES:
+                        found.append(Incoming(file, "", "a hidden file: not added (rename it to add it)"))
                     continue
                 relative = PurePosixPath(file.relative_to(path).as_posix())
                 if file.is_symlink():
@@ -138,7 +143,7 @@ def _link_on_the_way(sources_dir: Path, target: str) -> bool:
     return False
 
 
-def _new_table(name: str, document) -> str:
+def _new_table(name: str, document: CleanDocument) -> str:
     fields = {
         "title": document.meta.title,
         "authors": list(document.meta.authors),

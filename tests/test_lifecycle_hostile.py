@@ -117,7 +117,9 @@ def test_adding_a_folder_keeps_every_file_at_its_place(tmp_path, seed):
     expected = _random_tree(inbox, rng)
     sources = tmp_path / "sources"
     added, skipped = add_sources([inbox], sources)
-    assert skipped == []
+    assert {(Path(s.file).name, s.reason) for s in skipped} == {
+        (".hidden", "a hidden folder: not added"), (".dotfile.txt", "a hidden file: not added (rename it to add it)")
+    }
     assert sorted(a.file for a in added) == sorted(expected) and not any(a.replaced for a in added)
     found = {p.relative_to(sources).as_posix(): p.read_bytes() for p in scan_sources(sources)[0]}
     assert found == expected  # nothing flattened, overwritten, lost or added
