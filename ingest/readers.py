@@ -57,31 +57,37 @@ def _link_reason(link: Path, root: Path, is_dir: bool) -> str:
 
 
 def scan_sources(sources_dir: Path) -> tuple[list[Path], list[Skipped]]:
-    """Every indexable file under `sources_dir` in a stable order, and the symbolic links left out.
+    """Every indexable file under `sources_dir` in a stable order, and what was left out with why.
 
     Hidden files and folders (the trash among them) are skipped. Symbolic links are never followed,
-    to files or folders: each one is reported with what it points to (_link_reason).
+    to files or folders: each one is reported with what it points to (_link_reason), and so is a
+    folder that cannot be read.
     """
     root = Path(os.path.realpath(sources_dir))
     files: list[Path] = []
-    links: list[Skipped] = []
-    for folder, dirs, names in os.walk(sources_dir):  # followlinks=False: a linked folder is not entered
+    left_out: list[Skipped] = []
+
+    def unreadable(error: OSError) -> None:
+        where = Path(os.path.relpath(error.filename, sources_dir)).as_posix() + "/"
+        left_out.append(Skipped(where, f"cannot read the folder: {error.strerror or error}"))
+
+    for folder, dirs, names in os.walk(sources_dir, onerror=unreadable):  # a linked folder is not entered
         here = Path(folder)
         rel = Path(os.path.relpath(folder, sources_dir))
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for d in dirs:
             if (here / d).is_symlink():
-                links.append(Skipped((rel / d).as_posix() + "/", _link_reason(here / d, root, True)))
+                left_out.append(Skipped((rel / d).as_posix() + "/", _link_reason(here / d, root, True)))
         for name in names:
             path = here / name
             if name.startswith(".") or path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 continue
             if path.is_symlink():
-                links.append(Skipped((rel / name).as_posix(), _link_reason(path, root, False)))
+                left_out.append(Skipped((rel / name).as_posix(), _link_reason(path, root, False)))
             elif path.is_file():
                 files.append(path)
     order = lambda item: item.relative_to(sources_dir).as_posix()  # noqa: E731
-    return sorted(files, key=order), sorted(links, key=lambda s: s.file)
+    return sorted(files, key=order), sorted(left_out, key=lambda s: s.file)
 
 
 def list_source_files(sources_dir: Path) -> list[Path]:
