@@ -16,6 +16,7 @@ the alias is switched after CURRENT, and the next build reuses the collection th
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 from dataclasses import dataclass
@@ -97,12 +98,8 @@ def _require_milvus_packages(uri: str) -> None:
     the default FAISS store, and `make serve`, need neither."""
     needed = ["pymilvus"] if uri.startswith(("http://", "https://")) else ["pymilvus", "milvus_lite"]
     for module in needed:
-        try:
-            __import__(module)
-        except ImportError:
-            raise ConfigError(
-                f"--store milvus needs the {module.replace('_', '-')} package, which is not installed: {MILVUS_EXTRA}"
-            ) from None
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(f"--store milvus needs the {module.replace('_', '-')} package, which is not installed: {MILVUS_EXTRA}")
 
 
 @lru_cache(maxsize=8)
