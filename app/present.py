@@ -6,9 +6,10 @@ abstains shows its closest passages without evidence marks, set apart as not ans
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode, urlsplit
 
-from index.search import Answer, Citation, Hit
+from index.search import Answer, Citation, Hit, SourceSays
 from ingest.records import SourceMeta
 
 NO_ANSWER = "The sources do not answer this."
@@ -56,12 +57,29 @@ def citation_label(c: Citation) -> str:
     return f"{head} · {o.file}, {page}¶ {o.paragraph}, chars {o.start}–{o.end}"
 
 
-_MD_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_[]<>#|"})
+# Backslash-escaped wherever they stand: the characters CommonMark and GFM act on within a line (raw HTML
+# and autolinks, entities, code spans, emphasis, links and images, table cells, strikethrough, viewers' math).
+# A backslash before ASCII punctuation always shows the character itself, so the rendered words are unchanged.
+_MD_INLINE = str.maketrans({c: f"\\{c}" for c in "\\`*_[]<>&|~$"})
+# Line starts that open a block: a heading, list item, setext underline or thematic break, ordered list item.
+_MD_BLOCK_START = re.compile(r"^(?:([#=+-])|(\d{1,9})([.)]))")
 
 
-def _md(text: str) -> str:
-    """Metadata (not quoted text) made literal for Markdown."""
-    return text.translate(_MD_SPECIAL)
+def _unblock(line: str) -> str:
+    """`line` with a block marker at its start escaped."""
+    return _MD_BLOCK_START.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", line)
+
+
+def md_literal(text: str) -> str:
+    """Text that a CommonMark/GFM viewer shows as exactly these words: no tag, attribute, entity, link, code,
+    emphasis, table or heading of its own. Used for every quoted source passage and for metadata.
+    Lines after the first lose their indent (it may open a code block; a viewer drops a continuation
+    line's indent anyway); the first keeps it (it follows an opening quote mark)."""
+    first, *rest = text.translate(_MD_INLINE).split("\n")
+    return "\n".join([_unblock(first), *(_unblock(line.lstrip(" \t")) for line in rest)])
+
+
+_md = md_literal  # metadata (titles, publishers, the question) follows the same rule as quoted text
 
 
 def _names(authors: tuple[str, ...]) -> str:
@@ -79,8 +97,25 @@ def citation_markdown(c: Citation) -> str:
 
 
 def quote_markdown(text: str, citation: Citation) -> str:
-    """`> "text" — citation`: the text exactly as given (verbatim source text), then its citation."""
-    return "> " + f'"{text}" — {citation_markdown(citation)}'.replace("\n", "\n> ")
+    """`> "text" — citation`: the source's words exactly as given, then the citation. The text is made
+    literal (md_literal): a viewer shows the source's own markup as the characters it is, never runs it."""
+    return "> " + f'"{md_literal(text)}" — {citation_markdown(citation)}'.replace("\n", "\n> ")
+
+
+def segments(hit: Hit, abstained: bool) -> list[tuple[str, bool, bool]]:
+    """The passage text cut where marks open or close: (piece, in the evidence, in the answer span).
+    Nothing is marked when the answer abstained."""
+    text = hit.passage.text
+    evidence = () if abstained else tuple((s.start, s.end) for s in hit.evidence)
+    answer = () if abstained or hit.answer is None else ((hit.answer.start, hit.answer.end),)
+    cuts = sorted({0, len(text), *(p for r in evidence + answer for p in r)})
+    inside = lambda a, ranges: any(x <= a < y for x, y in ranges)  # noqa: E731
+    return [(text[a:b], inside(a, evidence), inside(a, answer)) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+def _says_label(line: SourceSays) -> str:
+    meta = line.citation.meta
+    return " — ".join(part for part in (meta.title or line.citation.occurrence.file, meta.date or "date unknown") if part)
 
 
 def evidence_range(hit: Hit) -> tuple[int, int] | None:
@@ -107,10 +142,16 @@ def answer_to_markdown(answer: Answer) -> str:
     if answer.abstained or not answer.hits:
         closest = " Closest passages, which do not answer it:" if answer.hits else ""
         lines += [f"*{NO_ANSWER}*{closest}", ""]
+    if answer.sources_say:
+        lines += ["**What each source says:**", ""]
+        lines += [f'- "{md_literal(line.text)}" — {citation_markdown(line.citation)} [{line.rank}]' for line in answer.sources_say]
+        lines.append("")
     for rank, hit in enumerate(answer.hits, start=1):
         span = None if answer.abstained else evidence_range(hit)
         if span is not None and span != (0, len(hit.passage.text)):
-            lines += [f'**{rank}.** Highlighted: "{hit.passage.text[span[0] : span[1]]}"', ""]
+            lines += [f'**{rank}.** Highlighted: "{md_literal(hit.passage.text[span[0] : span[1]])}"', ""]
+            if hit.answer is not None:
+                lines += [f'Answer: "{md_literal(hit.answer.text)}"', ""]
         else:
             lines += [f"**{rank}.**" + (" (does not answer)" if answer.abstained else ""), ""]
         lines.append(quote_markdown(hit.passage.text, hit.citations[0]))
@@ -164,6 +205,11 @@ def hit_to_dict(hit: Hit) -> dict:
         "lexical_score": round(hit.lexical_score, 6),
         "evidence": hit.evidence_text,
         "evidence_spans": [[s.start, s.end] for s in hit.evidence],
+        # The reader's answer span, offsets relative to `text` (text[start:end] == answer text); null when
+        # this passage does not answer or the answer abstained.
+        "answer": None
+        if hit.answer is None
+        else {"text": hit.answer.text, "start": hit.answer.start, "end": hit.answer.end, "score": round(hit.answer.margin, 4)},
         "start": first.occurrence.start,
         "end": first.occurrence.end,
         "paragraph": first.occurrence.paragraph,
@@ -185,22 +231,53 @@ def hit_to_dict(hit: Hit) -> dict:
     }
 
 
+def says_to_dict(line: SourceSays) -> dict:
+    o = line.citation.occurrence
+    return {
+        "rank": line.rank,
+        "text": line.text,
+        "source": o.file,
+        "title": line.citation.meta.title,
+        "date": line.citation.meta.date,
+        "link": source_link(line.citation),
+    }
+
+
 def answer_to_dicts(answer: Answer) -> list[dict]:
-    """`ask --json`: the result list; each record says whether the answer abstained."""
-    return [{**hit_to_dict(hit), "answers": not answer.abstained} for hit in answer.hits]
+    """`ask --json`: the result list; each record says whether the answer abstained, and the records whose
+    answers differ from another source's carry `source_says` (what their source says, for the opening lines)."""
+    said: dict[int, list[dict]] = {}
+    for line in answer.sources_say:
+        said.setdefault(line.rank, []).append(says_to_dict(line))
+    return [
+        {**hit_to_dict(hit), "answers": not answer.abstained, "source_says": said.get(rank, [])}
+        for rank, hit in enumerate(answer.hits, start=1)
+    ]
 
 
 def answer_to_text(answer: Answer) -> str:
-    """Plain text for the terminal; evidence marked with »…«."""
+    """Plain text for the terminal; evidence marked with »…«, the answer inside it with ⟦…⟧."""
     lines = []
     if answer.abstained:
         lines.append(NO_ANSWER + " Closest passages (they do not answer it):")
+    if answer.sources_say:
+        lines.append("What each source says:")
+        lines += [f'  "{line.text}" — {_says_label(line)} ({line.citation.occurrence.file}) [{line.rank}]' for line in answer.sources_say]
+        lines.append("")
     for rank, hit in enumerate(answer.hits, start=1):
-        text, marked, cursor = hit.passage.text, [], 0
-        for span in () if answer.abstained else hit.evidence:
-            marked += [text[cursor : span.start], "»", text[span.start : span.end], "«"]
-            cursor = span.end
-        marked.append(text[cursor:])
+        marked, was = [], (False, False)
+        for piece, evidence, span in segments(hit, answer.abstained) + [("", False, False)]:
+            # Close, then open: the answer's ⟦…⟧ nests inside the evidence's »…«.
+            if was[1] and not span:
+                marked.append("⟧")
+            if was[0] and not evidence:
+                marked.append("«")
+            if evidence and not was[0]:
+                marked.append("»")
+            if span and not was[1]:
+                marked.append("⟦")
+            marked.append(piece)
+            was = (evidence, span)
         lines.append(f"[{rank}] score {hit.score:.3f}" + (" (does not answer)" if answer.abstained else ""))
         lines.extend(f"    {citation_label(c)}" for c in hit.citations)
         lines.append("    " + "".join(marked))
@@ -209,12 +286,26 @@ def answer_to_text(answer: Answer) -> str:
 
 
 def _marked_html(hit: Hit, abstained: bool = False) -> str:
-    text, parts, cursor = hit.passage.text, [], 0
-    for span in () if abstained else hit.evidence:
-        parts += [escape(text[cursor : span.start]), "<mark>", escape(text[span.start : span.end]), "</mark>"]
-        cursor = span.end
-    parts.append(escape(text[cursor:]))
+    """The passage, escaped, evidence in <mark> and the answer span in <strong class="vb-answer"> within it."""
+    parts = []
+    for piece, evidence, span in segments(hit, abstained):
+        html = escape(piece)
+        if span:
+            html = f'<strong class="vb-answer">{html}</strong>'
+        parts.append(f"<mark>{html}</mark>" if evidence else html)
     return "".join(parts)
+
+
+def says_to_html(lines: tuple[SourceSays, ...]) -> str:
+    """The opening lines when sources answer differently: each source's span, title and date, and a link to
+    read it in context. Every piece of source text escaped."""
+    items = "".join(
+        f'<li><strong class="vb-answer">{escape(line.text)}</strong> — {escape(_says_label(line))} '
+        f'<a class="vb-open" href="{escape(source_link(line.citation))}" target="_blank" rel="noopener">read in context</a> '
+        f"[{line.rank}]</li>"
+        for line in lines
+    )
+    return f'<div class="vb-says"><p><strong>What each source says:</strong></p><ul>{items}</ul></div>'
 
 
 def hit_to_html(rank: int, hit: Hit, abstained: bool = False) -> str:
@@ -270,6 +361,8 @@ def answer_to_html(answer: Answer, by_source: bool = False, link: str = "") -> s
     parts = []
     if answer.abstained:
         parts.append(f'<p class="vb-abstain"><strong>{NO_ANSWER}</strong> Closest passages, which do not answer it:</p>')
+    if answer.sources_say:
+        parts.append(says_to_html(answer.sources_say))
     if not answer.hits:
         parts.append(f"<p>{NO_ANSWER}</p>")
     elif by_source:

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app.present import NO_ANSWER, question_link
+from app.present import NO_ANSWER, md_literal, question_link
 from index.store import load_version
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -21,6 +21,7 @@ ANSWERED = "How many times has the state of emergency been extended?"
 WOLA_QUESTION = "What does Beatriz Magaloni say about the prisons?"
 OFF_TOPIC = "What is the boiling point of mercury?"
 QUOTE = re.compile(r'^> "(.*)" — (.*)$', re.M)
+MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # a Markdown backslash escape
 HIGHLIGHTED = re.compile(r'^\*\*\d+\.\*\* Highlighted: "(.*)"$', re.M)
 IN_VIEW = "el => { const r = el.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight && r.height > 0; }"
 NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth + 1"
@@ -136,15 +137,16 @@ def test_copied_quotes_and_the_export_are_verbatim(browser, server_url, texts):
         page.wait_for_function("window.verbatimLastCopy !== undefined", timeout=10000)
         copied = page.evaluate("navigator.clipboard.readText()")
         quote, citation = QUOTE.fullmatch(copied).groups()
-        assert quote == text[start:end]  # byte for byte the cleaned text at the cited offsets
+        # The cleaned text at the cited offsets, made literal for Markdown (its own markup escaped, issue 26).
+        assert quote == md_literal(text[start:end])
         paragraph = hit.locator(".vb-cite a.vb-open").first.inner_text().split("¶ ")[1].split(",")[0]
         assert f"¶ {paragraph}" in citation and "*" in citation and where["file"] in citation
         hit.locator("button.vb-copy-sentence").click()
         page.wait_for_function(f"navigator.clipboard.readText().then(t => t !== {copied!r})", timeout=10000)
         sentence, same_citation = QUOTE.fullmatch(page.evaluate("navigator.clipboard.readText()")).groups()
         a, b = (int(x) for x in where["ev"].split("-"))
-        assert sentence == text[start + a : start + b] and same_citation == citation
-        assert all(mark.text_content() in sentence for mark in hit.locator("mark").all())  # it spans the highlight
+        assert sentence == md_literal(text[start + a : start + b]) and same_citation == citation
+        assert all(mark.text_content() in MD_ESCAPE.sub(r"\1", sentence) for mark in hit.locator("mark").all())  # it spans the highlight
 
     # Over plain http on a network address the Clipboard API is missing: the selection copy takes over.
     page.evaluate("navigator.clipboard.writeText('before')")
@@ -166,7 +168,7 @@ def test_copied_quotes_and_the_export_are_verbatim(browser, server_url, texts):
     highlighted = HIGHLIGHTED.findall(exported)
     assert len(quotes) >= 6 and highlighted
     for quote in [q for q, _ in quotes] + highlighted:
-        assert any(quote in text for text in texts.values()), quote
+        assert any(MD_ESCAPE.sub(r"\1", quote) in text for text in texts.values()), quote
     context.close()
 
 

@@ -13,6 +13,7 @@ from app.present import (
     group_by_source,
     hit_quotes,
     hit_to_dict,
+    md_literal,
     question_link,
     source_link,
 )
@@ -46,7 +47,7 @@ def test_hostile_text_renders_inert():
     assert html.unescape(re.sub(r"<[^>]+>", "", quote)) == HOSTILE
     # The hidden copy and export payloads hold it too, as entities (no raw newline: one HTML line).
     for payload in re.findall(r'<(?:span|div) class="vb-(?:pay vb-pay-passage|md)">(.*?)</(?:span|div)>', rendered):
-        assert not re.search(r"[<>*\[\]()$\n]", payload) and HOSTILE in html.unescape(payload)
+        assert not re.search(r"[<>*\[\]()$\n]", payload) and md_literal(HOSTILE) in html.unescape(payload)
 
 
 def test_evidence_is_marked_inside_the_quote():
@@ -78,7 +79,8 @@ def test_markdown_quotes_are_verbatim_with_a_citation():
     passage, sentence = hit_quotes(hit, abstained=False)
     cite = "A. Author, *Title a.pdf*, Pub, 2025-01-02, ¶ 2 (p. 4), https://example.org/r?id=1"
     assert citation_markdown(hit.citations[0]) == cite
-    assert passage == f'> "{text}" — {cite}'
+    # The source's own emphasis marks are quoted as characters (tests/test_hostile_app.py renders them).
+    assert passage == f'> "{md_literal(text)}" — {cite}' == f'> "He said "no" \\*twice\\*. The answer is 42. Last one." — {cite}'
     assert sentence == f'> "The answer is 42." — {cite}'
     markdown = answer_to_markdown(Answer("What is *it*?", "hybrid", (hit,), False, "v", 1.0))
     assert markdown.startswith("## What is \\*it\\*?\n")
