@@ -4,7 +4,9 @@ The engine is Debian's tesseract-ocr (English and Spanish models) through pytess
 eval/studies/ocr_study.py (docs/ocr-study.md): 0.1% character errors on clean and scanned pages
 where rapidocr-onnxruntime's PP-OCRv4 models made 17-20%, and 3x faster per page.
 
-- Pages are rendered at 300 dpi (pypdfium2; PDFium is not thread-safe, so one page at a time) and
+- Pages are rendered at the resolution of the scan they hold (150-300 dpi: a 200-dpi scan rendered at
+  300 only gives tesseract twice the pixels to read, at twice the time, for the same text), text-less
+  pages without a picture at 300 dpi (pypdfium2; PDFium is not thread-safe, so one page at a time), and
   recognized side by side, one tesseract process per worker thread with one OpenMP thread each
   (several OpenMP threads per process on a shared core only wait for each other).
 - Results are cached by the file's content: a JSON file per sha256 under the cache folder the build
@@ -36,7 +38,8 @@ from ingest.extracted import PAGE_BREAK, Extracted, FormatError
 
 OCR_NOTE = "text recognized by OCR"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
-DPI = 300
+DPI = 300  # pages without a scan in them (vector drawings of text), and the most a scan is rendered at
+MIN_DPI = 150  # a scan of lower resolution is enlarged to this: tesseract reads small glyphs badly
 PAGE_TIMEOUT_S = 180  # a page tesseract has not read in 3 minutes is not going to be read
 CACHE_FORMAT = 1
 MAX_IMAGE_PIXELS = 200_000_000  # PIL refuses bigger images as decompression bombs
@@ -84,7 +87,7 @@ class Engine:
 
     @property
     def key(self) -> dict:
-        return {"format": CACHE_FORMAT, "engine": "tesseract", "version": self.version, "languages": self.languages, "dpi": DPI}
+        return {"format": CACHE_FORMAT, "engine": "tesseract", "version": self.version, "languages": self.languages, "dpi": f"scan's own, {MIN_DPI}-{DPI}"}
 
 
 @lru_cache(maxsize=1)
@@ -284,7 +287,7 @@ def ocr_pdf_pages(data: bytes, pages: list[int], password: str = "") -> dict[int
     def render(page: int):
         sheet = document[page - 1]
         try:
-            return sheet.render(scale=DPI / 72, grayscale=True).to_pil()
+            return sheet.render(scale=_page_dpi(sheet) / 72, grayscale=True).to_pil()
         finally:
             sheet.close()
 
@@ -293,6 +296,25 @@ def ocr_pdf_pages(data: bytes, pages: list[int], password: str = "") -> dict[int
     finally:
         with _PDFIUM:
             document.close()
+
+
+def _page_dpi(sheet) -> float:
+    """The resolution to render a page at: that of the largest picture on it (a scanned page is one
+    picture), kept between MIN_DPI and DPI; DPI for a page without one."""
+    import pypdfium2 as pdfium
+
+    best: tuple[float, float] | None = None  # (area on the page, its dpi)
+    try:
+        for obj in sheet.get_objects(filter=(pdfium.raw.FPDF_PAGEOBJ_IMAGE,), max_depth=2):
+            meta = obj.get_metadata()
+            left, bottom, right, top = obj.get_bounds()
+            area = abs((right - left) * (top - bottom))
+            dpi = min(meta.horizontal_dpi, meta.vertical_dpi)
+            if dpi > 0 and (best is None or area > best[0]):
+                best = (area, dpi)
+    except Exception:  # an odd picture object: render at the default
+        return DPI
+    return DPI if best is None else max(MIN_DPI, min(DPI, best[1]))
 
 
 def _frames(data: bytes) -> list:

@@ -7,7 +7,10 @@ given noise and saved as a quality-55 JPEG, the way a phone or office scanner de
 Speed is per page on one thread, beside reading the text layer of the same PDF with pypdf (the
 path a PDF with text takes): the ratio is what OCR costs on top.
 
-    python -m eval.studies.ocr_study [--out docs/ocr-study.md]
+    python -m eval.studies.ocr_study [--out docs/ocr-study.md] [--pdf-pages 20]
+
+`--pdf-pages N` also times indexing an N-page scanned PDF (image only) against the same pages with a
+text layer, through `build_index` with the bundled model (OCR on every core, no cache).
 """
 
 from __future__ import annotations
@@ -197,13 +200,66 @@ def table(rows: list[Row], baseline: float, render_seconds: float) -> str:
     return "\n".join(lines)
 
 
+def pdf_timing(pages: int) -> str:
+    """Seconds to build an index of an N-page scanned PDF and of the same pages as a text PDF."""
+    import tempfile
+    from pathlib import Path
+
+    from index.build import build_index
+    from index.config import Settings
+    from index.embed import get_embedder
+    from ingest import ocr
+
+    texts = [PAGES[name] for name in ("english", "spanish", "figures")]
+    texts = [f"Page {n + 1}. " + texts[n % len(texts)] for n in range(pages)]
+    images = [scanned(render_pdf(text), seed=n).convert("L") for n, text in enumerate(texts)]
+    scan = io.BytesIO()
+    images[0].save(scan, "PDF", resolution=200, save_all=True, append_images=images[1:])
+    typed = _text_pdf(texts)
+    embedder = get_embedder(Settings().model)
+    rows = []
+    for name, data in (("text layer", typed), ("scanned (OCR)", scan.getvalue())):
+        with tempfile.TemporaryDirectory() as root:
+            sources = Path(root) / "sources"
+            sources.mkdir()
+            (sources / "report.pdf").write_bytes(data)
+            ocr.PageCache._memory.clear()
+            started = time.perf_counter()
+            report = build_index(Settings(sources_dir=sources, index_dir=Path(root) / "index"), embedder=embedder, full=True)
+            seconds = time.perf_counter() - started
+            rows.append((name, seconds, report.passages))
+    base = rows[0][1]
+    lines = [f"| {pages}-page PDF | build seconds | seconds/page | × text layer | passages |", "|---|---:|---:|---:|---:|"]
+    for name, seconds, passages in rows:
+        lines.append(f"| {name} | {seconds:.1f} | {seconds / pages:.2f} | {seconds / base:.1f} | {passages} |")
+    return "\n".join(lines)
+
+
+def _text_pdf(texts: list[str]) -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for text in texts:
+        writer.add_page(PdfReader(io.BytesIO(render_pdf(text))).pages[0])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="write the table (Markdown) to this file as well")
+    parser.add_argument("--pdf-pages", type=int, default=0, help="also time indexing a scanned PDF of this many pages")
+    parser.add_argument("--skip-engines", action="store_true", help="only the PDF timing")
     args = parser.parse_args()
     random.seed(0)
-    rows, baseline, render_seconds = run()
-    text = table(rows, baseline, render_seconds)
+    parts = []
+    if not args.skip_engines:
+        rows, baseline, render_seconds = run()
+        parts.append(table(rows, baseline, render_seconds))
+    if args.pdf_pages:
+        parts.append(pdf_timing(args.pdf_pages))
+    text = "\n\n".join(parts)
     print(text)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
