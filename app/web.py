@@ -250,6 +250,10 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                 elem_id="vb-sources",
             )
             status = gr.Markdown(elem_id="vb-status")
+            # Folders `verbatim sync` keeps in step, with their last sync (sync.json in the index folder).
+            from ingest.sync import synced_lines
+
+            gr.Markdown(value=lambda: "  \n".join(escape(line) for line in synced_lines(settings.index_dir)), elem_id="vb-synced")
             with gr.Row():
                 uploads = gr.File(
                     file_count="multiple",
