@@ -246,9 +246,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 2
 
     from app.present import answer_to_dicts, answer_to_markdown, answer_to_text
+    from app.questions import language_note, unknown_sources
     from index.search import Searcher
 
-    answer = Searcher(_settings(args)).search(clean_question(question), k=args.k, mode=args.mode, files=args.source or None)
+    settings = _settings(args)
+    searcher = Searcher(settings)
+    if args.source:
+        # A mistyped name would otherwise search nothing and look like "the sources do not answer this".
+        problem = unknown_sources(args.source, searcher.index().sources, "`verbatim sources` lists them")
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+    note = language_note(clean_question(question), settings.model)
+    if note:
+        print(f"note: {note}", file=sys.stderr)  # stderr: --json and --markdown stay what they say
+    answer = searcher.search(clean_question(question), k=args.k, mode=args.mode, files=args.source or None)
     if args.json:
         print(json.dumps(answer_to_dicts(answer), ensure_ascii=False, indent=2))
     elif args.markdown:

@@ -178,3 +178,150 @@ def test_generated_passages_export_inert_and_verbatim(seed):
 def test_md_literal_keeps_plain_prose_as_written():
     prose = 'He said "no", twice. It cost 42,000 euros (about $45,000); see p. 4!'
     assert md_literal(prose) == prose.replace("$", "\\$")
+
+
+# ---------------------------------------------------------------- item 9: questions in other languages
+
+from app.questions import language_note, question_language  # noqa: E402
+
+MODEL = "bundled:all-MiniLM-L6-v2"
+NAMES = ["El Salvador", "Nayib Bukele", "La Libertad", "CECOT", "San Salvador", "Las Colinas", "Del Sur", "La Prensa Gráfica"]
+# Templates per language, short and long; {n} is a name (Spanish names included on purpose).
+FOREIGN = {
+    "Spanish": ["¿Quién es {n}?", "¿Cuántas personas están presas en {n}?", "¿Qué dijo {n} sobre las cárceles?",
+                "Cuántos presos hay en las cárceles de {n} y cuándo se construyó el centro de confinamiento del terrorismo",
+                "¿Por qué el gobierno de {n} extendió el régimen de excepción?"],
+    "French": ["Qui est {n} ?", "Combien de personnes sont en prison dans {n} ?", "Que dit {n} sur les prisons ?",
+               "Pourquoi le gouvernement de {n} a-t-il prolongé l'état d'urgence et combien de fois ?"],
+    "German": ["Wer ist {n}?", "Wie viele Menschen sind in {n} im Gefängnis?", "Was sagt {n} über die Gefängnisse?",
+               "Warum hat die Regierung von {n} den Ausnahmezustand verlängert und wie oft wurde er verlängert?"],
+    "Portuguese": ["Quem é {n}?", "Quantas pessoas estão presas em {n}?", "O que {n} disse sobre as prisões?",
+                   "Por que o governo de {n} prorrogou o estado de exceção e quantas vezes isso aconteceu?"],
+    "Italian": ["Chi è {n}?", "Quante persone sono in prigione in {n}?", "Che cosa ha detto {n} sulle carceri?"],
+    "Dutch": ["Wie is {n}?", "Hoeveel mensen zitten in de gevangenis in {n}?", "Wat zei {n} over de gevangenissen?"],
+    "Cyrillic script": ["Сколько людей в тюрьмах {n}?", "Кто такой {n}?"],
+    "Chinese or Japanese": ["{n}有多少人被关押？", "{n}是谁？"],
+    "Arabic script": ["كم عدد السجناء في {n}؟"],
+}
+ENGLISH = ["Who is {n}?", "How many people are in prison in {n}?", "What did {n} say about the prisons?", "{n}", "{n} prisons",
+           "Where is {n}?", "Is {n} a democracy?", "When was the state of emergency in {n} extended, and how many times?",
+           "What does Beatriz Magaloni say about {n}?", "How many prisoners are in the Centro de Confinamiento del Terrorismo?",
+           "Which countries have copied {n}'s approach?", "What is {n} de la Vega known for?"]
+
+
+@pytest.mark.parametrize("language", sorted(FOREIGN))
+def test_questions_in_other_languages_get_the_note(language):
+    for template in FOREIGN[language]:
+        for name in NAMES:
+            question = template.format(n=name)
+            assert question_language(question) == language, question
+            note = language_note(question, MODEL)
+            assert note and language in note and "please ask in English" in note, question
+
+
+@pytest.mark.parametrize("name", NAMES + ["Nayib Armando Bukele Ortez", "Mara Salvatrucha", "Los Angeles", "Le Monde", "Die Zeit"])
+def test_english_questions_with_foreign_names_get_no_note(name):
+    for template in ENGLISH:
+        question = template.format(n=name)
+        assert question_language(question) == "English", question
+        assert language_note(question, MODEL) is None, question
+
+
+def test_a_multilingual_model_gets_no_note():
+    assert language_note("¿Cuántas personas están presas en El Salvador?", "paraphrase-multilingual-MiniLM-L12-v2") is None
+
+
+def test_the_gold_questions_are_all_english():
+    """Every English question of the evaluation sets (191, with their Spanish names) gets no note."""
+    import json
+    from pathlib import Path
+
+    gold = Path(__file__).resolve().parent.parent / "eval" / "gold"
+    questions = [json.loads(line)["question"] for f in sorted(gold.glob("*.jsonl")) for line in f.read_text().splitlines() if line.strip()]
+    assert len(questions) > 100
+    assert [q for q in questions if language_note(q, MODEL)] == []
+
+
+# ---------------------------------------------------------------- item 7: plain, short replies without paths
+
+from app.questions import validate_k  # noqa: E402
+
+
+@pytest.mark.parametrize("k", [1e300, 10**300, "9" * 300, -(10**50), float("inf"), "x" * 500, [1] * 100])
+def test_an_absurd_k_is_refused_in_a_short_message(k):
+    value, problem = validate_k(k)
+    assert value is None and len(problem) < 120 and "999" not in problem and "000000" not in problem
+
+
+def _server_messages(settings) -> list[str]:
+    """Messages the app relays from lower layers, each naming a path on this machine."""
+    from index.store import IndexError_, load_version
+    from ingest.library import remove_source
+    from ingest.metadata import MetadataError, load_metadata
+
+    messages = []
+    (settings.sources_dir / "sources.toml").write_text('["a.txt"]\ntitle = "x"\n["a.txt"]\ntitle = "y"\n')
+    try:
+        load_metadata(settings.sources_dir)
+    except MetadataError as exc:
+        messages.append(f"The index was not rebuilt: {exc} The previous index is still live.")
+    try:
+        load_version(settings.index_dir, "m")
+    except IndexError_ as exc:
+        messages.append(f"The index cannot be used: {exc}")
+    try:
+        remove_source("nope.txt", settings.sources_dir, settings.trash)
+    except FileNotFoundError as exc:
+        messages.append(str(exc))
+    messages.append("A model file cannot be used: model file /root/.cache/verbatim/models/x/model.onnx is missing; run it")
+    messages.append(f"index file {settings.index_dir}/v1/vectors.npy is truncated; run `verbatim build --full`")
+    return messages
+
+
+def test_web_replies_carry_no_server_paths(tmp_path):
+    from app.web import MAX_REPLY_CHARS, plain_reply
+    from index.config import Settings
+
+    settings = Settings(sources_dir=tmp_path / "my sources", index_dir=tmp_path / "idx")
+    settings.sources_dir.mkdir()
+    (settings.sources_dir / "a.txt").write_text("text")
+    messages = _server_messages(settings)
+    assert len(messages) == 5 and all(str(tmp_path) in m or "/root/" in m for m in messages)
+    replies = [plain_reply(m, settings) for m in messages]
+    for reply in replies:
+        assert str(tmp_path) not in reply and "/root" not in reply and not re.search(r"(?:^|\s)/\w", reply), reply
+    assert replies[0].startswith("The index was not rebuilt: sources.toml, line ")
+    assert "model file model.onnx is missing" in replies[3] and "index file v1/vectors.npy is truncated" in replies[4]
+    assert len(plain_reply("x" * 5000, settings)) == MAX_REPLY_CHARS
+
+
+# ---------------------------------------------------------------- items 8 and 9 in `verbatim ask`
+
+
+def _ask(settings, capsys, *args: str) -> tuple[int, str, str]:
+    from app.cli import main as cli_main
+
+    code = cli_main(["ask", "--sources-dir", str(settings.sources_dir), "--index-dir", str(settings.index_dir), *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("flags", [[], ["--json"], ["--markdown"]])
+def test_ask_with_a_mistyped_source_says_so_and_exits_2(bundled_settings, capsys, flags):
+    code, out, err = _ask(bundled_settings, capsys, *flags, "--source", "nope.txt", "How many people are in prison in El Salvador?")
+    assert code == 2 and out == ""
+    assert err.strip() == "error: No indexed source named 'nope.txt'; `verbatim sources` lists them."
+    # One real name and one mistyped: still refused, naming only the mistyped one.
+    real = "csis-burgeoning-regional-appeal-of-mano-dura.txt"
+    code, out, err = _ask(bundled_settings, capsys, *flags, "--source", real, "--source", "csis.txt", "Who is Nayib Bukele?")
+    assert code == 2 and "'csis.txt'" in err and real not in err
+    code, out, _ = _ask(bundled_settings, capsys, *flags, "--source", real, "Who is Nayib Bukele?")
+    assert code == 0 and out
+
+
+def test_ask_in_spanish_gets_the_language_note(bundled_settings, capsys):
+    code, out, err = _ask(bundled_settings, capsys, "--json", "¿Cuántas personas están presas en El Salvador?")
+    assert code == 0 and out.startswith("[")  # stdout stays JSON; the note is on stderr
+    assert "note: This question looks like it is in Spanish" in err and "please ask in English" in err
+    code, out, err = _ask(bundled_settings, capsys, "How many people are in prison in El Salvador?")
+    assert code == 0 and "note:" not in err and "119,000" in out
