@@ -104,6 +104,8 @@ def extract_pdf(data: bytes) -> Extracted:
         if not any(p.strip() for p in pages):
             raise FormatError("the PDF has no text: no text layer, and OCR recognized none")
         title = ocr_title(title, pages, scanned)
+        if len(pages) == 1:
+            pages.append("")  # paged even alone, as an image is: OCR'd text cites page 1, shown beside its picture
     return Extracted(PAGE_BREAK.join(pages), title=title, authors=_author(info.author if info else ""))
 
 

@@ -170,3 +170,22 @@ def test_the_source_view_shows_an_image_source_as_its_page(tmp_path):
     assert png is not None and Image.open(io.BytesIO(png)).width <= 900
     assert page_png(path, ocr.hashlib.sha256(data).hexdigest(), 2) is None
     assert page_png(path, "0" * 64, 1) is None  # not the file that was indexed
+
+
+def test_a_ray_read_task_recognizes_with_the_index_cache_and_reports_pages(tmp_path, capsys):
+    """The function a Ray read task runs (index/ray_build.py), called here without a cluster."""
+    from index.build import SourceFile
+    from index.ray_build import _cut_files
+    from ingest.readers import fingerprint_bytes
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    data = image_only_pdf([DAM])
+    (sources / "scan.pdf").write_bytes(data)
+    ocr.PageCache._memory.clear()
+    source = SourceFile(sources / "scan.pdf", "scan.pdf", data, fingerprint_bytes(data))
+    [outcome] = _cut_files([source], sources, Settings().model, 128, 0, tmp_path / "cache")
+    assert not outcome.skipped and any(DAM in text for text, _, _ in outcome.items)
+    assert outcome.items[0][2].page == 1
+    assert (tmp_path / "cache" / f"{fingerprint_bytes(data)}.json").is_file()
+    assert "OCR scan.pdf: 1/1 pages" in capsys.readouterr().err
