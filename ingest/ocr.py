@@ -142,7 +142,10 @@ class PageCache:
         self.path = cache_dir / f"{digest}.json" if cache_dir is not None else None
         self.memory_key = f"{digest}:{json.dumps(key, sort_keys=True)}"
         self.lock = threading.Lock()
-        self.pages: dict[str, str] = dict(self._remembered() or self._stored() or {})
+        stored = self._stored()
+        self.pages: dict[str, str] = {**(stored or {}), **(self._remembered() or {})}
+        if self.pages and self.path is not None and self.pages != stored:
+            self._write(dict(self.pages))  # read before the build set a cache folder (an add, an upload): keep it there too
 
     def _remembered(self) -> dict[str, str] | None:
         with self._memory_lock:
@@ -172,13 +175,16 @@ class PageCache:
             self._memory.move_to_end(self.memory_key)
             while len(self._memory) > self.MEMORY_FILES:
                 self._memory.popitem(last=False)
+        self._write(snapshot)
+
+    def _write(self, pages: dict[str, str]) -> None:
         if self.path is None:
             return
         with self.lock:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-                tmp.write_text(json.dumps({"key": self.key, "pages": snapshot}, ensure_ascii=False), encoding="utf-8")
+                tmp.write_text(json.dumps({"key": self.key, "pages": pages}, ensure_ascii=False), encoding="utf-8")
                 tmp.replace(self.path)
             except OSError:
                 pass  # a cache that cannot be written (a read-only or remote disk) only costs time

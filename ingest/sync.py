@@ -218,7 +218,7 @@ def sync_folder(folder: Path, sources_dir: Path, index_dir: Path, trash_dir: Pat
 
         # Gone from the folder: to the trash. Same bytes under a new name: reported as a rename.
         gone = sorted(present - set(incoming))
-        gone_by_digest: dict[str, str] = {}
+        gone_by_digest: dict[str, str] = {}  # sha256 -> a gone file with those bytes (one per content)
         for target in gone:
             digest = records.get(target, {}).get("sha256") or fingerprint_bytes((sources_dir / target).read_bytes())
             gone_by_digest.setdefault(digest, target)
@@ -240,7 +240,8 @@ def sync_folder(folder: Path, sources_dir: Path, index_dir: Path, trash_dir: Pat
                 report.renamed.append((gone_by_digest.pop(digest), target))
             else:
                 report.added.append(target)
-        report.removed = [t for t in gone if t in gone_by_digest.values()]
+        renamed_from = {old for old, _ in report.renamed}
+        report.removed = [t for t in gone if t not in renamed_from]
 
         state["folders"][str(real)] = {
             "mirror": mirror,

@@ -56,8 +56,12 @@ def png_bytes(image: Image.Image, kind: str = "PNG") -> bytes:
 
 
 def test_clean_pages_are_read_with_at_most_2_percent_character_errors():
-    for name in ("english", "spanish", "figures"):
-        text = ocr.recognize(rasterize(render_pdf(PAGES[name])), "eng+spa")
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ("english", "spanish", "figures")
+    with ThreadPoolExecutor(2) as pool:  # one tesseract per core, as a build runs them
+        texts = list(pool.map(lambda name: ocr.recognize(rasterize(render_pdf(PAGES[name])), "eng+spa"), names))
+    for name, text in zip(names, texts, strict=True):
         assert cer(PAGES[name], text) <= 0.02, (name, text)
 
 
@@ -189,3 +193,19 @@ def test_a_ray_read_task_recognizes_with_the_index_cache_and_reports_pages(tmp_p
     assert outcome.items[0][2].page == 1
     assert (tmp_path / "cache" / f"{fingerprint_bytes(data)}.json").is_file()
     assert "OCR scan.pdf: 1/1 pages" in capsys.readouterr().err
+
+
+def test_an_added_scan_is_recognized_once_and_its_pages_reach_the_index_cache(tmp_path, embedder, monkeypatch):
+    from ingest.library import add_sources
+
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    data = png_bytes(rasterize(render_pdf(BAKERY), dpi=200).convert("L"))
+    (incoming / "bakery.png").write_bytes(data)
+    ocr.PageCache._memory.clear()
+    added, skipped = add_sources([incoming], tmp_path / "sources")  # checks the file: recognized here
+    assert [a.file for a in added] == ["bakery.png"] and skipped == []
+    monkeypatch.setattr(ocr, "recognize", lambda *a: pytest.fail("recognized twice"))
+    settings = Settings(sources_dir=tmp_path / "sources", index_dir=tmp_path / "index")
+    assert build_index(settings, embedder=embedder).skipped == ()
+    assert (settings.index_dir / OCR_CACHE / f"{ocr.hashlib.sha256(data).hexdigest()}.json").is_file()
