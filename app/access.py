@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import os
 
@@ -45,3 +46,24 @@ def check_exposure(host: str, auth: tuple[str, str] | None, no_auth: bool) -> st
     if auth is None:
         return f"warning: serving on {host} with no password (--no-auth): anyone who can reach it can read and change the sources"
     return f"warning: serving on {host}: reachable from other machines, password required; use HTTPS in front of it on untrusted networks"
+
+
+def signed_in(request) -> bool:
+    """True when the Gradio app serving `request` (a Starlette request) lets it in: the app has no login,
+    or the request carries the cookie Gradio's /login set, or the app's auth dependency names a user.
+
+    The same test Gradio makes for its own pages, so a route beside the app (the source view) is guarded
+    exactly as the chat is. Fails closed: an app without Gradio's login state lets no one in."""
+    app = request.app
+    auth, dependency = getattr(app, "auth", None), getattr(app, "auth_dependency", None)
+    if auth is None and dependency is None:
+        return hasattr(app, "tokens")  # a Gradio app that asks for no login
+    if dependency is not None:
+        user = dependency(request)
+        if inspect.isawaitable(user):  # an async dependency cannot be awaited here: refuse rather than guess
+            getattr(user, "close", lambda: None)()
+            return False
+        return user is not None
+    cookie_id = getattr(app, "cookie_id", "")
+    token = request.cookies.get(f"access-token-{cookie_id}") or request.cookies.get(f"access-token-unsecure-{cookie_id}")
+    return bool(token) and app.tokens.get(token) is not None

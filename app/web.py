@@ -12,7 +12,7 @@ gr = import_gradio()  # gradio, without regenerating its type stubs at every sta
 from index.config import Settings
 from app.present import answer_to_dicts, answer_to_html, escape, problem_to_html, question_link
 from app.questions import MAX_QUESTION_CHARS, clean_question, validate_k, validate_question
-from app.source_page import add_source_page
+from app.source_page import source_routes
 from index.build import build_index, list_sources
 from index.search import MODES, Answer, Searcher
 from index.model_files import ModelFileError
@@ -299,7 +299,6 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             api_visibility="private",
         )
 
-    add_source_page(app, settings, searcher)
     return app
 
 
@@ -312,9 +311,13 @@ def serve(
     **launch,
 ) -> None:
     """Start the app (blocking unless prevent_thread_lock=True is passed); `auth` asks for a password."""
+    searcher = searcher or Searcher(settings)
     app = make_app(settings, searcher)
     app.queue(default_concurrency_limit=4)
+    # /source is a plain page on the app's server, matched before Gradio's routes (app/source_page.py).
+    app_kwargs = {**launch.pop("app_kwargs", {}), "routes": source_routes(settings, searcher)}
     app.launch(
+        app_kwargs=app_kwargs,
         server_name=host,
         server_port=port,
         auth=[auth] if auth else None,
