@@ -10,16 +10,18 @@ import base64
 import hashlib
 import io
 import logging
-import threading
 from functools import lru_cache
 from pathlib import Path
+
+from ingest.ocr import IMAGE_SUFFIXES, PDFIUM_LOCK
 
 MAX_PDF_BYTES = 50 * 2**20  # the upload limit; bigger files are not re-read for a picture
 PAGE_WIDTH_PX = 900
 # Sources whose pages can be shown as pictures: PDFs and the images OCR reads (ingest/ocr.py).
-PAGE_IMAGE_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+PAGE_IMAGE_SUFFIXES = (".pdf", *IMAGE_SUFFIXES)
 log = logging.getLogger("verbatim.web")
-_PDFIUM = threading.Lock()  # PDFium is not thread-safe; the app serves several users at once
+# PDFium is not thread-safe; the app serves several users at once, and a build in it may OCR (one lock for both).
+_PDFIUM = PDFIUM_LOCK
 
 
 @lru_cache(maxsize=32)

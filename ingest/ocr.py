@@ -62,7 +62,10 @@ class OcrSettings:
 
 
 _SETTINGS: ContextVar[OcrSettings] = ContextVar("ocr_settings", default=OcrSettings())
-_PDFIUM = threading.Lock()
+# PDFium is not thread-safe: every use of it in a process takes this lock (the web app's page pictures
+# too, app/page_image.py), so a build's OCR and a reader's page picture never render at once.
+PDFIUM_LOCK = threading.Lock()
+_PDFIUM = PDFIUM_LOCK
 
 
 @contextmanager
