@@ -564,7 +564,7 @@ See docs/sources-lifecycle.md for replacement, the trash and symbolic links.""",
 
     p = sub.add_parser(
         "sync",
-        help="keep the index in step with a folder elsewhere (--watch: as it changes)",
+        help="mirror a folder into sources/ and index it (--watch: follow it)",
         description=wrap("Mirror FOLDER into a subfolder of the sources folder and index the change: new and changed "
         "files are added, files gone from FOLDER go to the trash (restorable), renamed files keep their vectors. "
         "With --watch, the folder is followed and each burst of changes is synced and indexed at once."),
