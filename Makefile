@@ -47,7 +47,7 @@ ocr:
 # Two workers (one per core), one test module per worker at a time: module fixtures (a built index,
 # a served app, a Milvus server) are built once, and the slowest modules overlap. Modules go out in
 # collection order, longest first (tests/conftest.py), not xdist's default of most tests first.
-test: setup-test browser
+test: setup-test browser ocr
 	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=15
 
 eval: setup
