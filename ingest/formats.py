@@ -9,7 +9,7 @@ from ingest.decode import DecodeError, decode_bytes
 from ingest.ebook import extract_epub
 from ingest.extracted import PAGE_BREAK, SOFTWARE_AUTHORS, Extracted, FormatError, author_of  # noqa: F401 (re-exported)
 from ingest.ocr import IMAGE_SUFFIXES, extract_image, ocr_pdf_pages, ocr_title
-from ingest.office import extract_odt, extract_pptx, extract_rtf
+from ingest.office import _table_blocks, extract_odt, extract_pptx, extract_rtf
 from ingest.sheets import extract_csv, extract_ods, extract_xls, extract_xlsx
 
 
@@ -109,6 +109,20 @@ def extract_pdf(data: bytes) -> Extracted:
     return Extracted(PAGE_BREAK.join(pages), title=title, authors=_author(info.author if info else ""))
 
 
+def docx_table_blocks(table) -> list[str]:
+    """A Word table's rows as blocks, each cell labelled with the first row's header, as HTML, Markdown and
+    slide tables are ("Year: 2023 | Tonnes: 12"); the header row labels, it is not a block of its own.
+    A merged cell (python-docx repeats it in every grid column it spans) counts once, in its first column."""
+    rows = []
+    for row in table.rows:
+        cells, seen = [], []  # the cells' XML elements, held so that identity means the same cell
+        for cell in row.cells:
+            cells.append("" if any(cell._tc is tc for tc in seen) else " ".join(cell.text.split()))
+            seen.append(cell._tc)
+        rows.append(cells)
+    return _table_blocks(rows)
+
+
 def extract_docx(data: bytes) -> Extracted:
     """Paragraphs and table rows of a Word document, with its core properties."""
     import docx
@@ -122,10 +136,7 @@ def extract_docx(data: bytes) -> Extracted:
         raise FormatError(f"corrupt or unreadable DOCX ({type(exc).__name__}: {exc})") from exc
     blocks = [p.text for p in document.paragraphs if p.text.strip()]
     for table in document.tables:
-        for row in table.rows:
-            cells = [c.text.strip() for c in row.cells if c.text.strip()]
-            if cells:
-                blocks.append(" | ".join(dict.fromkeys(cells)))
+        blocks.extend(docx_table_blocks(table))
     if not blocks:
         raise FormatError("the DOCX has no text")
     props = document.core_properties

@@ -74,7 +74,9 @@ def test_docx_paragraphs_tables_and_properties(tmp_path):
     assert raw.meta.title == "Orchard Notes" and raw.meta.authors == ("Ana Lima",)
     doc = clean_document(raw)
     assert "The orchard produced 12 tonnes of apples in 2023." in doc.text
-    assert "2023 | 12" in doc.text
+    # The row keeps its column labels, as HTML and Markdown table rows do; the header row labels, alone it is nothing.
+    assert "Year: 2023 | Tonnes: 12" in doc.text
+    assert all(doc.text[p.start : p.end] not in ("Year | Tonnes", "Year", "Tonnes") for p in doc.paragraphs)
 
 
 def test_html_main_text_only(tmp_path):
@@ -202,3 +204,36 @@ def test_html_tables_code_and_lists_keep_their_structure(tmp_path):
     assert "def leak():\n    return secrets" in paragraphs
     assert "The census below was published by the ministry of justice in the spring of that year." in paragraphs
     assert {"- First item here", "- Second item there"} <= set(paragraphs)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_docx_table_rows_keep_their_column_labels(tmp_path, seed):
+    """Issue 26, item 11: generated Word tables (2-5 columns, 1-8 rows, empty and repeated values, a merged
+    cell): every row is one block with each cell labelled by its column's header, and no block is the header."""
+    import random
+
+    rng = random.Random(seed)
+    header = rng.sample(["Year", "Tonnes", "Region", "Mayor", "Notes", "Price"], rng.randint(2, 5))
+    rows = [[rng.choice(["", "Yes", "Yes", f"v{rng.randint(1, 99)}"]) for _ in header] for _ in range(rng.randint(1, 8))]
+    rows = [r if any(r) else ["Yes", *r[1:]] for r in rows]
+    document = docx.Document()
+    document.add_paragraph("The table below lists the records.")
+    table = document.add_table(rows=1 + len(rows), cols=len(header))
+    for j, name in enumerate(header):
+        table.cell(0, j).text = name
+    for i, row in enumerate(rows, start=1):
+        for j, value in enumerate(row):
+            table.cell(i, j).text = value
+    merged = None
+    if len(header) > 2 and rng.random() < 0.5:
+        i = rng.randint(1, len(rows))
+        table.cell(i, 0).merge(table.cell(i, 1)).text = merged = "Both columns"
+        rows[i - 1][:2] = ["Both columns", ""]
+    document.save(str(tmp_path / "t.docx"))
+    text = read_document(tmp_path / "t.docx", tmp_path).text
+    blocks = text.split("\n\n")[1:]
+    expected = [" | ".join(f"{name}: {value}" for name, value in zip(header, row) if value) for row in rows]
+    assert blocks == expected
+    assert " | ".join(header) not in blocks
+    if merged:
+        assert sum(b.count("Both columns") for b in blocks) == 1
