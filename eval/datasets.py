@@ -18,6 +18,9 @@ class GoldQuestion:
     question: str
     answers: tuple[str, ...]
     sources: tuple[str, ...] = ()
+    # Where sources disagree: each source file with the values its own line should give ("what each source
+    # says"); empty: no per-source lines are expected; None: not checked.
+    says: tuple[tuple[str, tuple[str, ...]], ...] | None = None
 
     @property
     def answerable(self) -> bool:
@@ -27,7 +30,7 @@ class GoldQuestion:
 
 def with_source_files(questions: list[GoldQuestion], file_of_doc: dict[str, str]) -> list[GoldQuestion]:
     """The questions with their sources renamed from document names to the files they were written to."""
-    return [GoldQuestion(q.id, q.question, q.answers, tuple(file_of_doc[s] for s in q.sources)) for q in questions]
+    return [GoldQuestion(q.id, q.question, q.answers, tuple(file_of_doc[s] for s in q.sources), q.says) for q in questions]
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,14 @@ def _string_list(value: Any, field: str, where: str) -> tuple[str, ...]:
 
 # --- gold questions ------------------------------------------------------------
 
+def _says(value: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: 'says' must be an object of source file -> list of values")
+    return tuple((str(file), _string_list(values, "says", where)) for file, values in value.items())
+
+
 def load_gold(path: str | Path) -> list[GoldQuestion]:
-    """Load a JSON Lines gold file of {"id", "question", "answers", "sources"?} records.
+    """Load a JSON Lines gold file of {"id", "question", "answers", "sources"?, "says"?} records.
 
     Blank lines and unknown fields are ignored; malformed or incomplete lines
     raise ValueError naming the file and line number.
@@ -101,6 +110,7 @@ def load_gold(path: str | Path) -> list[GoldQuestion]:
             question=question.strip(),
             answers=_string_list(record["answers"], "answers", where),
             sources=_string_list(record.get("sources", []), "sources", where),
+            says=_says(record["says"], where) if "says" in record else None,
         ))
     return questions
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import math
 import re
+import string
 import unicodedata
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 _QUOTE_FOLD = str.maketrans({
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
@@ -227,3 +231,62 @@ def recall_at_k(ranked_doc_ids: Sequence[str], qrels: Mapping[str, int], k: int 
         return 0.0
     retrieved = set(_dedupe(ranked_doc_ids)[:k])
     return len(relevant & retrieved) / len(relevant)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's official answer normalization: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+def _token_f1(prediction: str, gold: str) -> float:
+    p, g = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    common = sum((Counter(p) & Counter(g)).values())
+    if not common:
+        return float(not p and not g)
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def span_scores(prediction: str, golds: Sequence[str]) -> tuple[float, float]:
+    """(exact match, token F1) of an answer span against the best of the gold answers, as SQuAD scores them."""
+    if not golds:
+        raise ValueError("span_scores needs at least one gold answer")
+    em = max(float(normalize_answer(prediction) == normalize_answer(g)) for g in golds)
+    return em, max(_token_f1(prediction, g) for g in golds)
+
+
+def roc_auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
+    """Area under the ROC curve: the chance a positive scores above a negative (ties count half)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if not n_pos or not n_neg:
+        raise ValueError("roc_auc needs positives and negatives")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    # Average ranks over ties (Mann-Whitney U).
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    average = first + (counts + 1) / 2
+    ranks[order] = np.repeat(average, counts)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def sources_say_correct(lines: Sequence[tuple[str, str]], expected: Sequence[tuple[str, Sequence[str]]]) -> bool:
+    """Whether the per-source lines (source file, span) are what a gold question expects: none when it
+    expects none; else at least two of the expected sources, no other source, and each line's span
+    holding one of its source's values."""
+    wanted = {file: [normalize_for_match(v) for v in values] for file, values in expected}
+    if not wanted:
+        return not lines
+    files = {file for file, _ in lines}
+    return (
+        len(files & wanted.keys()) >= 2
+        and files <= wanted.keys()
+        and all(any(v in normalize_for_match(text) for v in wanted[file]) for file, text in lines)
+    )

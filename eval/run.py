@@ -18,6 +18,7 @@ from eval import metrics
 from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_squad, near_topic, with_source_files
 from index.build import build_index, index_is_current
 from index.embed import get_embedder
+from index.reader import reader_held_out_articles
 from index.search import MODES, Answer, Searcher
 
 GOLD_DIR = Path(__file__).resolve().parent / "gold"
@@ -74,6 +75,9 @@ def score_questions(searcher: Searcher, questions: list[GoldQuestion], mode: str
     should_abstain: list[bool] = []
     latencies: list[float] = []
     misses: list[Miss] = []
+    spans: list[tuple[float, float]] = []  # (exact match, token F1) of the first hit's answer span
+    said: list[bool] = []  # "what each source says" as the gold question expects it
+    read = False
     for q in _progress(questions, f"{label} {mode}"):
         answer: Answer = ask(searcher, q.question, k, mode)
         latencies.append(answer.fresh_ms)  # --mode all reuses an earlier mode's candidates for the same question
@@ -84,6 +88,15 @@ def score_questions(searcher: Searcher, questions: list[GoldQuestion], mode: str
                 top = answer.hits[0].passage.text if answer.hits else ""
                 misses.append(Miss(q.id, q.question, "(abstain)", top[:160]))
             continue
+        if q.says is not None:
+            lines = [(line.citation.occurrence.file, line.text) for line in answer.sources_say]
+            said.append(metrics.sources_say_correct(lines, q.says))
+            if not said[-1]:
+                misses.append(Miss(q.id, q.question, "says: " + "; ".join(f"{f}: {'/'.join(v)}" for f, v in q.says), "; ".join(f"{f}: {t}" for f, t in lines) or "(no per-source lines)"))
+        first_span = answer.hits[0].answer if answer.hits else None
+        read = read or any(h.answer is not None for h in answer.hits)
+        # No span (an abstention, or a first passage the reader says does not answer) scores 0.
+        spans.append(metrics.span_scores(first_span.text if first_span else "", q.answers))
         passages = [(h.passage.text, h.passage.files) for h in answer.hits]
         hits = [metrics.is_hit(text, files, q.answers, q.sources) for text, files in passages]
         rank = metrics.first_hit_rank(hits)
@@ -112,6 +125,11 @@ def score_questions(searcher: Searcher, questions: list[GoldQuestion], mode: str
     }
     if coverages:
         result["coverage@5"] = metrics.coverage(coverages)
+    if read and said:
+        result["sources_say"] = sum(said) / len(said)
+    if read and spans:
+        result["span_em"] = sum(em for em, _ in spans) / len(spans)
+        result["span_f1"] = sum(f1 for _, f1 in spans) / len(spans)
     if any(should_abstain):
         scores = metrics.abstention_scores(predicted_abstain, should_abstain)
         result |= {"abstain_p": scores.precision, "abstain_r": scores.recall, "abstain_f1": scores.f1}
@@ -181,6 +199,12 @@ def score_neartopic(removed: Searcher, present: Searcher, questions: list[GoldQu
         },
         misses,
     )
+
+
+def held_out_documents(documents: list[Document]) -> list[str]:
+    """The documents (SQuAD articles) that the shipped reader and decision were never fitted on, by name."""
+    titles = set(reader_held_out_articles())
+    return [d.name for d in documents if d.name.removesuffix(".txt") in titles]
 
 
 def temporary_index(documents: list[Document], base: Settings, workdir: Path) -> tuple[Settings, dict[str, str]]:
@@ -298,6 +322,7 @@ def run_eval(
     max_docs: int | None = None,
     offcorpus: Path | None = None,
     neartopic: Path | None = None,
+    heldout_only: bool = False,
 ) -> EvalRun:
     """Run every requested dataset in every requested mode through the one search path."""
     modes = modes or [settings.mode]
@@ -320,9 +345,17 @@ def run_eval(
         with tempfile.TemporaryDirectory(prefix="verbatim-squad-") as tmp:
             temp_settings, doc_of_file = temporary_index(documents, settings, Path(tmp))
             file_of_doc = {v: k for k, v in doc_of_file.items()}
+            held = held_out_documents(documents)
             questions = with_source_files(questions, file_of_doc)
             searcher = Searcher(temp_settings)
-            run.results["squad"] = {m: score_questions(searcher, questions, m, k, "squad") for m in modes}
+            if not heldout_only:
+                run.results["squad"] = {m: score_questions(searcher, questions, m, k, "squad") for m in modes}
+            if held:
+                # The same questions, asked again of the same Searcher (its kept readings make it cheap), on the
+                # articles the reader and the decision never saw.
+                files = {file_of_doc[name] for name in held}
+                kept = [q for q in questions if set(q.sources) <= files]
+                run.results["squad_heldout"] = {m: score_questions(searcher, kept, m, k, "squad_heldout") for m in modes}
     if neartopic:
         split = near_topic(neartopic, seed=0, per_article=NEARTOPIC_PER_ARTICLE, max_articles=max_articles)
         with tempfile.TemporaryDirectory(prefix="verbatim-neartopic-") as tmp:
@@ -360,6 +393,7 @@ def main(args) -> int:
         max_docs=args.max_docs,
         offcorpus=args.offcorpus,
         neartopic=getattr(args, "neartopic", None),
+        heldout_only=getattr(args, "heldout_only", False),
     )
     print_report(run, modes)
     if args.json:

@@ -126,12 +126,17 @@ class Signals:
     ce_sentence_top: float  # the cross-encoder's best logit over the top passage's sentences, read one by one
     sentence_type_missing: float  # 1 when the question asks for a number, date or name and that sentence holds none
     sentence_coverage: float  # IDF-weighted share of question terms in that sentence
+    # The trained reader (index/reader.py) on the shown passages; 0 when it did not read.
+    reader_margin: float = 0.0  # the first passage's best span score minus its no-answer score
+    reader_has: float = 0.0  # the first passage's has-answer logit
+    reader_best_margin: float = 0.0  # the highest span-minus-no-answer margin over the passages read
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(float(v), 5) for k, v in asdict(self).items()}
 
 
 FEATURES = tuple(Signals.__dataclass_fields__)
+READER_FEATURES = ("reader_margin", "reader_has", "reader_best_margin")
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,11 @@ class AnswerabilityModel:
 
     def answers_values(self, values) -> bool:
         return self.probability_values(values) >= self.threshold
+
+    @property
+    def reads(self) -> bool:
+        """Whether the decision needs the reader's signals."""
+        return any(f in READER_FEATURES for f in self.features)
 
     def probability(self, signals: Signals) -> float:
         return self.probability_values([getattr(signals, f) for f in self.features])

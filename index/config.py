@@ -121,6 +121,12 @@ class Settings:
     # sentence + evidence_bi_weight x 10 x the cosine/term score; sentences within the margin are highlighted too.
     evidence_bi_weight: float = 1.0
     evidence_rerank_margin: float = 6.0
+    # The trained reader (index/reader.py) reads the first `reader_top` shown passages: the words that answer,
+    # marked inside the evidence, and its no-answer score for the decision. A passage counts as answering
+    # (its span marked, a line in "what each source says") when its span beats "no answer" by `answer_margin`.
+    read: bool = field(default_factory=lambda: _env_flag("VERBATIM_READ", True))
+    reader_top: int = 5
+    answer_margin: float = 0.0
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
@@ -180,4 +186,5 @@ class Settings:
             ray_gpus=getattr(args, "ray_gpus", None),
             rerank=getattr(args, "rerank", None),
             reranker=getattr(args, "reranker", None),
+            read=getattr(args, "read", None),
         )

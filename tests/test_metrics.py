@@ -222,3 +222,36 @@ def test_recall_at_k_with_duplicates():
     assert recall_at_k(ranking, QRELS, k=3) == pytest.approx(2 / 3)
     assert recall_at_k(ranking + ["d3"], QRELS, k=100) == pytest.approx(1.0)
     assert recall_at_k(ranking, {"d4": 0}, k=100) == 0.0
+
+
+def test_span_scores_follow_squad_normalization():
+    from eval.metrics import span_scores
+
+    assert span_scores("The 119,000 prisoners", ["119,000 prisoners"]) == (1.0, 1.0)
+    em, f1 = span_scores("119,000 people", ["119,000"])
+    assert em == 0.0 and f1 == pytest.approx(2 / 3)
+    assert span_scores("", ["77,000"]) == (0.0, 0.0)
+    assert span_scores("Denver Broncos", ["Broncos", "Denver Broncos"])[0] == 1.0
+    with pytest.raises(ValueError):
+        span_scores("x", [])
+
+
+def test_roc_auc_counts_ties_as_half():
+    from eval.metrics import roc_auc
+
+    assert roc_auc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == pytest.approx(0.75)
+    assert roc_auc([1, 1, 1, 1], [True, False, True, False]) == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        roc_auc([1, 2], [True, True])
+
+
+def test_sources_say_correct_needs_two_expected_sources_each_with_its_value():
+    from eval.metrics import sources_say_correct
+
+    expected = (("a.txt", ("119,000",)), ("b.txt", ("77,000",)), ("c.txt", ("2 percent",)))
+    assert sources_say_correct([("a.txt", "119,000"), ("b.txt", "over 77,000")], expected)
+    assert not sources_say_correct([("a.txt", "119,000")], expected)  # one source is not a comparison
+    assert not sources_say_correct([("a.txt", "119,000"), ("b.txt", "1.22 percent")], expected)  # b's line is wrong
+    assert not sources_say_correct([("a.txt", "119,000"), ("b.txt", "77,000"), ("d.txt", "5")], expected)  # d not expected
+    assert sources_say_correct([], ())
+    assert not sources_say_correct([("a.txt", "x"), ("b.txt", "y")], ())

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-import index.search
+import index.search.pipeline
 from index.answerability import MODEL_PATH, AnswerabilityModel, count_focus, counts, expected_type, has_type, shipped_model
 from index.build import build_index
 from index.evidence import count_bonus
@@ -95,7 +95,7 @@ def test_answerability_json_loads_and_decides(bundled_settings, monkeypatch, tmp
     for threshold, abstains in ((0.0, False), (1.0, True)):
         path = tmp_path / f"model-{threshold}.json"
         path.write_text(dataclasses.replace(model, threshold=threshold).to_json())
-        monkeypatch.setattr(index.search, "shipped_model", lambda path=path: AnswerabilityModel.load(path))
+        monkeypatch.setattr(index.search.pipeline, "shipped_model", lambda path=path: AnswerabilityModel.load(path))
         assert searcher.search("How many people are in prison in El Salvador?").abstained is abstains
 
 

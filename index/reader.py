@@ -1,0 +1,223 @@
+"""The reader: within a passage, the words that answer the question, and how sure it is that any do.
+
+An extractive model trained here (`python -m eval.studies.train_reader`, model card in
+index/trained/reader/README.md) reads (question, passage) in windows of word pieces and gives each
+token a start and an end logit; the span with the highest start + end (at most MAX_ANSWER_TOKENS
+pieces) is the answer, and the [CLS] token's start + end is the "no answer" score, as in SQuAD 2.0.
+A third output, `has_answer`, is a logit over [CLS] trained on the same labels.
+
+The windowing below (`windows`) is the one training uses, so the model reads at query time exactly
+what it was trained on. Runs on onnxruntime with the model's own tokenizer.json (no torch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from index import onnx_runtime
+from index.model_files import ModelFileError, load_verified, verify_file
+
+READER_DIR = Path(__file__).resolve().parent / "trained" / "reader"
+READER_ENV = "VERBATIM_READER_DIR"  # another reader folder (a retrained model), checked the same way
+READER_NAME = "verbatim-reader"
+MAX_ANSWER_TOKENS = 30
+_FIX = "run `git checkout -- index/trained/reader` to restore the shipped reader, or retrain it with `python -m eval.studies.train_reader`"
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window of (question, passage) word pieces, with each piece's character offsets in the passage."""
+
+    ids: list[int]
+    type_ids: list[int]
+    context: list[int]  # token positions that belong to the passage
+    offsets: list[tuple[int, int]]  # per token, (start, end) in the passage (only meaningful in `context`)
+
+
+@dataclass(frozen=True)
+class AnswerSpan:
+    """The reader's answer inside one passage: `text == passage_text[start:end]`."""
+
+    start: int
+    end: int
+    text: str
+    score: float  # start + end logit of the span
+    no_answer: float  # the [CLS] start + end logit (the lowest over the passage's windows)
+    has_answer: float  # the [CLS] classifier's logit (the highest over the passage's windows)
+
+    @property
+    def margin(self) -> float:
+        """Span score minus no-answer score: above 0 the model prefers the span to "no answer"."""
+        return self.score - self.no_answer
+
+
+def window_tokenizer(path: str, max_tokens: int, stride: int):
+    """The tokenizer at `path` cutting (question, passage) pairs into windows of `max_tokens` that
+    overlap by `stride` pieces of the passage; the question is never cut."""
+    return _window_tokenizer(str(path), int(max_tokens), int(stride))
+
+
+@lru_cache(maxsize=4)
+def _window_tokenizer(path: str, max_tokens: int, stride: int):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(path)
+    tok.no_padding()
+    tok.enable_truncation(max_tokens, stride=stride, strategy="only_second")
+    return tok
+
+
+def windows(tokenizer, question: str, text: str, max_question_tokens: int = 64) -> list[Window]:
+    """Every window of (question, text); a question longer than `max_question_tokens` pieces is cut."""
+    question_ids = tokenizer.encode(question, add_special_tokens=False).ids
+    if len(question_ids) > max_question_tokens:
+        question = tokenizer.decode(question_ids[:max_question_tokens])
+    encoding = tokenizer.encode(question, text)
+    result = []
+    for e in [encoding, *encoding.overflowing]:
+        sequence = e.sequence_ids
+        context = [i for i, s in enumerate(sequence) if s == 1]
+        result.append(Window(list(e.ids), list(e.type_ids), context, list(e.offsets)))
+    return result
+
+
+def best_span(start: np.ndarray, end: np.ndarray, context: list[int], max_tokens: int = MAX_ANSWER_TOKENS) -> tuple[int, int, float]:
+    """Token positions (i, j) in `context`, i <= j < i + max_tokens, maximizing start[i] + end[j]."""
+    if not context:
+        return 0, 0, float("-inf")
+    positions = np.array(context)
+    s, e = start[positions], end[positions]
+    # All pairs at once: a window has at most a few hundred context tokens.
+    total = s[:, None] + e[None, :]
+    n = len(positions)
+    gap = np.arange(n)[None, :] - np.arange(n)[:, None]
+    contiguous = positions[None, :] - positions[:, None] == gap  # no non-context token in between
+    total = np.where((gap >= 0) & (gap < max_tokens) & contiguous, total, -np.inf)
+    flat = int(np.argmax(total))
+    i, j = divmod(flat, n)
+    return int(positions[i]), int(positions[j]), float(total[i, j])
+
+
+def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """[start, end) widened to whole words: a span that ends inside a word ("Bukel" of "Bukele", one word
+    piece short) is widened to the word, so a quote never cuts a word."""
+    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and end > start and text[end].isalnum() and text[end - 1].isalnum():
+        end += 1
+    return start, end
+
+
+class Reader:
+    """The shipped extractive reader on onnxruntime; one session per process (see `get_reader`)."""
+
+    def __init__(self, folder: Path, threads: int | None = None) -> None:
+        folder = Path(folder)
+        card = folder / "reader.json"
+        if not card.is_file():
+            raise ModelFileError(f"the reader's description {card} is missing; {_FIX}")
+        self.config = json.loads(card.read_text(encoding="utf-8"))
+        self.name = str(self.config.get("name", READER_NAME))
+        self.max_tokens = int(self.config["max_tokens"])
+        self.stride = int(self.config["stride"])
+        files = self.config["files"]
+        checks = [(folder / name, sha256, _FIX) for name, sha256 in files.items()]
+        self._session = load_verified(
+            checks, lambda: onnx_runtime.session(str(folder / "model.onnx"), threads or onnx_runtime.serving_threads())
+        )
+        self._inputs = onnx_runtime.input_names(self._session)
+        self._tokenizer = window_tokenizer(str(folder / "tokenizer.json"), self.max_tokens, self.stride)
+
+    def logits(self, batch: list[Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """start, end (batch x longest window, -inf past each window's end) and has_answer logits."""
+        length = max(len(w.ids) for w in batch)
+        ids = np.zeros((len(batch), length), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        types = np.zeros_like(ids)
+        for row, w in enumerate(batch):
+            ids[row, : len(w.ids)] = w.ids
+            mask[row, : len(w.ids)] = 1
+            types[row, : len(w.ids)] = w.type_ids
+        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        start, end, has = self._session.run(None, {k: v for k, v in arrays.items() if k in self._inputs})
+        return start, end, has.reshape(-1)
+
+    def read(self, question: str, texts: list[str]) -> list[AnswerSpan]:
+        """The best span of each text (one AnswerSpan per text, in order).
+
+        Each text's windows are one batch of their own: the int8 model quantizes activations per batch,
+        so a text read beside others would not always give the same span (and could not be kept by text).
+        """
+        return [self.read_one(question, text) for text in texts]
+
+    def read_one(self, question: str, text: str) -> AnswerSpan:
+        """The best span of `text` over its windows; the lowest no-answer and highest has-answer score."""
+        cut = windows(self._tokenizer, question, text)
+        start, end, has = self.logits(cut)
+        best: AnswerSpan | None = None
+        no_answer = float(np.min(start[:, 0] + end[:, 0]))
+        has_answer = float(np.max(has))
+        for row, w in enumerate(cut):
+            a, b, score = best_span(start[row], end[row], w.context)
+            if w.context and (best is None or score > best.score):
+                first, last = whole_words(text, w.offsets[a][0], w.offsets[b][1])
+                best = AnswerSpan(first, last, text[first:last], score, no_answer, has_answer)
+        return best or AnswerSpan(0, 0, "", float("-inf"), no_answer, has_answer)
+
+
+@dataclass(frozen=True)
+class ReaderFiles:
+    """The shipped reader as `verbatim models` lists it: name, folder, files with sha256, and its state."""
+
+    name: str
+    folder: Path
+    files: dict[str, str]
+    state: str  # "sha256 verified", or what is wrong and how to fix it
+
+
+def reader_dir() -> Path:
+    """The reader folder: $VERBATIM_READER_DIR, else the one shipped in the repository."""
+    return Path(os.environ.get(READER_ENV) or READER_DIR)
+
+
+def reader_files(folder: Path | None = None) -> ReaderFiles:
+    """What the reader folder holds and whether every file is the one its reader.json names."""
+    folder = folder or reader_dir()
+    try:
+        card = json.loads((Path(folder) / "reader.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ReaderFiles(READER_NAME, Path(folder), {}, f"missing or unreadable reader.json; {_FIX}")
+    files = dict(card.get("files", {}))
+    try:
+        for name, sha256 in files.items():
+            verify_file(Path(folder) / name, sha256, _FIX)
+    except ModelFileError as exc:
+        return ReaderFiles(str(card.get("name", READER_NAME)), Path(folder), files, str(exc))
+    return ReaderFiles(str(card.get("name", READER_NAME)), Path(folder), files, "sha256 verified")
+
+
+def reader_held_out_articles(folder: Path | None = None) -> tuple[str, ...]:
+    """The SQuAD articles the shipped reader (and the decision fitted with it) never saw (from reader.json)."""
+    folder = folder or reader_dir()
+    try:
+        card = json.loads((Path(folder) / "reader.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ()
+    return tuple(card.get("held_out_articles", ()))
+
+
+def get_reader(folder: Path | None = None) -> Reader:
+    """The reader in `folder` (default: reader_dir()), loaded once per process (files sha256-checked;
+    ModelFileError names the fix)."""
+    return _loaded(str(folder or reader_dir()))
+
+
+@lru_cache(maxsize=2)
+def _loaded(folder: str) -> Reader:
+    return Reader(Path(folder))

@@ -1,0 +1,42 @@
+"""Stage 1, candidates: the passages worth ranking for a question, with both retrievers' exact scores."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from index.embed import Embedder
+from index.query_encoder import TextEncoder
+from index.search.records import Candidates
+from index.store import IndexVersion
+
+
+def best_sentence(index: IndexVersion, rows: np.ndarray, question_vector: np.ndarray) -> np.ndarray:
+    """For each row, the highest cosine between the question and one of the passage's sentences."""
+    if not len(rows):
+        return np.zeros(0, dtype=np.float32)
+    starts, ends = index.sentence_rows[rows], index.sentence_rows[rows + 1]
+    picked = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+    sims = index.sentence_matrix[picked].astype(np.float32) @ question_vector
+    offsets = np.concatenate([[0], np.cumsum(ends - starts)[:-1]])
+    return np.maximum.reduceat(sims, offsets)
+
+
+def find_candidates(
+    index: IndexVersion, encoder: Embedder | TextEncoder, question: str, files: list[str] | None, n: int
+) -> Candidates:
+    """The union of the dense and the lexical top `n` (every passage of `files` when given), scored by both."""
+    question_vector = encoder.encode([question])[0]
+    lexical_query = index.lexical.query(question)
+    if files:
+        wanted = set(files)
+        rows = np.flatnonzero([bool(wanted & set(p.files)) for p in index.passages])
+    else:
+        ids, _ = index.dense.search(question_vector, n)
+        dense_rows = {index.row_of_id[int(i)] for i in ids}
+        lexical_rows = {int(r) for r in lexical_query.top(n)}
+        rows = np.array(sorted(dense_rows | lexical_rows), dtype=np.int64)
+    dense = index.vectors[rows] @ question_vector if len(rows) else np.zeros(0, dtype=np.float32)
+    lexical = lexical_query.at(rows) if len(rows) else np.zeros(0, dtype=np.float32)
+    bound = lexical_query.bound
+    confidence = float(lexical.max()) / bound if bound > 0 and len(rows) else 0.0
+    return Candidates(index, question_vector, rows, dense, lexical, best_sentence(index, rows, question_vector), confidence)

@@ -1,0 +1,58 @@
+"""Stage 6, highlight: the answering sentence(s) of each shown passage and, inside them, the words that
+answer (the reader's span), as Hits with their citations."""
+
+from __future__ import annotations
+
+from index.config import Settings
+from index.evidence import rerank_evidence, select_evidence
+from index.reader import AnswerSpan
+from index.search.records import Citation, Decision, Hit, Ranking, Reading
+from ingest.records import Passage, Span
+
+
+def covering(passage: Passage, span: AnswerSpan) -> tuple[Span, ...]:
+    """The passage's sentences that the answer span overlaps."""
+    return tuple(s for s in passage.sentences if s.start < span.end and span.start < s.end)
+
+
+def with_answer(passage: Passage, evidence: tuple[Span, ...], span: AnswerSpan) -> tuple[Span, ...]:
+    """Evidence that holds the answer span: kept when the span lies inside it, else the sentence(s) the
+    span stands in (the reader was trained to find the answer; the sentence scores only rank topics)."""
+    if any(s.start <= span.start and span.end <= s.end for s in evidence):
+        return evidence
+    return covering(passage, span) or evidence
+
+
+def answers(span: AnswerSpan, settings: Settings) -> bool:
+    """Whether the reader takes this passage to answer: its span beats "no answer" by `answer_margin`."""
+    return span.margin >= settings.answer_margin and span.end > span.start
+
+
+def highlight(question: str, ranking: Ranking, reading: Reading, decision: Decision, settings: Settings) -> tuple[Hit, ...]:
+    """The stage: one Hit per shown passage, with evidence and (when the sources answer) the answer span."""
+    c, chosen, s = ranking.candidates, ranking.chosen, settings
+    passages = ranking.passages
+    evidence = select_evidence(
+        c.question_vector, question, passages, [c.index.sentence_vectors(c.rows[i]) for i in chosen], s.evidence_margin
+    )
+    if chosen and len(reading.sentence_logits) and not decision.abstained:
+        # The cross-encoder tells the answering sentence from one on the same topic better than cosine.
+        evidence[0] = rerank_evidence(question, passages[0], reading.sentence_logits, reading.sentence_bi, s.evidence_bi_weight, s.evidence_rerank_margin)
+    spans: list[AnswerSpan | None] = [None] * len(chosen)
+    if not decision.abstained:
+        for n, span in enumerate(reading.spans):
+            if answers(span, s):
+                spans[n] = span
+                evidence[n] = with_answer(passages[n], evidence[n], span)
+    return tuple(
+        Hit(
+            passage,
+            float(ranking.scores[i]),
+            float(c.dense[i]),
+            float(c.lexical[i]),
+            ev,
+            tuple(Citation(c.index.sources[o.file].meta, o) for o in passage.occurrences),
+            span,
+        )
+        for i, passage, ev, span in zip(chosen, passages, evidence, spans, strict=True)
+    )

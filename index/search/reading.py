@@ -1,0 +1,37 @@
+"""Stage 4, reading: what the models read of the shown passages before the decision and the highlight.
+
+- The extractive reader (index/reader.py) reads the first `reader_top` shown passages: each one's
+  best answer span and its no-answer score.
+- When the search was reranked, the cross-encoder reads the first passage's sentences one by one (its
+  best sentence is a signal of the decision, and the logits choose the highlight).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from index.config import Settings
+from index.evidence import sentence_scores
+from index.lexical import tokenize
+from index.reader import Reader
+from index.rerank import CrossEncoder
+from index.search.records import Ranking, Reading
+
+
+def read(question: str, ranking: Ranking, settings: Settings, reader: Reader | None, cross_encoder: CrossEncoder | None) -> Reading:
+    """The stage: the reader's spans (with `reader`) and the first passage's sentence logits (with `cross_encoder`)."""
+    c, chosen = ranking.candidates, ranking.chosen
+    spans = ()
+    if reader is not None and chosen:
+        texts = [c.passage(i).text for i in chosen[: settings.reader_top]]
+        spans = tuple(reader.read(question, texts))
+    logits, bi = np.zeros(0, dtype=np.float32), np.zeros(0)
+    if cross_encoder is not None and chosen:
+        first = chosen[0]
+        passage = c.passage(first)
+        texts = [passage.text[x.start : x.end] for x in passage.sentences]
+        if texts:
+            terms = set(tokenize([question])[0])
+            bi = sentence_scores(c.question_vector, terms, texts, c.index.sentence_vectors(c.rows[first]))
+            logits = cross_encoder.score(question, texts)
+    return Reading(spans, logits, bi)

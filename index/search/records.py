@@ -1,0 +1,143 @@
+"""The records a question's path passes from stage to stage (index/search/pipeline.py strings them together).
+
+candidates -> Candidates; fusion -> Fused; reranking -> Ranking; reading -> Reading; decision -> Decision;
+highlight -> Hit per shown passage; what each source says -> SourceSays; all of it -> Answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from index.answerability import Signals
+from index.reader import AnswerSpan
+from index.rerank import Reranked
+from index.store import IndexVersion
+from ingest.records import Occurrence, Passage, SourceMeta, Span
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Rows of one index version worth ranking for a question, with each retriever's score."""
+
+    index: IndexVersion
+    question_vector: np.ndarray
+    rows: np.ndarray
+    dense: np.ndarray
+    lexical: np.ndarray
+    best_sentence: np.ndarray  # cosine of each candidate's best-matching sentence
+    lexical_confidence: float = 0.0  # best BM25 score / the most the question's terms can give
+    found_at: float = 0.0  # time.perf_counter() when they were found, and how long that took
+    seconds: float = 0.0
+
+    def semantic(self, sentence_weight: float) -> np.ndarray:
+        """Semantic score: the passage's cosine blended with its best sentence's."""
+        return (1 - sentence_weight) * self.dense + sentence_weight * self.best_sentence
+
+    def passage(self, position: int) -> Passage:
+        return self.index.passages[self.rows[position]]
+
+
+@dataclass(frozen=True)
+class Fused:
+    """One score per candidate from the first stage's fusion of both retrievers."""
+
+    candidates: Candidates
+    scores: np.ndarray
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Candidates in final order, the second stage's verdict when it ran, and the k shown (`chosen`,
+    positions in the candidates, best first)."""
+
+    candidates: Candidates
+    scores: np.ndarray
+    order: list[int]
+    chosen: list[int]
+    reranked: Reranked | None = None
+    head: np.ndarray | None = None
+
+    @property
+    def passages(self) -> list[Passage]:
+        return [self.candidates.passage(i) for i in self.chosen]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the models read of the shown passages: the reader's best span in each of the first ones
+    (`spans[i]` for `chosen[i]`), and the cross-encoder's logit and the bi-encoder's score of each sentence
+    of the first (empty arrays when the search was not reranked)."""
+
+    spans: tuple[AnswerSpan, ...] = ()
+    sentence_logits: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    sentence_bi: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether the sources answer; `probability` and `signals` when the learned decision made it."""
+
+    abstained: bool
+    probability: float | None = None
+    signals: Signals | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One place a passage stands: the source's metadata and the offsets in its cleaned text."""
+
+    meta: SourceMeta
+    occurrence: Occurrence
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One returned passage: its score, each retriever's score, evidence spans, the reader's answer
+    span when it answers (offsets relative to the passage text, inside the evidence), citations."""
+
+    passage: Passage
+    score: float
+    dense_score: float
+    lexical_score: float
+    evidence: tuple[Span, ...]
+    citations: tuple[Citation, ...]
+    answer: AnswerSpan | None = None
+
+    @property
+    def evidence_text(self) -> str:
+        return " ".join(self.passage.text[s.start : s.end] for s in self.evidence)
+
+
+@dataclass(frozen=True)
+class SourceSays:
+    """One source's own answer, when the first passages of several sources answer differently: the
+    span (verbatim) in hit `rank` (1-based), and the citation to read it in context."""
+
+    rank: int
+    text: str
+    citation: Citation
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reply to one question. `abstained`: no passage answers; `hits` are then only the closest."""
+
+    question: str
+    mode: str
+    hits: tuple[Hit, ...]
+    abstained: bool
+    version: str
+    elapsed_ms: float
+    signals: Signals | None = None  # what the answerability decision read (reranked searches)
+    answerability: float | None = None  # its P(the sources answer)
+    # What the parts reused from an earlier search of the same question (another mode or k) had cost:
+    # the candidates, and the cross-encoder's readings.
+    reused_ms: float = 0.0
+    sources_say: tuple[SourceSays, ...] = ()  # one line per source when sources answer differently
+
+    @property
+    def fresh_ms(self) -> float:
+        """What this answer costs a question asked for the first time (the figure eval and the bench report)."""
+        return self.elapsed_ms + self.reused_ms

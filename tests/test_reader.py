@@ -1,0 +1,184 @@
+"""The trained reader: verbatim answer spans, what each source says, a tampered model refused, and the
+training command run end to end on a tiny sample."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.cli import main as cli_main
+from app.present import answer_to_dicts, answer_to_html, answer_to_markdown, answer_to_text
+from index.build import build_index
+from index.model_files import ModelFileError
+from index.reader import READER_DIR, READER_ENV, Reader, best_span, get_reader, reader_files, whole_words
+from index.search import Searcher
+from index.search.records import Citation, Hit, SourceSays
+from index.search.sources_say import sources_say
+from index.reader import AnswerSpan
+from ingest.records import Occurrence, Passage, SourceMeta, Span
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_shipped_reader_is_verified_and_small():
+    files = reader_files(READER_DIR)
+    assert files.state == "sha256 verified"
+    assert set(files.files) == {"model.onnx", "tokenizer.json"}
+    assert (READER_DIR / "model.onnx").stat().st_size <= 40 * 1024 * 1024
+    card = (READER_DIR / "README.md").read_text(encoding="utf-8")
+    for needed in ("all-MiniLM-L6-v2", "Apache-2.0", "CC BY-SA 4.0", "python -m eval.studies.train_reader", "Held-out"):
+        assert needed in card
+
+
+def test_spans_are_verbatim_whole_words_of_the_text():
+    reader = get_reader()
+    text = (
+        "The prison population of Arcadia reached 41,200 people in 2023, according to the ministry. "
+        "The new prison in Port Vell, opened by governor Elena Marquez, holds 9,000 inmates."
+    )
+    for question in ("How many people were in prison in Arcadia in 2023?", "Who opened the new prison in Port Vell?", "What colour is the sky?"):
+        span = reader.read_one(question, text)
+        assert text[span.start : span.end] == span.text
+        assert span.start == whole_words(text, span.start, span.end)[0] and span.end == whole_words(text, span.start, span.end)[1]
+    assert "41,200" in reader.read_one("How many people were in prison in Arcadia in 2023?", text).text
+    assert "Marquez" in reader.read_one("Who opened the new prison in Port Vell?", text).text
+
+
+def test_best_span_stays_in_the_passage_and_within_length():
+    import numpy as np
+
+    start = np.array([5.0, 0, 0, 9, 0, 0, 0])
+    end = np.array([5.0, 0, 0, 0, 0, 8, 0])
+    assert best_span(start, end, [2, 3, 4, 5], max_tokens=30)[:2] == (3, 5)
+    assert best_span(start, end, [2, 3, 4, 5], max_tokens=2)[:2] != (3, 5)  # 3 pieces is too long
+    assert best_span(start, end, [], max_tokens=30)[2] == float("-inf")
+
+
+def test_answers_of_the_bundled_corpus_mark_a_span_inside_the_evidence(bundled_settings):
+    searcher = Searcher(bundled_settings)
+    answer = searcher.search("How many times has the state of emergency been extended?")
+    assert not answer.abstained
+    marked = [h for h in answer.hits if h.answer is not None]
+    assert marked, "no passage got an answer span"
+    for hit in marked:
+        assert hit.passage.text[hit.answer.start : hit.answer.end] == hit.answer.text
+        assert any(s.start <= hit.answer.start and hit.answer.end <= s.end for s in hit.evidence)
+    record = answer_to_dicts(answer)[0]
+    if record["answer"]:
+        assert record["text"][record["answer"]["start"] : record["answer"]["end"]] == record["answer"]["text"]
+    assert '<strong class="vb-answer">' in answer_to_html(answer)
+    assert "⟦" in answer_to_text(answer) and "Answer: \"" in answer_to_markdown(answer)
+
+
+def _hit(file: str, text: str, answer: str | None) -> Hit:
+    meta = SourceMeta(file=file, title=f"Report {file}", date="2025-01-01")
+    passage = Passage(len(file), text, (Span(0, len(text)),), (Occurrence(file, 0, len(text), 1),))
+    span = None
+    if answer is not None:
+        at = text.index(answer)
+        span = AnswerSpan(at, at + len(answer), answer, 5.0, 0.0, 3.0)
+    return Hit(passage, 1.0, 0.5, 0.5, passage.sentences, (Citation(meta, passage.occurrences[0]),), span)
+
+
+def test_sources_say_lists_each_source_only_when_they_differ():
+    differ = (_hit("a.txt", "It holds 119,000 prisoners.", "119,000"), _hit("b.txt", "It holds 77,000 prisoners.", "77,000"),
+              _hit("a.txt", "Also 119,000 here.", "119,000"), _hit("c.txt", "No figure here.", None))
+    lines = sources_say(differ)
+    assert [(line.citation.occurrence.file, line.text, line.rank) for line in lines] == [("a.txt", "119,000", 1), ("b.txt", "77,000", 2)]
+    agree = (_hit("a.txt", "It holds 119,000 prisoners.", "119,000"), _hit("b.txt", "Some 119,000 prisoners.", "119,000"))
+    assert sources_say(agree) == ()
+    assert sources_say(differ[:1]) == ()
+
+
+CONFLICT = {
+    "harbour-survey.txt": "Harbour survey of Port Vell, 2021.\n\nThe harbour survey counted 412 fishing boats moored in Port Vell "
+    "in the spring of 2021. Most of them were small wooden boats.\n",
+    "fisheries-census.txt": "Fisheries census of Port Vell, 2023.\n\nThe fisheries census counted 388 fishing boats moored in Port Vell "
+    "in the spring of 2023. Many owners had sold their boats.\n",
+}
+QUESTION = "How many fishing boats were moored in Port Vell?"
+
+
+def _answer_of(tmp_path: Path, embedder, texts: dict[str, str], settings):
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for name, text in texts.items():
+        (sources / name).write_text(text, encoding="utf-8")
+    local = settings.with_overrides(sources_dir=sources, index_dir=tmp_path / "index")
+    build_index(local, embedder=embedder, full=True)
+    return Searcher(local).search(QUESTION), local
+
+
+def test_a_two_source_conflict_opens_with_one_line_per_source(tmp_path, embedder, bundled_settings, capsys):
+    answer, local = _answer_of(tmp_path, embedder, CONFLICT, bundled_settings)
+    assert not answer.abstained
+    said = {line.citation.occurrence.file: line.text for line in answer.sources_say}
+    assert set(said) == set(CONFLICT) and "412" in said["harbour-survey.txt"] and "388" in said["fisheries-census.txt"]
+    for line in answer.sources_say:
+        assert line.text in answer.hits[line.rank - 1].passage.text
+    common = ["--sources-dir", str(local.sources_dir), "--index-dir", str(local.index_dir)]
+    assert cli_main(["ask", *common, QUESTION]) == 0
+    assert "What each source says:" in capsys.readouterr().out
+    assert cli_main(["ask", *common, "--markdown", QUESTION]) == 0
+    assert "**What each source says:**" in capsys.readouterr().out
+    assert cli_main(["ask", *common, "--json", QUESTION]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert sorted(line["source"] for r in records for line in r["source_says"]) == sorted(CONFLICT)
+
+
+def test_sources_that_agree_get_no_per_source_lines(tmp_path, embedder, bundled_settings):
+    agree = {name: text.replace("388", "412").replace("2023", "2021") for name, text in CONFLICT.items()}
+    answer, _ = _answer_of(tmp_path, embedder, agree, bundled_settings)
+    assert not answer.abstained and answer.sources_say == ()
+
+
+def test_a_tampered_reader_is_refused_with_one_line_naming_the_fix(tmp_path, bundled_settings, capsys, monkeypatch):
+    folder = tmp_path / "reader"
+    shutil.copytree(READER_DIR, folder)
+    data = bytearray((folder / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="git checkout -- index/trained/reader"):
+        Reader(folder)
+    assert "damaged" in reader_files(folder).state
+    monkeypatch.setenv(READER_ENV, str(folder))
+    common = ["--sources-dir", str(bundled_settings.sources_dir), "--index-dir", str(bundled_settings.index_dir)]
+    assert cli_main(["ask", *common, "How many people are in prison in El Salvador?"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "git checkout -- index/trained/reader" in err
+    assert cli_main(["ask", *common, "--no-read", "How many people are in prison in El Salvador?"]) == 0
+
+
+def _train(out: Path, work: Path, *extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "eval.studies.train_reader", "--sample", "24", "--epochs", "1", "--batch", "8",
+               "--out", str(out), "--work", str(work), *extra]
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+@pytest.mark.slow
+def test_the_training_command_runs_end_to_end_and_resumes(tmp_path):
+    """Interrupted after one step and run again, it resumes and ends with the weights of an uninterrupted run."""
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    _train(whole / "out", whole / "work")
+    stopped = _train(parts / "out", parts / "work", "--stop-after", "1")
+    assert "stopped after step 1" in stopped.stderr and not (parts / "out" / "model.onnx").exists()
+    resumed = _train(parts / "out", parts / "work")
+    assert "resuming at step 1" in resumed.stderr
+    from safetensors.numpy import load_file
+
+    a, b = load_file(str(whole / "work" / "final" / "model.safetensors")), load_file(str(parts / "work" / "final" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(abs(a[k] - b[k]).max() <= 1e-6 for k in a)
+    card = json.loads((whole / "out" / "reader.json").read_text())
+    assert card["held_out"] and card["files"]["model.onnx"]
+    assert (whole / "out" / "model.onnx").stat().st_size <= 40 * 1024 * 1024
+    span = Reader(whole / "out").read_one("Who wrote it?", "It was written by Ada Lovelace in 1843.")
+    assert span.text == "It was written by Ada Lovelace in 1843."[span.start : span.end]
