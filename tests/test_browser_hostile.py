@@ -68,17 +68,19 @@ def test_hostile_source_is_shown_as_inert_text(hostile_server, artifacts_dir):
         # indexed since issue 17, is): a second question brings it in.
         page.locator("#vb-question textarea").fill("Where can the full lighthouse report and the lighthouse annex be read?")
         page.locator("#vb-ask").click()
-        page.locator("#vb-chat .vb-quote").get_by_text("Read the full lighthouse report", exact=False).first.wait_for(timeout=30000)
+        page.locator("#vb-chat .vb-quote").get_by_text("the full lighthouse report](javascript:", exact=False).first.wait_for(timeout=30000)
         page.wait_for_timeout(1000)  # give any injected handler the chance to fire
         chat = page.locator("#vb-chat")
         text = chat.inner_text()
 
-        assert "42,000 euros" in page.locator("#vb-chat mark").first.inner_text()
+        # The evidence is marked in pieces around the reader's answer span (<mark><strong class="vb-answer">).
+        hit = page.locator("#vb-chat .vb-hit").filter(has_text="42,000 euros").first
+        assert "42,000 euros" in "".join(m.text_content() for m in hit.locator("mark").all())
         # The markup is there, as text a reader can see...
         assert "<script>alert(1)</script>" in text
         assert "onerror=\"window.__pwned='img'; alert(2)\"" in text
-        # Markdown links are reduced to their text when the source is cleaned: the javascript: URL never reaches the page.
-        assert "Read the full lighthouse report or" in text and "alert(3)" not in text
+        # A .txt keeps its characters (issue 26, item 12): its Markdown link is shown as the text it is, never linked.
+        assert "Read [the full lighthouse report](javascript:alert(3)) or" in text
         assert """<a href="javascript:window.__pwned='link'">the lighthouse annex</a>""" in text
         assert HOSTILE_TITLE in text  # the citation shows the hostile title literally
         # ...and none of it became an element or ran.
@@ -114,6 +116,7 @@ def test_hostile_source_is_shown_as_inert_text(hostile_server, artifacts_dir):
         assert "42,000 euros" in source.locator("mark.vb-focus").first.inner_text()
         assert "<script>alert(1)</script>" in text and "onerror=\"window.__pwned='img'; alert(2)\"" in text
         assert """<a href="javascript:window.__pwned='link'">the lighthouse annex</a>""" in text
+        assert "[the full lighthouse report](javascript:alert(3))" in text
         assert HOSTILE_TITLE in text and "<b onmouseover=alert(6)>Evil Press</b>" in text
         assert "javascript:window.__pwned='url'" in text  # the hostile URL is shown, not linked
         assert dialogs == [] and source.evaluate("window.__pwned") is None
