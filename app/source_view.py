@@ -153,18 +153,28 @@ def _pages(count: int, known: dict[int, int | None]) -> list[int | None]:
 
 
 def find_source(index: IndexVersion, name: str) -> str:
-    """The indexed file `name` refers to: its exact name, a path ending in it, or a unique base name."""
+    """The indexed file `name` refers to: its exact name; else the indexed path that `name` ends in (like
+    sources/a/readme.txt for a/readme.txt; the longest when several do); else the one indexed path that
+    ends in `name` (a base name, or the end of a subfolder path). Paths are compared by whole components,
+    so cba/readme.txt never opens a/readme.txt. Raises SourceNotFound."""
     if name in index.sources:
         return name
-    path = PurePosixPath(name.replace("\\", "/"))
-    matches = [f for f in index.sources if PurePosixPath(f).name == path.name]
-    in_path = [f for f in matches if path.as_posix().endswith(f)]
-    if len(in_path) == 1:
-        return in_path[0]
-    if len(matches) == 1:
-        return matches[0]
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    indexed = {file: PurePosixPath(file).parts for file in index.sources}
+    in_path = [file for file, own in indexed.items() if _ends_with(parts, own)]
+    if in_path:
+        # Each is a tail of the same path, so their lengths differ: the longest is the most specific.
+        return max(in_path, key=lambda file: len(indexed[file]))
+    ending_in = [file for file, own in indexed.items() if _ends_with(own, parts)]
+    if len(ending_in) == 1:
+        return ending_in[0]
     known = ", ".join(sorted(index.sources)) or "none"
     raise SourceNotFound(f"no source named {name!r} in the index (sources: {known})")
+
+
+def _ends_with(path: tuple[str, ...], tail: tuple[str, ...]) -> bool:
+    """True when the components of `path` end with all of `tail`'s (a non-empty tail)."""
+    return 0 < len(tail) <= len(path) and path[-len(tail) :] == tail
 
 
 def source_document(index: IndexVersion, name: str) -> SourceDocument:

@@ -235,3 +235,30 @@ def test_the_web_view_shows_a_cited_pdf_page_and_steps_between_passages(pdf_sett
     assert "No source given" in view.open({})[0]
     rendered = view.open({"file": "harbour.pdf", "start": str(cited.start), "end": str(cited.end), "ev": "4-"})[0]
     assert _marked(rendered, "vb-focus") == doc.text[cited.start : cited.end] and "vb-evidence" not in rendered
+
+
+def test_find_source_compares_whole_path_components():
+    from types import SimpleNamespace
+
+    from app.source_view import find_source
+
+    index = SimpleNamespace(sources=dict.fromkeys(["a/readme.txt", "b/readme.txt", "x/a/notes.txt", "csis.txt"]))
+    assert find_source(index, "a/readme.txt") == "a/readme.txt"
+    assert find_source(index, "sources/b/readme.txt") == "b/readme.txt"  # a path ending in an indexed one
+    assert find_source(index, "sources\\b\\readme.txt") == "b/readme.txt"
+    assert find_source(index, "/home/me/sources/csis.txt") == "csis.txt"
+    assert find_source(index, "a/notes.txt") == "x/a/notes.txt"  # the one indexed path ending in the name
+    assert find_source(index, "notes.txt") == "x/a/notes.txt"
+    # cba/readme.txt ends in the characters of a/readme.txt, not in its components.
+    for name in ("cba/readme.txt", "ba/readme.txt", "readme.txt", "../readme.txt", "xa/notes.txt", "is.txt"):
+        with pytest.raises(SourceNotFound):
+            find_source(index, name)
+    # Even with one readme.txt indexed, another folder's readme.txt is not it.
+    alone = SimpleNamespace(sources=dict.fromkeys(["a/readme.txt"]))
+    assert find_source(alone, "readme.txt") == "a/readme.txt"
+    with pytest.raises(SourceNotFound):
+        find_source(alone, "cba/readme.txt")
+    # When the name ends in two indexed paths, the longer (more specific) one is meant.
+    both = SimpleNamespace(sources=dict.fromkeys(["readme.txt", "a/readme.txt"]))
+    assert find_source(both, "sources/a/readme.txt") == "a/readme.txt"
+    assert find_source(both, "sources/readme.txt") == "readme.txt"
