@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from app.gradio_import import import_gradio
@@ -10,8 +11,8 @@ from app.gradio_import import import_gradio
 gr = import_gradio()  # gradio, without regenerating its type stubs at every start
 
 from index.config import Settings
-from app.present import answer_to_dicts, answer_to_html, escape, problem_to_html, question_link
-from app.questions import MAX_QUESTION_CHARS, clean_question, validate_k, validate_question
+from app.present import answer_to_dicts, answer_to_html, escape, problem_to_html, question_link, says_to_dict
+from app.questions import MAX_QUESTION_CHARS, clean_question, language_note, shown, unknown_sources, validate_k, validate_question
 from app.source_page import source_routes
 from index.build import build_index, list_sources
 from index.search import MODES, Answer, Searcher
@@ -34,12 +35,30 @@ CSS = """
 .vb-head { font-size: 0.85em; color: #567; }
 .vb-quote { margin: 6px 0; font-family: Georgia, serif; white-space: pre-wrap; overflow-wrap: anywhere; }
 .vb-quote mark { background: #fff1a8; padding: 0 2px; }
+.vb-answer { font-weight: 700; text-decoration: underline; text-decoration-thickness: 2px; }
+.vb-says ul { margin: 2px 0 8px 18px; }
 .vb-cite { font-size: 0.85em; color: #456; margin: 0; padding-left: 18px; overflow-wrap: anywhere; }
 .vb-abstain { color: #7a3b00; }
 .vb-source { margin: 14px 0 2px; font-size: 0.95em; }
 """ + (Path(__file__).with_name("read_in_context.css")).read_text(encoding="utf-8")
 # Copy buttons and the conversation export run in the page (app/chat_tools.js).
 HEAD = f"<script>{Path(__file__).with_name('chat_tools.js').read_text(encoding='utf-8')}</script>"
+
+
+MAX_REPLY_CHARS = 600  # a status or error reply longer than this is cut (a list of every source, say)
+# What is left of an absolute path after the known folders are named: its folders are dropped, its file kept.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/])/(?:[^\s/'\"]+/)+")
+
+
+def plain_reply(message: str, settings: Settings) -> str:
+    """`message` as a web reply may carry it: plain text, short, and without the server's file-system paths
+    (a file under a known folder by its path there, the folder itself by what it is, other folders dropped)."""
+    named = {settings.sources_dir: "the sources folder", settings.index_dir: "the index folder", settings.trash: "the trash"}
+    for folder in sorted(named, key=lambda f: -len(str(f))):  # the trash may sit inside the index folder
+        for form in dict.fromkeys((str(folder), str(Path(folder).resolve()))):
+            message = message.replace(form + "/", "").replace(form, named[folder])
+    message = _ABSOLUTE_PATH.sub("", message)
+    return message if len(message) <= MAX_REPLY_CHARS else message[: MAX_REPLY_CHARS - 1] + "…"
 
 
 def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
@@ -77,7 +96,8 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         removable = managed_sources(settings.sources_dir)
         trashed = [(f"{t.file} (removed {t.removed})", t.file) for t in list_trash(settings.trash)]
         return (
-            "\n\n".join(escape(part) for part in (status, problem) if part),
+            # Plain text (a Textbox shows it as written): API callers read it without entities or paths.
+            "\n\n".join(plain_reply(part, settings) for part in (status, problem) if part),
             table,
             gr.Dropdown(choices=choices, value=[]),
             gr.Dropdown(choices=removable, value=None),
@@ -92,7 +112,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         if problem:
             return None, problem
         if not isinstance(mode, str) or mode not in MODES:
-            return None, f"Unknown retriever {mode!r}; choose one of {', '.join(MODES)}."
+            return None, f"Unknown retriever{' ' + shown(mode) if shown(mode) else ''}; choose one of {', '.join(MODES)}."
         k, problem = validate_k(k)
         if problem:
             return None, problem
@@ -100,15 +120,14 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             return None, "The sources to search must be a list of file names."
         try:
             if files:
-                known = searcher.index().sources
-                unknown = [f for f in files if f not in known]
-                if unknown:
-                    return None, f"No indexed source named {', '.join(map(repr, unknown))}; the sources are listed in the Sources tab."
+                problem = unknown_sources(files, searcher.index().sources, "the sources are listed in the Sources tab")
+                if problem:
+                    return None, problem
             return searcher.search(clean_question(question), k=k, mode=mode, files=files or None), None
         except ModelFileError as exc:
-            return None, f"A model file cannot be used: {exc}"
+            return None, plain_reply(f"A model file cannot be used: {exc}", settings)
         except IndexError_ as exc:
-            return None, f"The index cannot be used: {exc}"
+            return None, plain_reply(f"The index cannot be used: {exc}", settings)
         except Exception:
             # Never a stack trace in the reply: it goes to the server log, the user gets a plain message.
             log.exception("search failed")
@@ -147,11 +166,26 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         return *rebuild(notes, progress), None
 
     def confirm_removal(name: str | None):
-        """First step of removing: name the source and ask; nothing is removed yet."""
+        """First step of removing: name the source, on the question and on the button, and ask; nothing is
+        removed yet. The name is kept (`pending`): the second step removes that one or nothing."""
         if not name:
-            return gr.Row(visible=False), "", "Choose a source to remove first."
-        question = f"Remove **{escape(name)}** from the sources? It goes to the trash with its metadata; Restore brings it back."
-        return gr.Row(visible=True), name, question
+            return gr.Row(visible=False), "", "Choose a source to remove first.", gr.skip()
+        question = f"Remove {name} from the sources? It goes to the trash with its metadata; Restore brings it back."
+        return gr.Row(visible=True), name, plain_reply(question, settings), gr.Button(value=f"Yes, remove {name}")
+
+    def withdraw_confirmation(name: str | None, pending: str | None):
+        """Another source chosen while a confirmation is open: the confirmation named the old one, so it goes."""
+        if not pending or name == pending:
+            return gr.skip(), gr.skip(), gr.skip()
+        status = f"Nothing was removed: the choice changed from {pending}. Press Remove source… to remove {name or 'another source'}."
+        return gr.Row(visible=False), "", plain_reply(status, settings)
+
+    def remove_confirmed(pending: str | None, chosen: str | None, progress=gr.Progress(track_tqdm=True)):
+        """"Yes, remove NAME": removes NAME, the source the confirmation named, and only while it is still
+        the one chosen (a choice changed after the question was asked removes nothing)."""
+        if pending and chosen != pending:
+            return lists(f"Nothing was removed: the confirmation named {pending}, but {chosen or 'no source'} is chosen now. Press Remove source… again.")
+        return remove(pending, progress)
 
     def change_sources(action, name: object, missing: str, done, progress):
         """Remove or restore `name` (an explicit choice), then rebuild; a refusal is shown as the status."""
@@ -182,6 +216,9 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             reply = problem_to_html(asked, problem)
         else:
             reply = answer_to_html(result, by_source=bool(by_source), link=question_link(asked, int(k), mode, files))
+            note = language_note(asked, settings.model)
+            if note:
+                reply = f'<p class="vb-note">{escape(note)}</p>\n{reply}'
         history.append({"role": "user", "content": escape(asked)})
         history.append({"role": "assistant", "content": reply})
         return history, ""
@@ -208,7 +245,13 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         result, problem = answer(question, k, mode, None)
         if problem:
             return {"error": problem, "results": []}  # the same reply for a bad k, mode or question
-        return {"abstained": result.abstained, "version": result.version, "results": answer_to_dicts(result)}
+        return {
+            "abstained": result.abstained,
+            "version": result.version,
+            "note": language_note(clean_question(question), settings.model) or "",  # e.g. a question in Spanish
+            "sources_say": [says_to_dict(line) for line in result.sources_say],
+            "results": answer_to_dicts(result),
+        }
 
     with gr.Blocks(title="Verbatim") as app:
         gr.Markdown("## Verbatim\nAnswers are quoted word for word from the sources, with citations. Highlighted: the sentence that answers.")
@@ -249,7 +292,8 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                 interactive=False,
                 elem_id="vb-sources",
             )
-            status = gr.Markdown(elem_id="vb-status")
+            # Plain text, shown as written: a file name with markup in it is inert, and API callers get no entities.
+            status = gr.Textbox(show_label=False, interactive=False, container=False, lines=1, max_lines=30, elem_id="vb-status")
             # Folders `verbatim sync` keeps in step, with their last sync (sync.json in the index folder).
             from ingest.sync import synced_lines
 
@@ -275,9 +319,13 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         outputs = [status, table, files, doomed, trashed, confirm_row, pending]
         app.load(lists, None, outputs, api_name=False)
         uploads.upload(upload, [uploads], outputs + [uploads], api_name="upload", concurrency_id="build", concurrency_limit=1)
-        remove_button.click(confirm_removal, [doomed], [confirm_row, pending, status], api_name=False)
+        remove_button.click(confirm_removal, [doomed], [confirm_row, pending, status, confirm_button], api_name=False)
+        doomed.change(withdraw_confirmation, [doomed, pending], [confirm_row, pending, status], api_name=False)
         cancel_button.click(lambda: (gr.Row(visible=False), "", "Nothing was removed."), None, [confirm_row, pending, status], api_name=False)
-        confirm_button.click(remove, [pending], outputs, api_name="remove", concurrency_id="build", concurrency_limit=1)
+        confirm_button.click(remove_confirmed, [pending, doomed], outputs, api_name=False, concurrency_id="build", concurrency_limit=1)
+        # The API's /remove NAME (one step: the caller named it) rides on a button the page never shows.
+        api_remove = gr.Button(visible=False)
+        api_remove.click(remove, [pending], outputs, api_name="remove", concurrency_id="build", concurrency_limit=1)
         restore_button.click(restore, [trashed], outputs, api_name="restore", concurrency_id="build", concurrency_limit=1)
         rebuild_button.click(
             lambda progress=gr.Progress(track_tqdm=True): rebuild([], progress),

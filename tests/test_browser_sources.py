@@ -60,9 +60,10 @@ def _choose(page, field: str, value: str) -> None:
 
 
 def _status(page, text: str) -> str:
-    status = page.locator("#vb-status")
-    status.get_by_text(text, exact=False).first.wait_for(timeout=180_000)
-    return status.inner_text()
+    """The status line once it holds `text` (a read-only text box: plain text, shown as written)."""
+    box = "#vb-status textarea"
+    page.wait_for_function("([box, text]) => document.querySelector(box)?.value.includes(text)", arg=[box, text], timeout=180_000)
+    return page.locator(box).input_value()
 
 
 def _sources_tab(page) -> None:
@@ -101,7 +102,8 @@ def test_removing_takes_a_choice_and_a_confirmation_and_can_be_undone(app, page)
     _choose(page, "vb-doomed", target)
     page.locator("#vb-remove").click()
     page.locator("#vb-confirm").wait_for(state="visible", timeout=10_000)
-    assert target in page.locator("#vb-status").inner_text()
+    _status(page, f"Remove {target} from the sources?")
+    assert page.locator("#vb-remove-yes").inner_text() == f"Yes, remove {target}"
     page.locator("#vb-remove-cancel").click()
     _status(page, "Nothing was removed.")
     assert (settings.sources_dir / target).exists()
@@ -143,3 +145,31 @@ def test_a_second_upload_never_sends_the_first_again(app, page, tmp_path):
     status = _status(page, "Added second_note.txt")
     assert "first_note" not in status
     assert not (settings.sources_dir / "first_note.txt").exists()
+
+
+def test_the_confirmation_removes_what_it_names(app, page):
+    """Issue 26, item 13: choose one source, press Remove, then choose another: the confirmation that named
+    the first is withdrawn, nothing is removed, and the next confirmation names and removes the second."""
+    _, settings = app
+    first, second = "wola-podcast-grim-side-of-el-salvador-security-model.txt", "csis-burgeoning-regional-appeal-of-mano-dura.txt"
+    _sources_tab(page)
+    _choose(page, "vb-doomed", first)
+    page.locator("#vb-remove").click()
+    page.locator("#vb-confirm").wait_for(state="visible", timeout=10_000)
+    assert page.locator("#vb-remove-yes").inner_text() == f"Yes, remove {first}"
+    _choose(page, "vb-doomed", second)
+    _status(page, f"Nothing was removed: the choice changed from {first}")
+    page.locator("#vb-confirm").wait_for(state="hidden", timeout=10_000)
+    assert (settings.sources_dir / first).exists() and (settings.sources_dir / second).exists()
+
+    page.locator("#vb-remove").click()
+    page.locator("#vb-confirm").wait_for(state="visible", timeout=10_000)
+    assert page.locator("#vb-remove-yes").inner_text() == f"Yes, remove {second}"
+    page.locator("#vb-remove-yes").click()
+    _status(page, f"Removed {second}")
+    assert (settings.sources_dir / first).exists() and not (settings.sources_dir / second).exists()
+    # Put it back for the other tests of this module.
+    trashed = [label for label in _options(page, "vb-trashed") if label.startswith(f"{second} (removed ")]
+    _choose(page, "vb-trashed", trashed[0])
+    page.locator("#vb-restore").click()
+    _status(page, f"Restored {second}")

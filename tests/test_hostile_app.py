@@ -408,3 +408,26 @@ def test_prose_is_picked_as_before():
     assert all(not u.row for u in units(passage))
     scores = np.array([9.0, 5.0, 3.5, 1.0])
     assert rerank_evidence("How much?", passage, scores, np.zeros(4), 1.0, RERANK_MARGIN) == pick_evidence(scores, sentences, RERANK_MARGIN)
+
+
+# ---------------------------------------------------------------- item 13: the confirmation removes what it names
+
+
+def test_yes_after_the_choice_changed_removes_nothing(tmp_path):
+    """The race the browser cannot show: "Yes, remove a.txt" arrives while b.txt is chosen."""
+    from app.web import make_app
+    from index.config import Settings
+
+    settings = Settings(sources_dir=tmp_path / "sources", index_dir=tmp_path / "index")
+    settings.sources_dir.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (settings.sources_dir / name).write_text(f"The text of {name}.\n")
+    app = make_app(settings)
+    handlers = {getattr(f.fn, "__name__", ""): f.fn for f in app.fns.values()}
+    status = handlers["remove_confirmed"]("a.txt", "b.txt")[0]
+    assert status.startswith("Nothing was removed: the confirmation named a.txt, but b.txt is chosen now.")
+    assert (settings.sources_dir / "a.txt").exists() and (settings.sources_dir / "b.txt").exists()
+    row, pending, status = handlers["withdraw_confirmation"]("b.txt", "a.txt")
+    assert pending == "" and "Nothing was removed" in status
+    row, pending, question, button = handlers["confirm_removal"]("b.txt")
+    assert pending == "b.txt" and question.startswith("Remove b.txt from the sources?") and button.value == "Yes, remove b.txt"

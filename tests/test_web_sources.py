@@ -120,7 +120,8 @@ def test_sources_added_or_broken_while_the_app_runs(tmp_path, shared_library):
     toml.write_text(good + '\n["late_added.txt"]\ntitle = "again"\n')
     status, *_ = client.predict(api_name="/rebuild")
     status = html.unescape(status)
-    assert f'{toml}, line' in status and 'appears twice; delete one of them' in status and "previous index is still live" in status
+    assert 'sources.toml, line' in status and 'appears twice; delete one of them' in status and "previous index is still live" in status
+    assert str(settings.sources_dir) not in status and str(settings.sources_dir.parent) not in status  # no server paths
     reply = client.predict("How many people are in prison in El Salvador?", 5, "hybrid", api_name="/ask")
     assert any("119,000" in r["text"] for r in reply["results"])
     toml.write_text(good)
@@ -154,3 +155,29 @@ def test_remove_and_restore_through_the_api(shared_library):
     status, table, *_ = client.predict(name, api_name="/restore")
     assert f"Restored {name}" in html.unescape(status) and name in {row[0] for row in table["data"]}
     assert 'date = "2025-10-09"' in (settings.sources_dir / "sources.toml").read_text().split(f'["{name}"]')[1]
+
+
+def test_api_replies_are_plain_short_and_name_no_path(shared_library):
+    """Issue 26, item 7: /remove and /upload statuses are plain text (no HTML entities), no reply shows the
+    server's folders, and an absurd k is not echoed."""
+    client, settings = shared_library
+    hostile = "<b>a</b> & b.txt"
+    status, *_ = client.predict(hostile, api_name="/remove")
+    assert "&#" not in status and "&amp;" not in status and hostile in status
+    assert str(settings.sources_dir) not in status and "/tmp" not in status
+    reply = client.predict("How many prisoners?", 1e300, "hybrid", api_name="/ask")
+    assert reply["results"] == [] and reply["error"] == "The number of passages must be from 1 to 50."
+    reply = client.predict("How many prisoners?", 5, "x" * 10_000, api_name="/ask")
+    assert len(reply["error"]) < 120
+
+
+def test_a_question_in_another_language_gets_a_note(shared_library):
+    """Issue 26, item 9: the API and the chat say the question looks like Spanish and suggest English."""
+    client, _ = shared_library
+    reply = client.predict("¿Cuántas personas están presas en El Salvador?", 5, "hybrid", api_name="/ask")
+    assert "looks like it is in Spanish" in reply["note"] and "please ask in English" in reply["note"]
+    assert client.predict("How many people are in prison in El Salvador?", 5, "hybrid", api_name="/ask")["note"] == ""
+    history, _ = client.predict("¿Quién es Nayib Bukele?", [], 3, "hybrid", [], False, api_name="/chat")
+    assert "looks like it is in Spanish" in html.unescape(_text(history[-1]))
+    history, _ = client.predict("Who is Nayib Bukele?", [], 3, "hybrid", [], False, api_name="/chat")
+    assert "looks like" not in html.unescape(_text(history[-1]))
