@@ -15,7 +15,7 @@ import re
 import zipfile
 from urllib.parse import unquote
 
-from ingest.extracted import Extracted, FormatError, author_of, blocks_text, has_text
+from ingest.extracted import Extracted, FormatError, author_of, blocks_text, check_zip_size, has_text
 
 CONTAINER = "META-INF/container.xml"
 ENCRYPTION = "META-INF/encryption.xml"
@@ -113,6 +113,7 @@ def _date(text: str) -> str:
 
 def extract_epub(data: bytes) -> Extracted:
     """Chapters in spine order (one page each), with the book's title, creators and publication date."""
+    check_zip_size(data, "EPUB")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:

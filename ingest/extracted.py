@@ -5,6 +5,8 @@ Kept apart from ingest/formats.py (the dispatch) so each reader module can impor
 
 from __future__ import annotations
 
+import io
+import zipfile
 from dataclasses import dataclass
 
 # Pages (PDF pages, slides, sheets, e-book chapters, image frames) are separated by form feeds:
@@ -39,6 +41,23 @@ def author_of(name: object) -> tuple[str, ...]:
     """The file's author field as a one-name tuple, unless it is empty or a software default."""
     author = str(name or "").strip()
     return (author,) if author and author.casefold() not in SOFTWARE_AUTHORS else ()
+
+
+# What the parts of a zipped document (.docx, .pptx, .xlsx, .ods, .odt, .epub) may expand to in all:
+# a 50 MB upload of real office XML stays far below it; a zip bomb does not.
+MAX_UNZIPPED_BYTES = 1 << 30
+
+
+def check_zip_size(data: bytes, kind: str) -> None:
+    """Refuse a zipped document whose parts would expand past MAX_UNZIPPED_BYTES (the sizes its
+    directory declares; a damaged zip is left for the format's reader to refuse)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    if total > MAX_UNZIPPED_BYTES:
+        raise FormatError(f"the {kind} would expand to {total // 2**20:,} MB when unzipped: refused (at most {MAX_UNZIPPED_BYTES // 2**20:,} MB)")
 
 
 def blocks_text(pages: list[list[str]]) -> str:

@@ -7,7 +7,7 @@ import re
 
 from ingest.decode import DecodeError, decode_bytes
 from ingest.ebook import extract_epub
-from ingest.extracted import PAGE_BREAK, SOFTWARE_AUTHORS, Extracted, FormatError, author_of  # noqa: F401 (re-exported)
+from ingest.extracted import PAGE_BREAK, SOFTWARE_AUTHORS, Extracted, FormatError, author_of, check_zip_size  # noqa: F401 (re-exported)
 from ingest.ocr import IMAGE_SUFFIXES, extract_image, ocr_pdf_pages, ocr_title
 from ingest.office import _table_blocks, extract_odt, extract_pptx, extract_rtf
 from ingest.sheets import extract_csv, extract_ods, extract_xls, extract_xlsx
@@ -128,6 +128,7 @@ def extract_docx(data: bytes) -> Extracted:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    check_zip_size(data, "DOCX")
     try:
         document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:

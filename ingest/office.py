@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import re
 
-from ingest.extracted import Extracted, FormatError, author_of, blocks_text, has_text
+from ingest.extracted import Extracted, FormatError, author_of, blocks_text, check_zip_size, has_text
 from ingest.sheets import check_ooxml_container, open_odf
 
 # ---------------------------------------------------------------- .pptx (python-pptx)
@@ -51,6 +51,7 @@ def extract_pptx(data: bytes) -> Extracted:
     from pptx.exc import PackageNotFoundError
 
     check_ooxml_container(data, ".pptx")
+    check_zip_size(data, "PPTX")
     try:
         deck = Presentation(io.BytesIO(data))
         pages = []

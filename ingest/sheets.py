@@ -16,7 +16,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from ingest.extracted import Extracted, FormatError, author_of, blocks_text, has_text
+from ingest.extracted import Extracted, FormatError, author_of, blocks_text, check_zip_size, has_text
 
 HEADER_SCAN_ROWS = 20  # the header row is looked for among the first rows (titles and notes may come first)
 MAX_COLUMNS = 1024  # ODS rows repeat empty cells to the sheet's edge; nothing real is this wide
@@ -133,6 +133,7 @@ def extract_xlsx(data: bytes) -> Extracted:
     from openpyxl.utils.exceptions import InvalidFileException
 
     check_ooxml_container(data, ".xlsx")
+    check_zip_size(data, "XLSX")
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
@@ -259,6 +260,7 @@ def open_odf(data: bytes, kind: str):
     from odf import dc, meta
     from odf.opendocument import load
 
+    check_zip_size(data, kind)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             manifest = archive.read("META-INF/manifest.xml")
