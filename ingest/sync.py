@@ -196,7 +196,7 @@ def sync_folder(folder: Path, sources_dir: Path, index_dir: Path, trash_dir: Pat
         present = {f for f in managed_sources(sources_dir) if f.startswith(mirror + "/")}
 
         # Unchanged files are told by size and mtime against the last pass, and the copy still there.
-        todo: dict[str, tuple[Incoming, bytes, str]] = {}
+        todo: dict[str, tuple[Incoming, str]] = {}  # target -> (file, sha256 of the bytes read)
         for target, item in incoming.items():
             try:
                 key = _stat_key(item.path)
@@ -214,7 +214,7 @@ def sync_folder(folder: Path, sources_dir: Path, index_dir: Path, trash_dir: Pat
                 records[target] = {"stat": key, "sha256": digest}
                 report.unchanged += 1
                 continue
-            todo[target] = (item, data, digest)
+            todo[target] = (item, digest)
 
         # Gone from the folder: to the trash. Same bytes under a new name: reported as a rename.
         gone = sorted(present - set(incoming))
@@ -227,7 +227,7 @@ def sync_folder(folder: Path, sources_dir: Path, index_dir: Path, trash_dir: Pat
             records.pop(target, None)
 
         claimed: dict[str, Path] = {}
-        for target, (item, _data, digest) in todo.items():
+        for target, (item, digest) in todo.items():
             replacing = target in present
             result = _add_one(item, sources_dir, trash_dir, "keep", MAX_FILE_BYTES, claimed)
             if isinstance(result, Skipped):
