@@ -435,7 +435,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def _export_state(model: str) -> str:
     from index.model_files import ModelFileError
-    from index.query_encoder import cached_export, exportable
+    from index.onnx_export import cached_export, exportable
 
     if not exportable(model):
         return "not exportable to ONNX: builds and questions use sentence-transformers (torch)"
@@ -451,7 +451,7 @@ def _export_state(model: str) -> str:
 def _export_embedding_model(model: str, force: bool) -> int:
     """Export the embedding model to ONNX once (torch is loaded only when there is no verified export)."""
     from index.model_files import ModelFileError
-    from index.query_encoder import cached_export, export_model, exportable
+    from index.onnx_export import cached_export, export_model, exportable
 
     if not exportable(model):
         print(f"{model}: {_export_state(model)}")
@@ -739,7 +739,7 @@ See docs/quality.md for the figures and how they were measured.""",
     p.add_argument("--max-articles", type=int, help="SQuAD: only the first N articles")
     p.add_argument(
         "--heldout-only", action="store_true",
-        help="SQuAD: ask only the questions of the articles the shipped reader and decision never saw "
+        help="SQuAD (--squad, --offcorpus): ask only the questions of the articles the shipped reader and decision never saw "
         "(all paragraphs are still indexed)",
     )
     p.add_argument("--max-docs", type=int, help="BEIR: only the first N documents (plus every judged one)")

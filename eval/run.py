@@ -338,7 +338,10 @@ def run_eval(
         questions = [q for path in gold_files for q in load_gold(path)]
         run.results["gold"] = {m: score_questions(searcher, questions, m, k, "gold") for m in modes}
     if offcorpus:
-        _, questions = load_squad(offcorpus, max_articles=max_articles)
+        documents, questions = load_squad(offcorpus, max_articles=max_articles)
+        if heldout_only:
+            held = set(held_out_documents(documents))
+            questions = [q for q in questions if set(q.sources) <= held]
         run.results["offcorpus"] = {m: score_offcorpus(searcher, questions, m) for m in modes}
     if squad:
         documents, questions = load_squad(squad, max_articles=max_articles)

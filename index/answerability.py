@@ -3,8 +3,9 @@
 Relevance is not answerability: a passage about CECOT is relevant to "How many prisoners died in
 CECOT?" without answering it. So besides the cross-encoder's score, the decision looks at what an
 answer needs: the question's rare terms in the passage read, and a number / date / name when the
-question asks "how many", "when" or "who". The weights are a logistic regression fitted by
-`python -m eval.studies.answer_study ship` and shipped as index/answerability.json (no pickle).
+question asks "how many", "when" or "who", and the trained reader's no-answer evidence (index/reader.py).
+The weights are a logistic regression fitted by `python -m eval.studies.decide_study ship` (on signals the
+search itself computed) and shipped as index/answerability.json (no pickle).
 """
 
 from __future__ import annotations
