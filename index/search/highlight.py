@@ -1,5 +1,5 @@
 """Stage 6, highlight: the answering sentence(s) of each shown passage and, inside them, the words that
-answer (the reader's span), as Hits with their citations."""
+answer (the reader's span, when it lies in that sentence), as Hits with their citations."""
 
 from __future__ import annotations
 
@@ -7,20 +7,12 @@ from index.config import Settings
 from index.evidence import rerank_evidence, select_evidence
 from index.reader import AnswerSpan
 from index.search.records import Citation, Decision, Hit, Ranking, Reading
-from ingest.records import Passage, Span
+from ingest.records import Span
 
 
-def covering(passage: Passage, span: AnswerSpan) -> tuple[Span, ...]:
-    """The passage's sentences that the answer span overlaps."""
-    return tuple(s for s in passage.sentences if s.start < span.end and span.start < s.end)
-
-
-def with_answer(passage: Passage, evidence: tuple[Span, ...], span: AnswerSpan) -> tuple[Span, ...]:
-    """Evidence that holds the answer span: kept when the span lies inside it, else the sentence(s) the
-    span stands in (the reader was trained to find the answer; the sentence scores only rank topics)."""
-    if any(s.start <= span.start and span.end <= s.end for s in evidence):
-        return evidence
-    return covering(passage, span) or evidence
+def inside(evidence: tuple[Span, ...], span: AnswerSpan) -> bool:
+    """Whether the answer span lies within one evidence sentence (where it is marked)."""
+    return any(s.start <= span.start and span.end <= s.end for s in evidence)
 
 
 def answers(span: AnswerSpan, settings: Settings) -> bool:
@@ -40,10 +32,11 @@ def highlight(question: str, ranking: Ranking, reading: Reading, decision: Decis
         evidence[0] = rerank_evidence(question, passages[0], reading.sentence_logits, reading.sentence_bi, s.evidence_bi_weight, s.evidence_rerank_margin)
     spans: list[AnswerSpan | None] = [None] * len(chosen)
     if not decision.abstained:
+        # A span outside the sentence the evidence stage chose is not shown: moving the highlight to it lost
+        # more right sentences than it found (gold evidence 0.875 -> 0.855, answer exact match 0.257 -> 0.263).
         for n, span in enumerate(reading.spans):
-            if answers(span, s):
+            if answers(span, s) and inside(evidence[n], span):
                 spans[n] = span
-                evidence[n] = with_answer(passages[n], evidence[n], span)
     return tuple(
         Hit(
             passage,
