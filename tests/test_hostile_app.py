@@ -431,3 +431,24 @@ def test_yes_after_the_choice_changed_removes_nothing(tmp_path):
     assert pending == "" and "Nothing was removed" in status
     row, pending, question, button = handlers["confirm_removal"]("b.txt")
     assert pending == "b.txt" and question.startswith("Remove b.txt from the sources?") and button.value == "Yes, remove b.txt"
+
+
+def test_the_300_row_register_highlights_the_row_asked_about(tmp_path, embedder):
+    """The issue's case end to end: a 300-row Markdown table, built and searched; the top hit highlights the
+    City137 row alone (the old rule lit 10 of 15 rows)."""
+    from index.build import build_index
+    from index.config import Settings
+    from index.search import Searcher
+
+    rng = random.Random(7)
+    people = [f"{a} {b}" for a in ("Ana", "Luis", "Maria", "Jorge", "Rosa") for b in ("Lopez", "Cruz", "Reyes", "Flores")]
+    lines = ["| City | Mayor | Population | Founded |", "|---|---|---|---|"]
+    lines += [f"| City{n} | {rng.choice(people)} | {rng.randint(5, 900) * 1000:,} | {rng.randint(1600, 1950)} |" for n in range(1, 301)]
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "register.md").write_text("# Municipal register\n\nEvery city with its mayor.\n\n" + "\n".join(lines) + "\n")
+    settings = Settings(sources_dir=sources, index_dir=tmp_path / "index")
+    build_index(settings, embedder=embedder)
+    hit = Searcher(settings).search("Who is the mayor of City137?", k=1).hits[0]
+    highlighted = [hit.passage.text[s.start : s.end] for s in hit.evidence]
+    assert len(highlighted) == 1 and highlighted[0].startswith("City: City137 | Mayor: "), highlighted
