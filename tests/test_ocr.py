@@ -178,7 +178,7 @@ def test_the_source_view_shows_an_image_source_as_its_page(tmp_path):
 
 def test_a_ray_read_task_recognizes_with_the_index_cache_and_reports_pages(tmp_path, capsys):
     """The function a Ray read task runs (index/ray_build.py), called here without a cluster."""
-    from index.build import SourceFile
+    from index.build_stages import SourceFile
     from index.ray_build import _cut_files
     from ingest.readers import fingerprint_bytes
 

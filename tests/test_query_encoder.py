@@ -18,10 +18,10 @@ import pytest
 from eval.datasets import load_gold, load_squad
 from eval.run import default_gold_files
 from index.config import Settings
-from index.embed import resolve_model
-from index.model_files import ModelFileError
+from index.model_files import ModelFileError, resolve_model
 from index.onnx_encoder import OnnxEncoder
-from index.query_encoder import exportable_spec, open_query_encoder
+from index.onnx_export import exportable_spec
+from index.query_encoder import open_query_encoder
 from index.store import load_version
 from tests.conftest import ROOT, SHARED, cli_env
 
@@ -188,7 +188,7 @@ def test_a_build_imports_no_torch_when_the_export_exists(indexed_copy):
 
 def test_a_damaged_export_stops_a_build_with_the_fix_and_models_fetch_repairs_it(indexed_copy, tmp_path, monkeypatch):
     from app.cli import _export_embedding_model
-    from index.query_encoder import cached_export
+    from index.onnx_export import cached_export
 
     folder, _ = cached_export(indexed_copy.model)
     models = tmp_path / "models"
