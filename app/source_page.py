@@ -39,7 +39,7 @@ from app.source_view import (
 )
 from index.config import Settings
 from index.search import Searcher
-from index.store import IndexError_
+from index.storage.store import IndexError_
 from ingest.records import Occurrence
 
 PATH = "source"

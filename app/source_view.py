@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from app.present import escape, safe_url, who_and_when
-from index.store import IndexVersion
+from index.storage.store import IndexVersion
 from ingest.ocr import OCR_NOTE, ocr_pages
 from ingest.records import Occurrence, SourceMeta
 

@@ -14,10 +14,10 @@ from index.config import Settings
 from app.present import answer_to_dicts, answer_to_html, escape, problem_to_html, question_link, says_to_dict
 from app.questions import MAX_QUESTION_CHARS, clean_question, language_note, shown, unknown_sources, validate_k, validate_question
 from app.source_page import source_routes
-from index.build import build_index, list_sources
+from index.build.pipeline import build_index, list_sources
 from index.search import MODES, Answer, Searcher
-from index.model_files import ModelFileError
-from index.store import IndexError_
+from index.models.model_files import ModelFileError
+from index.storage.store import IndexError_
 from ingest.library import MAX_FILE_BYTES, NotASource, add_sources, list_trash, managed_sources, remove_source, restore_source
 from ingest.metadata import MetadataError
 from ingest.readers import SUPPORTED_SUFFIXES

@@ -16,9 +16,9 @@ from pathlib import Path
 from index.config import Settings
 from eval import metrics
 from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_squad, near_topic, with_source_files
-from index.build import build_index, index_is_current
-from index.embed import get_embedder
-from index.reader import reader_held_out_articles
+from index.build.pipeline import build_index, index_is_current
+from index.models.embed import get_embedder
+from index.models.reader import reader_held_out_articles
 from index.search import MODES, Answer, Searcher
 
 GOLD_DIR = Path(__file__).resolve().parent / "gold"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
-DEFAULT_RERANKER = "ms-marco-MiniLM-L-12-v2-int8"  # a packaged cross-encoder (index/model_files.py)
+DEFAULT_RERANKER = "ms-marco-MiniLM-L-12-v2-int8"  # a packaged cross-encoder (index/models/model_files.py)
 
 
 def _env_path(name: str, default: str) -> Path:
@@ -69,7 +69,7 @@ class Settings:
     # Where BM25 runs: "bm25s" (files in the index, default) or "milvus" (Milvus full-text search in the
     # same collection as the vectors; needs store "milvus").
     lexical: str = field(default_factory=lambda: os.environ.get("VERBATIM_LEXICAL", "bm25s"))
-    # Build on a Ray cluster (index/ray_build.py): "" builds here; "local" starts a Ray on this machine for
+    # Build on a Ray cluster (index/build/ray_runner.py): "" builds here; "local" starts a Ray on this machine for
     # the build; "auto" or "host:6379" or "ray://host:10001" joins a running cluster.
     ray_address: str = field(default_factory=lambda: os.environ.get("VERBATIM_RAY_ADDRESS", ""))
     ray_workers: int = 0  # embedding actors; 0: one per CPU of the cluster (per GPU with ray_gpus)
@@ -81,7 +81,7 @@ class Settings:
     # 64 (onnxruntime, 2 cores; README "Performance"): a batch is padded to its longest text.
     embed_batch_size: int = 16
     # What embeds passages in a build: "onnx" runs this machine's verified ONNX export of the model when
-    # there is one (same vectors, no torch; index/embed.py), else sentence-transformers; "torch" always
+    # there is one (same vectors, no torch; index/models/embed.py), else sentence-transformers; "torch" always
     # sentence-transformers. Not a build parameter: the vectors agree to cosine >= 0.99999.
     embed_runtime: str = field(default_factory=lambda: os.environ.get("VERBATIM_EMBED_RUNTIME", "onnx"))
     # Past this many passages the dense index is an HNSW graph instead of exact search: chosen by
@@ -104,7 +104,7 @@ class Settings:
     # A source's best passage joins the results when it scores at least this fraction of the top.
     diversify_ratio: float = 0.8
     evidence_margin: float = 0.1
-    # Second stage (index/rerank.py), chosen by `python -m eval.studies.answer_study rank` (README "Quality"):
+    # Second stage (index/models/rerank.py), chosen by `python -m eval.studies.answer_study rank` (README "Quality"):
     # the top `rerank_top` fused candidates are read by a cross-encoder, as a window of `rerank_window_chars`
     # around each one's best sentence ("window") or as that window and, for the first `rerank_passages`
     # of them, the whole passage, keeping the higher logit ("max"), and re-ordered by the CE probability
@@ -121,7 +121,7 @@ class Settings:
     # sentence + evidence_bi_weight x 10 x the cosine/term score; sentences within the margin are highlighted too.
     evidence_bi_weight: float = 1.0
     evidence_rerank_margin: float = 6.0
-    # The trained reader (index/reader.py) reads the first `reader_top` shown passages: the words that answer,
+    # The trained reader (index/models/reader.py) reads the first `reader_top` shown passages: the words that answer,
     # marked inside the evidence, and its no-answer score for the decision. A passage counts as answering
     # (its span marked, a line in "what each source says") when its span beats "no answer" by `answer_margin`.
     read: bool = field(default_factory=lambda: _env_flag("VERBATIM_READ", True))

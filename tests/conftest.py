@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from index.config import Settings
-from index.build import build_index
-from index.embed import get_embedder
+from index.build.pipeline import build_index
+from index.models.embed import get_embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "sources"

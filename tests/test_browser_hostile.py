@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from index.config import Settings
-from index.build import build_index
+from index.build.pipeline import build_index
 from tests.conftest import running_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -186,7 +186,7 @@ def test_bidi_overrides_are_removed_from_text():
 
 
 def test_a_file_with_no_indexable_text_is_reported(tmp_path, embedder):
-    from index.build import build_index
+    from index.build.pipeline import build_index
     from index.config import Settings
     from ingest.library import add_sources
 

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from index.config import Settings
-from index.build import build_index
+from index.build.pipeline import build_index
 from index.search import Searcher
-from index.store import current_version_path, load_version, open_version
+from index.storage.store import current_version_path, load_version, open_version
 
 # Loads the model once, then for each line on stdin forks a child that rebuilds from scratch, printing
 # when its build starts and ends, and reports when the child is gone (finished or killed). Each build
@@ -22,8 +22,8 @@ from index.store import current_version_path, load_version, open_version
 BUILD_ZYGOTE = """
 import os, sys, time
 from index.config import Settings
-from index.build import build_index
-from index.embed import get_embedder
+from index.build.pipeline import build_index
+from index.models.embed import get_embedder
 settings = Settings()
 embedder = get_embedder(settings.model)
 for _ in sys.stdin:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.dense import DenseIndex
-from index.store import load_version
+from index.storage.dense import DenseIndex
+from index.storage.store import load_version
 
 
 def test_hnsw_past_the_threshold_keeps_ids_and_recall(bundled_settings, tmp_path):
@@ -37,7 +37,7 @@ def test_hnsw_past_the_threshold_keeps_ids_and_recall(bundled_settings, tmp_path
 def test_search_breadth_follows_the_setting_after_a_reload(bundled_settings, tmp_path):
     import faiss
 
-    from index.dense import HNSW_EF_SEARCH
+    from index.storage.dense import HNSW_EF_SEARCH
 
     vectors = load_version(bundled_settings.index_dir).sentence_matrix.astype(np.float32)
     ids = np.arange(len(vectors), dtype=np.int64)

@@ -10,7 +10,7 @@ import pytest
 from eval.datasets import load_gold
 from eval.metrics import normalize_for_match
 from eval.run import check_floors, default_gold_files, parse_floors, run_eval
-from index.store import load_version
+from index.storage.store import load_version
 
 from conftest import ROOT, cli_env
 

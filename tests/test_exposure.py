@@ -92,7 +92,7 @@ def test_the_source_view_needs_the_same_login(password_server, bundled_settings)
     """The /source page is a page of the Gradio app: its config and its data need the login the chat needs."""
     from playwright.sync_api import sync_playwright
 
-    from index.store import load_version
+    from index.storage.store import load_version
 
     index = load_version(bundled_settings.index_dir)
     occurrence = index.passages[0].occurrences[0]

@@ -27,9 +27,9 @@ from make_formats import (
 )
 
 from app.cli import main as cli_main
-from index.build import build_index
+from index.build.pipeline import build_index
 from index.config import Settings
-from index.store import load_version
+from index.storage.store import load_version
 from ingest.clean import clean_document
 from ingest.library import add_sources, remove_source
 from ingest.readers import SUPPORTED_SUFFIXES, ReadError, read_document, read_sources

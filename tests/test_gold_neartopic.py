@@ -5,7 +5,7 @@ import re
 
 from eval.datasets import load_gold
 from eval.run import GOLD_DIR
-from index.store import load_version
+from index.storage.store import load_version
 from ingest.sentences import split_sentences
 
 NEARTOPIC = GOLD_DIR / "neartopic.jsonl"

@@ -12,7 +12,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from app.present import answer_to_html, answer_to_markdown, hit_quotes, md_literal, quote_markdown
-from index.reader import AnswerSpan
+from index.models.reader import AnswerSpan
 from index.search import Answer, Citation, Hit, SourceSays
 from ingest.records import Occurrence, Passage, SourceMeta, Span
 
@@ -255,7 +255,7 @@ def test_an_absurd_k_is_refused_in_a_short_message(k):
 
 def _server_messages(settings) -> list[str]:
     """Messages the app relays from lower layers, each naming a path on this machine."""
-    from index.store import IndexError_, load_version
+    from index.storage.store import IndexError_, load_version
     from ingest.library import remove_source
     from ingest.metadata import MetadataError, load_metadata
 
@@ -331,7 +331,7 @@ def test_ask_in_spanish_gets_the_language_note(bundled_settings, capsys):
 
 import numpy as np  # noqa: E402
 
-from index.evidence import ROW_MARGIN_SHARE, pick_evidence, rerank_evidence, units  # noqa: E402
+from index.search.evidence import ROW_MARGIN_SHARE, pick_evidence, rerank_evidence, units  # noqa: E402
 from ingest.clean import table_rows  # noqa: E402
 from ingest.passages import paragraph_sentences  # noqa: E402
 
@@ -436,7 +436,7 @@ def test_yes_after_the_choice_changed_removes_nothing(tmp_path):
 def test_the_300_row_register_highlights_the_row_asked_about(tmp_path, embedder):
     """The issue's case end to end: a 300-row Markdown table, built and searched; the top hit highlights the
     City137 row alone (the old rule lit 10 of 15 rows)."""
-    from index.build import build_index
+    from index.build.pipeline import build_index
     from index.config import Settings
     from index.search import Searcher
 

@@ -14,7 +14,7 @@ import pytest
 from gradio_client import Client
 
 from app.cli import main as cli_main
-from index.store import CURRENT, current_version_path
+from index.storage.store import CURRENT, current_version_path
 from tests.conftest import cli_env, running_server
 
 QUESTION = "How many people are in prison in El Salvador?"

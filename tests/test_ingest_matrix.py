@@ -14,7 +14,7 @@ import json
 import pytest
 
 from app.cli import main as cli_main
-from index.build import build_index
+from index.build.pipeline import build_index
 from index.config import Settings
 from ingest.clean import clean_document
 from ingest.readers import read_document
@@ -119,7 +119,7 @@ def test_each_distinctive_phrase_is_found_by_ask(matrix, capsys, question, phras
 
 
 def test_every_passage_is_a_verbatim_slice_of_the_cleaned_text(matrix, embedder):
-    from index.store import load_version
+    from index.storage.store import load_version
 
     live = load_version(matrix.index_dir)
     for passage in live.passages:
@@ -128,7 +128,7 @@ def test_every_passage_is_a_verbatim_slice_of_the_cleaned_text(matrix, embedder)
 
 
 def test_titles_and_text_are_decoded_not_mojibake(matrix):
-    from index.store import load_version
+    from index.storage.store import load_version
 
     live = load_version(matrix.index_dir)
     assert live.sources["vessby-ru.txt"].text.startswith("Город Вессби")

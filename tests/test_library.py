@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from index.config import Settings
-from index.build import BuildRefused, build_index, list_sources
+from index.build.pipeline import BuildRefused, build_index, list_sources
 from index.search import Searcher
 from ingest.library import add_sources, remove_source, safe_name
 from ingest.readers import load_metadata

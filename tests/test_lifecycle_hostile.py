@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from index.build import build_index
+from index.build.pipeline import build_index
 from index.config import Settings
-from index.store import load_version
+from index.storage.store import load_version
 from ingest.clean import CARD, clean_document, dropped_text, normalize_line
 from ingest.library import add_sources, list_trash, remove_source, restore_source
 from ingest.metadata import load_metadata
@@ -287,7 +287,7 @@ def test_nothing_is_written_through_a_linked_folder(tmp_path):
 
 
 def test_a_file_swapped_for_a_link_after_the_listing_is_not_read(tmp_path):
-    from index.build_stages import open_source
+    from index.build.stages import open_source
 
     sources = tmp_path / "sources"
     sources.mkdir()

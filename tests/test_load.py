@@ -16,7 +16,7 @@ import pytest
 from gradio_client import Client
 
 from eval.datasets import load_gold
-from index.store import current_version_path
+from index.storage.store import current_version_path
 from tests.conftest import ROOT, cli_env, running_server
 
 CLIENTS = 20

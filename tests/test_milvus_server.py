@@ -11,8 +11,8 @@ import pytest
 
 from app.cli import main as cli_main
 from conftest import free_port
-from index.store import load_version
-from index.vector_store import collection_names, milvus_client
+from index.storage.store import load_version
+from index.storage.vector_store import collection_names, milvus_client
 from test_vector_store import _hits as hits_of
 
 milvus = pytest.importorskip("milvus")

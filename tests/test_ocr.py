@@ -15,10 +15,10 @@ from PIL import Image
 
 from app.source_view import source_document, source_html, source_text
 from eval.studies.ocr_study import PAGES, cer, rasterize, render_pdf, scanned
-from index.build import build_index
+from index.build.pipeline import build_index
 from index.config import Settings
-from index.ocr_progress import OCR_CACHE
-from index.store import load_version
+from index.build.ocr_progress import OCR_CACHE
+from index.storage.store import load_version
 from ingest import ocr
 from ingest.clean import clean_document
 from ingest.readers import ReadError, read_document
@@ -177,9 +177,9 @@ def test_the_source_view_shows_an_image_source_as_its_page(tmp_path):
 
 
 def test_a_ray_read_task_recognizes_with_the_index_cache_and_reports_pages(tmp_path, capsys):
-    """The function a Ray read task runs (index/ray_build.py), called here without a cluster."""
-    from index.build_stages import SourceFile
-    from index.ray_build import _cut_files
+    """The function a Ray read task runs (index/build/ray_runner.py), called here without a cluster."""
+    from index.build.stages import SourceFile
+    from index.build.ray_runner import _cut_files
     from ingest.readers import fingerprint_bytes
 
     sources = tmp_path / "sources"

@@ -23,11 +23,11 @@ PROBE = textwrap.dedent(
     original = importlib.util.find_spec
     importlib.util.find_spec = lambda name, *a: None if name.split(".")[0] in MISSING else original(name, *a)
 
-    import app.cli, app.web, index.build, index.search, index.vector_store, index.ray_build
+    import app.cli, app.web, index.build.pipeline, index.search, index.storage.vector_store, index.build.ray_runner
     assert not [m for m in sys.modules if m.split(".")[0] in MISSING], "imported at import time"
     from index.config import ConfigError
-    from index.ray_build import RayBuildError, _ray
-    from index.vector_store import milvus_client
+    from index.build.ray_runner import RayBuildError, _ray
+    from index.storage.vector_store import milvus_client
 
     for uri in ("/tmp/never-made.db", "http://127.0.0.1:1"):
         try:

@@ -8,7 +8,7 @@ import sys
 import time
 
 from index.config import Settings
-from index.progress import ProgressLines, counted
+from index.build.progress import ProgressLines, counted
 
 from conftest import cli_env
 

@@ -18,11 +18,11 @@ import pytest
 from eval.datasets import load_gold, load_squad
 from eval.run import default_gold_files
 from index.config import Settings
-from index.model_files import ModelFileError, resolve_model
-from index.onnx_encoder import OnnxEncoder
-from index.onnx_export import exportable_spec
-from index.query_encoder import open_query_encoder
-from index.store import load_version
+from index.models.model_files import ModelFileError, resolve_model
+from index.models.onnx_encoder import OnnxEncoder
+from index.models.onnx_export import exportable_spec
+from index.models.query_encoder import open_query_encoder
+from index.storage.store import load_version
 from tests.conftest import ROOT, SHARED, cli_env
 
 SQUAD = SHARED / "benchmarks" / "squad-v1.1-dev-part1.json"
@@ -188,7 +188,7 @@ def test_a_build_imports_no_torch_when_the_export_exists(indexed_copy):
 
 def test_a_damaged_export_stops_a_build_with_the_fix_and_models_fetch_repairs_it(indexed_copy, tmp_path, monkeypatch):
     from app.cli import _export_embedding_model
-    from index.onnx_export import cached_export
+    from index.models.onnx_export import cached_export
 
     folder, _ = cached_export(indexed_copy.model)
     models = tmp_path / "models"
@@ -216,7 +216,7 @@ def test_a_damaged_export_stops_a_build_with_the_fix_and_models_fetch_repairs_it
 
 def test_any_sentence_transformers_cross_encoder_works_through_the_same_option(bundled_settings, tmp_path):
     """A local CrossEncoder path (here a BERT checkpoint with a fresh one-logit head) is loaded with torch."""
-    from index.rerank import TorchCrossEncoder, get_reranker
+    from index.models.rerank import TorchCrossEncoder, get_reranker
     from index.search import Searcher
 
     path = tmp_path / "cross-encoder"

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 
 from app.cli import main as cli_main
-from index.build import build_index
+from index.build.pipeline import build_index
 from index.config import Settings
-from index.store import current_version_path, load_version, open_version
+from index.storage.store import current_version_path, load_version, open_version
 from tests.conftest import free_port
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
 
-from index.ray_build import EmbedBatches, RayBuildError, RayRunner  # noqa: E402
+from index.build.ray_runner import EmbedBatches, RayBuildError, RayRunner  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 HARBOUR = "# Harbour Survey\n\nThe harbour survey of 2024 counted 212 fishing boats in the port of Acajutla.\n"
@@ -165,5 +165,5 @@ def test_failed_ray_build_leaves_the_previous_index_live(ray_cluster, bundled_se
 
 
 def test_ray_is_imported_only_by_a_ray_build():
-    code = "import sys, app.cli, index.build, index.search, app.web; sys.exit('ray' in sys.modules)"
+    code = "import sys, app.cli, index.build.pipeline, index.search, app.web; sys.exit('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=300).returncode == 0

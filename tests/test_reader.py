@@ -14,13 +14,13 @@ import pytest
 
 from app.cli import main as cli_main
 from app.present import answer_to_dicts, answer_to_html, answer_to_markdown, answer_to_text
-from index.build import build_index
-from index.model_files import ModelFileError
-from index.reader import READER_DIR, READER_ENV, Reader, best_span, get_reader, reader_files, whole_words
+from index.build.pipeline import build_index
+from index.models.model_files import ModelFileError
+from index.models.reader import READER_DIR, READER_ENV, Reader, best_span, get_reader, reader_files, whole_words
 from index.search import Searcher
 from index.search.records import Citation, Hit, SourceSays
 from index.search.sources_say import sources_say
-from index.reader import AnswerSpan
+from index.models.reader import AnswerSpan
 from ingest.records import Occurrence, Passage, SourceMeta, Span
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,14 +144,14 @@ def test_a_tampered_reader_is_refused_with_one_line_naming_the_fix(tmp_path, bun
     data = bytearray((folder / "model.onnx").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (folder / "model.onnx").write_bytes(bytes(data))
-    with pytest.raises(ModelFileError, match="git checkout -- index/trained/reader"):
+    with pytest.raises(ModelFileError, match="git checkout -- index/models/trained/reader"):
         Reader(folder)
     assert "damaged" in reader_files(folder).state
     monkeypatch.setenv(READER_ENV, str(folder))
     common = ["--sources-dir", str(bundled_settings.sources_dir), "--index-dir", str(bundled_settings.index_dir)]
     assert cli_main(["ask", *common, "How many people are in prison in El Salvador?"]) == 1
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "git checkout -- index/trained/reader" in err
+    assert len(err.splitlines()) == 1 and "git checkout -- index/models/trained/reader" in err
     assert cli_main(["ask", *common, "--no-read", "How many people are in prison in El Salvador?"]) == 0
 
 

@@ -8,13 +8,13 @@ import sys
 import pytest
 
 import index.search.pipeline
-from index.answerability import MODEL_PATH, AnswerabilityModel, count_focus, counts, expected_type, has_type, shipped_model
-from index.build import build_index
-from index.evidence import count_bonus
+from index.search.answerability import MODEL_PATH, AnswerabilityModel, count_focus, counts, expected_type, has_type, shipped_model
+from index.build.pipeline import build_index
+from index.search.evidence import count_bonus
 from index.config import DEFAULT_RERANKER, Settings
-from index.model_files import MODELS_ENV, model_folder
-from index.onnx_runtime import length_batches
-from index.rerank import get_reranker
+from index.models.model_files import MODELS_ENV, model_folder
+from index.models.onnx_runtime import length_batches
+from index.models.rerank import get_reranker
 from index.search import Searcher
 
 from conftest import ROOT, cli_env
@@ -65,9 +65,9 @@ def test_rerank_setting_from_environment_and_flags(monkeypatch):
 def test_threads_setting_sizes_the_sessions_and_a_bad_value_is_said_at_start(monkeypatch, bundled_settings):
     import os
 
-    from index import onnx_runtime
+    from index.models import onnx_runtime
     from index.config import ConfigError, cpu_threads
-    from index.rerank import OnnxCrossEncoder
+    from index.models.rerank import OnnxCrossEncoder
 
     monkeypatch.delenv("VERBATIM_THREADS", raising=False)
     assert cpu_threads() == (os.cpu_count() or 1)

@@ -145,7 +145,7 @@ def test_a_question_asked_again_in_another_mode_reuses_its_candidates(bundled_se
     moved = Searcher(indexed_copy)
     moved.search(question, rerank=False)
     (indexed_copy.sources_dir / "extra.md").write_text("# Extra\n\nA harbour survey counted 212 boats in 2024.\n")
-    from index.build import build_index
+    from index.build.pipeline import build_index
 
     build_index(indexed_copy)
     assert moved.search(question, rerank=False).reused_ms == 0.0  # the new version is searched

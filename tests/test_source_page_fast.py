@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import pytest
 
 from app.present import question_link
-from index.store import load_version
+from index.storage.store import load_version
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 IN_VIEW = "el => { const r = el.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight && r.height > 0; }"

@@ -25,9 +25,9 @@ from app.source_view import (
     source_html,
     source_text,
 )
-from index.build import build_index
+from index.build.pipeline import build_index
 from index.config import Settings
-from index.store import load_version
+from index.storage.store import load_version
 from ingest.clean import clean_document
 from ingest.readers import read_document
 from ingest.records import SourceMeta

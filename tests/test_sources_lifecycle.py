@@ -12,7 +12,7 @@ import tomllib
 
 import pytest
 
-from index.build import build_index, list_sources
+from index.build.pipeline import build_index, list_sources
 from index.config import Settings
 from ingest.library import NotASource, add_sources, list_trash, remove_source, resolve_source, restore_source
 from ingest.metadata import MetadataError, load_metadata

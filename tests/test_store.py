@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from index.config import Settings
-from index import store
-from index.build import build_index, index_is_current
+from index.storage import store
+from index.build.pipeline import build_index, index_is_current
 from index.search import Searcher
-from index.store import IndexCorrupt, IndexMissing, current_version_path, load_version
+from index.storage.store import IndexCorrupt, IndexMissing, current_version_path, load_version
 
 
 def test_build_writes_a_complete_pickle_free_version(bundled_settings):

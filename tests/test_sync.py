@@ -17,9 +17,9 @@ from conftest import ROOT, cli_env
 from make_formats import CSV, make_pptx
 
 from app.cli import main as cli_main
-from index.build import build_index
+from index.build.pipeline import build_index
 from index.config import Settings
-from index.store import load_version
+from index.storage.store import load_version
 from ingest.library import add_sources, list_trash, restore_source
 from ingest.sync import SYNC_STATE, read_state, sync_folder, synced_lines
 

@@ -11,8 +11,8 @@ import pytest
 
 from app.cli import main as cli_main
 from index.config import Settings
-from index.build import build_index
-from index.store import IndexCorrupt, current_version_path, load_version, open_version
+from index.build.pipeline import build_index
+from index.storage.store import IndexCorrupt, current_version_path, load_version, open_version
 
 pytest.importorskip("pymilvus")
 
@@ -63,7 +63,7 @@ def test_store_contract(store, tmp_path, sources_copy, embedder):
         # v3 went to the collection v1 used: only the difference from v1 was written.
         assert entry["collection"] == v1.manifest.vector_store["collection"] != v2.manifest.vector_store["collection"]
         assert entry["upserted"] == len(new_harbour) and entry["deleted"] == len(pism_ids)
-        from index.vector_store import milvus_client
+        from index.storage.vector_store import milvus_client
 
         client = milvus_client(entry["uri"])
         assert client.describe_alias(entry["alias"])["collection_name"] == entry["collection"]
@@ -119,7 +119,7 @@ def _hits(result: dict) -> dict:
 
 
 def test_milvus_collection_crossing_ann_threshold_is_rewritten_then_updated_by_difference(tmp_path):
-    from index.vector_store import MilvusStore, StoreConfig, milvus_client
+    from index.storage.vector_store import MilvusStore, StoreConfig, milvus_client
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(30, 8)).astype(np.float32)
@@ -142,7 +142,7 @@ def test_milvus_collection_crossing_ann_threshold_is_rewritten_then_updated_by_d
 
 def test_milvus_full_text_scores_as_bm25s_and_follows_updates(tmp_path, sources_copy, embedder):
     from eval.datasets import load_gold
-    from index.vector_store import MilvusFullText
+    from index.storage.vector_store import MilvusFullText
 
     files = Settings(sources_dir=sources_copy, index_dir=tmp_path / "bm25s", store="milvus")
     text = files.with_overrides(index_dir=tmp_path / "fulltext", lexical="milvus")

@@ -2,7 +2,7 @@
 
     python -m eval.studies.answer_study rank        # N, text read and combination: gold, SQuAD (fit/held), TREC
     python -m eval.studies.answer_study fit         # answerability: fit on the fit split, report the held one
-    python -m eval.studies.answer_study ship        # write index/answerability.json (SQuAD fit split + gold)
+    python -m eval.studies.answer_study ship        # write index/search/answerability.json (SQuAD fit split + gold)
     python -m eval.studies.answer_study evidence    # which sentence to highlight
 
 Nothing here calls a model: every logit was cached by `ce_features collect`. The split is by document
@@ -24,8 +24,8 @@ import numpy as np
 
 from eval import metrics
 from eval.studies.ce_features import load, load_with_sentences
-from index.answerability import expected_type, has_type, missing_rarest, rare_term_coverage, unknown_share
-from index.lexical import tokenize
+from index.search.answerability import expected_type, has_type, missing_rarest, rare_term_coverage, unknown_share
+from index.storage.lexical import tokenize
 
 
 def _sigmoid(x):
@@ -113,7 +113,7 @@ def rank_report(configs: list[RankConfig]) -> None:
 
 @lru_cache(maxsize=16)
 def _lexical(index_dir: str):
-    from index.store import load_version
+    from index.storage.store import load_version
 
     return load_version(Path(index_dir)).lexical
 
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
 def choose(passages: dict, c: dict, question: str, how: str, margin: float, bonus: bool = True) -> str:
     """The highlighted text of candidate `c`: sentences within `margin` of the best by `how` ("bi": the
     sentence score, as select_evidence; "ce": the cross-encoder logit + 10 x it, as rerank_evidence)."""
-    from index.evidence import count_bonus
+    from index.search.evidence import count_bonus
 
     p = passages[c["key"]]
     texts = [p["text"][a:b] for a, b in p["sentences"]]
@@ -394,10 +394,10 @@ SHIPPED_FEATURES = BASE_FEATURES + SENTENCE_FEATURES
 
 
 def ship() -> None:
-    """Fit the shipped decision (SQuAD fit split + all of gold) and write index/answerability.json."""
+    """Fit the shipped decision (SQuAD fit split + all of gold) and write index/search/answerability.json."""
     import datetime as dt
 
-    from index.answerability import MODEL_PATH, AnswerabilityModel
+    from index.search.answerability import MODEL_PATH, AnswerabilityModel
     from index.config import Settings
 
     rows = all_rows(SHIPPED)

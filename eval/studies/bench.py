@@ -133,8 +133,8 @@ def squad_questions(squad: Path, n: int) -> list[str]:
 
 def measure_ingestion(settings: Settings, embedder) -> dict:
     """Full build end to end vs the build's embedder encoding the same passage texts alone, same batch size."""
-    from index.build import build_index
-    from index.store import load_version
+    from index.build.pipeline import build_index
+    from index.storage.store import load_version
 
     batch_size, index_dir = settings.embed_batch_size, settings.index_dir
     started = time.perf_counter()
@@ -174,7 +174,7 @@ def probe(index_dir: Path, questions_file: Path) -> dict:
 
 
 def disk_bytes(index_dir: Path) -> int:
-    from index.store import current_version_path
+    from index.storage.store import current_version_path
 
     version = current_version_path(index_dir)
     return sum(p.stat().st_size for p in version.rglob("*") if p.is_file())
@@ -182,7 +182,7 @@ def disk_bytes(index_dir: Path) -> int:
 
 def measure_ann(vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> dict:
     """HNSW (as Verbatim builds it past the threshold) against exact search on the same vectors."""
-    from index.dense import DenseIndex
+    from index.storage.dense import DenseIndex
 
     ids = np.arange(len(vectors), dtype=np.int64)
     exact = DenseIndex.build(vectors, ids, ann_threshold=None)
@@ -300,7 +300,7 @@ def _web_session(env: dict, questions: list[str], asked: int) -> dict:
 
 def bundled_index(workdir: Path) -> tuple[Path, Path]:
     """An index of the bundled corpus (the repository's sources/), built by the normal build."""
-    from index.build import build_index
+    from index.build.pipeline import build_index
 
     sources = Path(__file__).resolve().parents[2] / "sources"
     index_dir = workdir / "index-bundled"
@@ -319,9 +319,9 @@ def gold_questions() -> list[str]:
 
 
 def run(plan: Plan, squad: Path, out: Path, cache: Path) -> dict:
-    from index.build import build_index
-    from index.embed import Embedder, get_embedder
-    from index.store import load_version
+    from index.build.pipeline import build_index
+    from index.models.embed import Embedder, get_embedder
+    from index.storage.store import load_version
 
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from index.config import Settings
 from eval.studies.corpus_gen import recombined_documents, write_documents
-from index.build import build_index
-from index.embed import get_embedder
+from index.build.pipeline import build_index
+from index.models.embed import get_embedder
 
 
 def main(argv: list[str] | None = None) -> int:

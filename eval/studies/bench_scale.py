@@ -55,10 +55,10 @@ def measure_build_throughput(
     The local build goes to `local_index` when given (kept: it can seed the million-passage test)."""
     import ray
 
-    from index.build import LocalRunner, build_index
-    from index.embed import Embedder
-    from index.ray_build import RayRunner
-    from index.store import load_version
+    from index.build.pipeline import LocalRunner, build_index
+    from index.models.embed import Embedder
+    from index.build.ray_runner import RayRunner
+    from index.storage.store import load_version
 
     settings = Settings(sources_dir=sources, index_dir=local_index or workdir / "local")
     rows = []
@@ -114,8 +114,8 @@ def write_synthetic_version(
     synthetic document, so citations and offsets are real. Files are streamed, so the writer never holds
     the sentence vectors of the whole collection; the FAISS index and BM25 are built by Verbatim's own code.
     """
-    from index.lexical import LexicalIndex
-    from index.store import current_version_path, read_manifest
+    from index.storage.lexical import LexicalIndex
+    from index.storage.store import current_version_path, read_manifest
     from ingest.passages import passage_id
     from ingest.records import Occurrence, Passage, Span
 
@@ -230,8 +230,8 @@ def write_synthetic_version(
 
 def _attach_store(version: Path, target: Path, store: str, made: dict) -> dict:
     """Write the version's dense index into `store`, then its manifest, and make it live in `target`."""
-    from index.store import FORMAT_VERSION, Manifest, file_checksums
-    from index.vector_store import FaissStore, MilvusStore, StoreConfig, milvus_client
+    from index.storage.store import FORMAT_VERSION, Manifest, file_checksums
+    from index.storage.vector_store import FaissStore, MilvusStore, StoreConfig, milvus_client
 
     ids = np.array([json.loads(line)["id"] for line in (version / "passages.jsonl").open(encoding="utf-8")], dtype=np.int64)
     config = StoreConfig(store, str(target / "milvus.db"), Settings().ann_threshold)
@@ -263,8 +263,8 @@ def dense_recall(index_dir: Path, question_vectors: np.ndarray, store: str, k: i
     For a FAISS HNSW index also a sweep of the search breadth (efSearch): recall and mean search time per
     breadth, the shipped one marked, so the setting's trade-off is measured rather than assumed.
     """
-    from index.dense import HNSW_EF_SEARCH
-    from index.store import load_version
+    from index.storage.dense import HNSW_EF_SEARCH
+    from index.storage.store import load_version
 
     version = load_version(index_dir, expected_store=store)
     ids = np.array([p.id for p in version.passages], dtype=np.int64)
@@ -448,7 +448,7 @@ def main(args) -> int:
 
 def _recall_main(argv: list[str]) -> int:
     index_dir, questions_file, store = Path(argv[0]), Path(argv[1]), argv[2]
-    from index.embed import get_embedder
+    from index.models.embed import get_embedder
 
     questions = json.loads(questions_file.read_text())
     vectors = get_embedder(Settings().model).encode(questions)

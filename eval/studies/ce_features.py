@@ -36,11 +36,11 @@ import numpy as np
 from eval.datasets import GoldQuestion, load_gold, load_squad, near_topic, with_source_files
 from eval.run import GOLD_DIR, NEARTOPIC_PER_ARTICLE
 from eval.studies.common import SQUAD, STUDIES_DIR, kept_index, squad, trec
-from index.build import build_index, index_is_current
+from index.build.pipeline import build_index, index_is_current
 from index.config import Settings
-from index.evidence import sentence_scores
-from index.lexical import tokenize
-from index.rerank import get_reranker, window_span
+from index.search.evidence import sentence_scores
+from index.storage.lexical import tokenize
+from index.models.rerank import get_reranker, window_span
 from index.search import Searcher, fuse
 
 FEATURES_DIR = STUDIES_DIR / "features"

@@ -18,10 +18,10 @@ import numpy as np
 
 from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_squad, with_source_files
 from eval.run import default_gold_files
-from index.build import build_index, index_is_current
+from index.build.pipeline import build_index, index_is_current
 from index.config import Settings
-from index.embed import get_embedder
-from index.rerank import get_reranker
+from index.models.embed import get_embedder
+from index.models.rerank import get_reranker
 
 STUDIES_DIR = Path("var/studies")
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"

@@ -21,9 +21,9 @@ from pathlib import Path
 from eval.run import EvalRun, default_gold_files, score_beir, score_questions
 from eval.studies.common import SQUAD, STUDIES_DIR, TREC, kept_index
 from eval.datasets import load_beir, load_gold, load_squad, with_source_files
-from index.build import build_index
+from index.build.pipeline import build_index
 from index.config import DEFAULT_MODEL, Settings
-from index.embed import get_embedder
+from index.models.embed import get_embedder
 from index.search import Searcher
 
 MODELS = (DEFAULT_MODEL, "e5-small-v2-int8", "bge-small-en-int8")

@@ -22,7 +22,7 @@ from index.config import Settings
 from eval import metrics
 from eval.datasets import GoldQuestion, load_beir, load_gold, load_squad
 from eval.run import temporary_index
-from index.build import build_index, index_is_current
+from index.build.pipeline import build_index, index_is_current
 from index.search import Searcher, fuse
 
 

@@ -205,9 +205,9 @@ def pdf_timing(pages: int) -> str:
     import tempfile
     from pathlib import Path
 
-    from index.build import build_index
+    from index.build.pipeline import build_index
     from index.config import Settings
-    from index.embed import get_embedder
+    from index.models.embed import get_embedder
     from ingest import ocr
 
     texts = [PAGES[name] for name in ("english", "spanish", "figures")]

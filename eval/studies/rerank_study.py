@@ -22,9 +22,9 @@ import numpy as np
 from eval import metrics
 from eval.studies.common import STUDIES_DIR, Dataset, ScoreCache, gold, squad, trec
 from index.config import Settings
-from index.evidence import count_bonus, sentence_scores
-from index.lexical import tokenize
-from index.rerank import DEFAULT_RERANKER, window_span
+from index.search.evidence import count_bonus, sentence_scores
+from index.storage.lexical import tokenize
+from index.models.rerank import DEFAULT_RERANKER, window_span
 from index.search import Searcher, fuse
 
 TOP_M = 20

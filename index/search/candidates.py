@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from index.embed import Embedder
-from index.query_encoder import TextEncoder
+from index.models.embed import Embedder
+from index.models.query_encoder import TextEncoder
 from index.search.records import Candidates
-from index.store import IndexVersion
+from index.storage.store import IndexVersion
 
 
 def best_sentence(index: IndexVersion, rows: np.ndarray, question_vector: np.ndarray) -> np.ndarray:

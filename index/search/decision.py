@@ -1,13 +1,13 @@
-"""Stage 5, decision: do the sources answer? The learned model of index/answerability.py over what the
+"""Stage 5, decision: do the sources answer? The learned model of index/search/answerability.py over what the
 earlier stages found; without the second stage, the calibrated cosine floor (`abstain_below`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from index.answerability import AnswerabilityModel, Signals, expected_type, has_type, missing_rarest, rare_term_coverage, unknown_share
+from index.search.answerability import AnswerabilityModel, Signals, expected_type, has_type, missing_rarest, rare_term_coverage, unknown_share
 from index.config import Settings
-from index.lexical import tokenize
+from index.storage.lexical import tokenize
 from index.search.records import Decision, Ranking, Reading
 
 

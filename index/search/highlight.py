@@ -4,8 +4,8 @@ answer (the reader's span, when it lies in that sentence), as Hits with their ci
 from __future__ import annotations
 
 from index.config import Settings
-from index.evidence import rerank_evidence, select_evidence
-from index.reader import AnswerSpan
+from index.search.evidence import rerank_evidence, select_evidence
+from index.models.reader import AnswerSpan
 from index.search.records import Citation, Decision, Hit, Ranking, Reading
 from ingest.records import Span
 

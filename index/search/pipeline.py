@@ -24,12 +24,12 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from index.answerability import shipped_model
+from index.search.answerability import shipped_model
 from index.config import Settings
-from index.embed import Embedder
-from index.query_encoder import TextEncoder, open_query_encoder
-from index.reader import AnswerSpan, Reader, get_reader
-from index.rerank import CrossEncoder, get_reranker
+from index.models.embed import Embedder
+from index.models.query_encoder import TextEncoder, open_query_encoder
+from index.models.reader import AnswerSpan, Reader, get_reader
+from index.models.rerank import CrossEncoder, get_reranker
 from index.search.candidates import find_candidates
 from index.search.decision import decide
 from index.search.fusion import fuse_candidates
@@ -38,7 +38,7 @@ from index.search.ranking import rank
 from index.search.reading import read
 from index.search.records import Answer, Candidates, Ranking
 from index.search.sources_say import sources_say
-from index.store import CURRENT, IndexError_, IndexVersion, Manifest, current_version_path, load_version, read_manifest
+from index.storage.store import CURRENT, IndexError_, IndexVersion, Manifest, current_version_path, load_version, read_manifest
 
 MODES = ("dense", "lexical", "hybrid")
 RECENT_QUESTIONS = 256  # candidates kept per Searcher (about 5 KB each)
@@ -222,7 +222,7 @@ class Searcher:
         return CrossEncoderCalls(self.reranker, self._recent_logits)
 
     def reader(self) -> Reader:
-        """The extractive reader (index/reader.py), loaded once."""
+        """The extractive reader (index/models/reader.py), loaded once."""
         return self._model(("reader",), get_reader)
 
     def reader_calls(self) -> ReaderCalls:

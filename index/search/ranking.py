@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from index.config import Settings
-from index.evidence import sentence_scores
-from index.lexical import tokenize
-from index.rerank import CrossEncoder, rerank
+from index.search.evidence import sentence_scores
+from index.storage.lexical import tokenize
+from index.models.rerank import CrossEncoder, rerank
 from index.search.records import Fused, Ranking
 
 
@@ -39,7 +39,7 @@ def diversify(order: list[int], scores: np.ndarray, files: list[tuple[str, ...]]
 
 def rank(question: str, fused: Fused, k: int, settings: Settings, cross_encoder: CrossEncoder | None = None) -> Ranking:
     """The stage: candidates in final order and the k shown. With `cross_encoder`, the top `rerank_top`
-    fused candidates are re-scored by it (index/rerank.py) and rank above the rest."""
+    fused candidates are re-scored by it (index/models/rerank.py) and rank above the rest."""
     s, c = settings, fused.candidates
     scores, reranked, head = fused.scores, None, None
     if cross_encoder is not None and len(c.rows):

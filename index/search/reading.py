@@ -1,6 +1,6 @@
 """Stage 4, reading: what the models read of the shown passages before the decision and the highlight.
 
-- The extractive reader (index/reader.py) reads the first `reader_top` shown passages: each one's
+- The extractive reader (index/models/reader.py) reads the first `reader_top` shown passages: each one's
   best answer span and its no-answer score.
 - When the search was reranked, the cross-encoder reads the first passage's sentences one by one (its
   best sentence is a signal of the decision, and the logits choose the highlight).
@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from index.config import Settings
-from index.evidence import sentence_scores
-from index.lexical import tokenize
-from index.reader import Reader
-from index.rerank import CrossEncoder
+from index.search.evidence import sentence_scores
+from index.storage.lexical import tokenize
+from index.models.reader import Reader
+from index.models.rerank import CrossEncoder
 from index.search.records import Ranking, Reading
 
 

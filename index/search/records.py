@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from index.answerability import Signals
-from index.reader import AnswerSpan
-from index.rerank import Reranked
-from index.store import IndexVersion
+from index.search.answerability import Signals
+from index.models.reader import AnswerSpan
+from index.models.rerank import Reranked
+from index.storage.store import IndexVersion
 from ingest.records import Occurrence, Passage, SourceMeta, Span
 
 

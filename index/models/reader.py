@@ -1,7 +1,7 @@
 """The reader: within a passage, the words that answer the question, and how sure it is that any do.
 
 An extractive model trained here (`python -m eval.studies.train_reader`, model card in
-index/trained/reader/README.md) reads (question, passage) in windows of word pieces and gives each
+index/models/trained/reader/README.md) reads (question, passage) in windows of word pieces and gives each
 token a start and an end logit; the span with the highest start + end (at most MAX_ANSWER_TOKENS
 pieces) is the answer, and the [CLS] token's start + end is the "no answer" score, as in SQuAD 2.0.
 A third output, `has_answer`, is a logit over [CLS] trained on the same labels.
@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from index import onnx_runtime
-from index.model_files import ModelFileError, load_verified, verify_file
+from index.models import onnx_runtime
+from index.models.model_files import ModelFileError, load_verified, verify_file
 
 READER_DIR = Path(__file__).resolve().parent / "trained" / "reader"
 READER_ENV = "VERBATIM_READER_DIR"  # another reader folder (a retrained model), checked the same way
 READER_NAME = "verbatim-reader"
 MAX_ANSWER_TOKENS = 30
-_FIX = "run `git checkout -- index/trained/reader` to restore the shipped reader, or retrain it with `python -m eval.studies.train_reader`"
+_FIX = "run `git checkout -- index/models/trained/reader` to restore the shipped reader, or retrain it with `python -m eval.studies.train_reader`"
 
 
 @dataclass(frozen=True)

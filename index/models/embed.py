@@ -1,6 +1,6 @@
 """Texts -> normalized float32 vectors (bundled model by default): the build's embedder, chosen per
 model (`load_embedder`): a packaged ONNX model, this machine's verified ONNX export
-(index/onnx_export.py), else sentence-transformers (`Embedder`)."""
+(index/models/onnx_export.py), else sentence-transformers (`Embedder`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from index.config import DEFAULT_MODEL, EMBED_RUNTIMES as RUNTIMES, cpu_threads
-from index.model_files import PACKAGED, model_folder, resolve_model
-from index.onnx_encoder import EncoderSpec, OnnxEncoder
-from index.onnx_export import cached_export
+from index.models.model_files import PACKAGED, model_folder, resolve_model
+from index.models.onnx_encoder import EncoderSpec, OnnxEncoder
+from index.models.onnx_export import cached_export
 
 _CHUNK = 512  # texts per encode call in a build
 
@@ -147,9 +147,9 @@ def load_embedder(
 ) -> Embedder | OnnxEncoder:
     """The embedding model `model`, loaded for a build on `threads` cores (default: all).
 
-    A model that ships only as ONNX files (index/model_files.py) runs on onnxruntime. With runtime
+    A model that ships only as ONNX files (index/models/model_files.py) runs on onnxruntime. With runtime
     "onnx" (the default), a sentence-transformers model that has a verified ONNX export on
-    this machine (index/onnx_export.py; made by `verbatim models fetch` or the first build) runs on
+    this machine (index/models/onnx_export.py; made by `verbatim models fetch` or the first build) runs on
     that export too: the same vectors (cosine >= 0.99999, checked when it was made), about 1.2x the
     throughput, and no torch import (5-8 s per process here). Otherwise, or with runtime "torch",
     sentence-transformers loads the model.

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.lexical import LexicalIndex
-from index.vector_store import FaissStore, MilvusFullText, MilvusStore, StoreConfig, VectorStore
+from index.storage.lexical import LexicalIndex
+from index.storage.vector_store import FaissStore, MilvusFullText, MilvusStore, StoreConfig, VectorStore
 from ingest.records import Passage, SourceMeta
 
 FORMAT_VERSION = 1
@@ -99,7 +99,7 @@ class Manifest:
     lexical: str = "bm25s"  # where BM25 runs: "bm25s" (files in lexical/) or "milvus" (the vector collection)
     # name -> [bytes, crc32] of every file in the version, so truncation or corruption is caught at load.
     files: dict[str, list[int]] = field(default_factory=dict)
-    # How questions are encoded without torch (index/query_encoder.py): the ONNX file and its sha256.
+    # How questions are encoded without torch (index/models/query_encoder.py): the ONNX file and its sha256.
     query_encoder: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

@@ -5,8 +5,8 @@ dozen tokens. So a local model whose pipeline is transformer -> mean/CLS pooling
 exported to ONNX once per machine (`verbatim models fetch`, run by `make setup`, or the first build)
 into the models folder's exports/, the export is checked to give the model's own vectors on PROBES,
 and its files' sha256 are recorded beside it (export.json), so every later load can check them.
-Builds embed with the export when it exists (index/embed.py) and every index carries a copy for
-its questions (index/query_encoder.py). This module needs torch only to make an export.
+Builds embed with the export when it exists (index/models/embed.py) and every index carries a copy for
+its questions (index/models/query_encoder.py). This module needs torch only to make an export.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.model_files import ModelFileError, models_dir, resolve_model, sha256_of, verify_file
-from index.onnx_encoder import EncoderSpec, OnnxEncoder
+from index.models.model_files import ModelFileError, models_dir, resolve_model, sha256_of, verify_file
+from index.models.onnx_encoder import EncoderSpec, OnnxEncoder
 
 # The export must reproduce the model's own vectors: checked on these before it is used.
 PROBES = [

@@ -1,9 +1,9 @@
 """sources/ -> a new index version: read, clean, cut into passages, embed, index, switch.
 
 The build is a fixed sequence of stages, shared by the local build and the Ray build
-(index/ray_build.py): a *runner* only decides where two of them run.
+(index/build/ray_runner.py): a *runner* only decides where two of them run.
 
-1. read: each source file -> its passages (index/build_stages.py, `read_source`: `open_source` reads
+1. read: each source file -> its passages (index/build/stages.py, `read_source`: `open_source` reads
    the bytes, `cut_source` cleans and cuts; a file whose bytes are unchanged since the live version
    is not cut again);                                                              runner.read
 2. merge: every file's passages -> one list, identical text stored once (`assemble_sources`);
@@ -23,14 +23,14 @@ from typing import Protocol
 
 import numpy as np
 
-from index.build_stages import SourceOutcome, read_source
+from index.build.stages import SourceOutcome, read_source
 from index.config import Settings
-from index.embed import Embedder, get_embedder
-from index.ocr_progress import ocr_for
-from index.onnx_encoder import OnnxEncoder
-from index.progress import ProgressLines, counted
-from index.query_encoder import ensure_query_encoder
-from index.store import (
+from index.models.embed import Embedder, get_embedder
+from index.build.ocr_progress import ocr_for
+from index.models.onnx_encoder import OnnxEncoder
+from index.build.progress import ProgressLines, counted
+from index.models.query_encoder import ensure_query_encoder
+from index.storage.store import (
     FORMAT_VERSION,
     IndexError_,
     IndexVersion,
@@ -43,7 +43,7 @@ from index.store import (
     remove_dead_temporaries,
     write_version,
 )
-from index.vector_store import StoreConfig, preflight
+from index.storage.vector_store import StoreConfig, preflight
 from ingest.lock import sources_lock
 from ingest.ocr import ocr_settings
 from ingest.passages import PASSAGE_RULES_VERSION, PassageItem, merge_passages
@@ -296,7 +296,7 @@ class LocalRunner:
 def default_runner(settings: Settings, embedder: Embedder | OnnxEncoder | None = None) -> BuildRunner:
     """A Ray runner when `settings.ray_address` is set (Ray is imported only then), else a local one."""
     if settings.ray_address:
-        from index.ray_build import RayRunner
+        from index.build.ray_runner import RayRunner
 
         return RayRunner(settings.ray_address, workers=settings.ray_workers, gpus_per_worker=settings.ray_gpus)
     return LocalRunner(embedder or get_embedder(settings.model, settings.embed_runtime))

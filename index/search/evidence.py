@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.answerability import count_focus, counts
-from index.lexical import tokenize
+from index.search.answerability import count_focus, counts
+from index.storage.lexical import tokenize
 from ingest.records import Passage, Span
 
 SEMANTIC_WEIGHT = 0.6

@@ -1,7 +1,7 @@
 """The build's read and embed stages on a Ray cluster (`verbatim build --ray [ADDRESS]`).
 
-Everything else is index/build.py's own stages, unchanged: this module is only a `BuildRunner`, and
-it calls the same read stage (index/build_stages.py) as the local build.
+Everything else is index/build/pipeline.py's own stages, unchanged: this module is only a `BuildRunner`, and
+it calls the same read stage (index/build/stages.py) as the local build.
 
 - read: the driver reads each file's bytes (so nodes need no copy of the sources folder) and skips
   files unchanged since the live version; cleaning and cutting (and OCR of scanned pages) run as Ray
@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from index.build_stages import SourceFile, SourceOutcome, cut_source, open_source
+from index.build.stages import SourceFile, SourceOutcome, cut_source, open_source
 from index.config import Settings
-from index.embed import load_embedder
-from index.model_files import resolve_model
-from index.ocr_progress import PageMeter, ocr_cache_dir
-from index.progress import ProgressLines
-from index.store import IndexError_
+from index.models.embed import load_embedder
+from index.models.model_files import resolve_model
+from index.build.ocr_progress import PageMeter, ocr_cache_dir
+from index.build.progress import ProgressLines
+from index.storage.store import IndexError_
 from ingest.ocr import OcrSettings, ocr_settings
 from ingest.passages import TokenCounter
 
@@ -71,15 +71,15 @@ def _token_counter(model: str) -> TokenCounter:
     The tokenizer alone (no weights, no transformers) when the model is a plain local folder, counting
     as the local build does; otherwise the full model's own counter.
     """
-    from index.onnx_export import exportable_spec
+    from index.models.onnx_export import exportable_spec
 
     path = Path(resolve_model(model))
     if path.is_dir() and exportable_spec(path) is not None:
-        from index.onnx_runtime import counting_tokenizer
+        from index.models.onnx_runtime import counting_tokenizer
 
         tokenizer = counting_tokenizer(str(path / "tokenizer.json"))
         return lambda texts: [len(e.ids) for e in tokenizer.encode_batch_fast(texts, add_special_tokens=False)] if texts else []
-    from index.embed import get_embedder
+    from index.models.embed import get_embedder
 
     return get_embedder(model).count_tokens
 
@@ -131,7 +131,7 @@ def _dimension(model: str, runtime: str) -> int:
 
 
 class RayRunner:
-    """Runs the build's read and embed stages on a Ray cluster (index/build.py's `BuildRunner`).
+    """Runs the build's read and embed stages on a Ray cluster (index/build/pipeline.py's `BuildRunner`).
 
     `address`: "local" starts a Ray on this machine for the build (stopped after it); anything else
     ("auto", "host:6379", "ray://host:10001") joins that cluster. When this process is already

@@ -3,9 +3,9 @@
 Relevance is not answerability: a passage about CECOT is relevant to "How many prisoners died in
 CECOT?" without answering it. So besides the cross-encoder's score, the decision looks at what an
 answer needs: the question's rare terms in the passage read, and a number / date / name when the
-question asks "how many", "when" or "who", and the trained reader's no-answer evidence (index/reader.py).
+question asks "how many", "when" or "who", and the trained reader's no-answer evidence (index/models/reader.py).
 The weights are a logistic regression fitted by `python -m eval.studies.decide_study ship` (on signals the
-search itself computed) and shipped as index/answerability.json (no pickle).
+search itself computed) and shipped as index/search/answerability.json (no pickle).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class Signals:
     ce_sentence_top: float  # the cross-encoder's best logit over the top passage's sentences, read one by one
     sentence_type_missing: float  # 1 when the question asks for a number, date or name and that sentence holds none
     sentence_coverage: float  # IDF-weighted share of question terms in that sentence
-    # The trained reader (index/reader.py) on the shown passages; 0 when it did not read.
+    # The trained reader (index/models/reader.py) on the shown passages; 0 when it did not read.
     reader_margin: float = 0.0  # the first passage's best span score minus its no-answer score
     reader_has: float = 0.0  # the first passage's has-answer logit
     reader_best_margin: float = 0.0  # the highest span-minus-no-answer margin over the passages read
@@ -197,5 +197,5 @@ class AnswerabilityModel:
 
 @lru_cache(maxsize=1)
 def shipped_model() -> AnswerabilityModel:
-    """The model in index/answerability.json, loaded once per process."""
+    """The model in index/search/answerability.json, loaded once per process."""
     return AnswerabilityModel.load(MODEL_PATH)

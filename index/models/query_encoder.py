@@ -1,11 +1,11 @@
 """Questions -> vectors with onnxruntime: each index carries the ONNX encoder of the model it was built with.
 
 A question needs a small transformer run once on a dozen tokens, not seconds of importing torch. So
-every build places the model's verified ONNX export (index/onnx_export.py, made once per machine) in
+every build places the model's verified ONNX export (index/models/onnx_export.py, made once per machine) in
 the index folder and records its files' sha256 in the manifest; the query path loads that file with
-onnxruntime and verifies it. Models that exist only as ONNX files (index/model_files.py) are used
+onnxruntime and verifies it. Models that exist only as ONNX files (index/models/model_files.py) are used
 directly. A pipeline that is not transformer -> mean/CLS pooling -> normalise keeps the
-sentence-transformers encoder (index/embed.py).
+sentence-transformers encoder (index/models/embed.py).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Protocol
 
 import numpy as np
 
-from index.embed import get_embedder
-from index.model_files import ModelFileError, load_verified, model_checks, models_dir, sha256_of
-from index.onnx_encoder import EncoderSpec, OnnxEncoder
-from index.onnx_export import export_model
+from index.models.embed import get_embedder
+from index.models.model_files import ModelFileError, load_verified, model_checks, models_dir, sha256_of
+from index.models.onnx_encoder import EncoderSpec, OnnxEncoder
+from index.models.onnx_export import export_model
 
 ENCODERS_DIR = "encoders"  # in the index folder, shared by its versions
 

@@ -1,6 +1,6 @@
 """Second stage: a cross-encoder reads (question, text) pairs and scores how well the text answers.
 
-The packaged cross-encoder (index/model_files.py) runs on onnxruntime, so the query path never
+The packaged cross-encoder (index/models/model_files.py) runs on onnxruntime, so the query path never
 imports torch. Any other name or path is loaded with sentence-transformers' CrossEncoder (torch),
 imported only then. What is scored and how the scores join the fused ranking is decided in
 index/search.py, with the choices measured by eval/studies/rerank_study.py.
@@ -15,9 +15,9 @@ from typing import Protocol
 
 import numpy as np
 
-from index import onnx_runtime
+from index.models import onnx_runtime
 from index.config import DEFAULT_RERANKER
-from index.model_files import PACKAGED, model_folder, models_dir
+from index.models.model_files import PACKAGED, model_folder, models_dir
 from ingest.records import Passage
 
 MAX_PAIR_TOKENS = 256  # question + text; passages are at most 250 word pieces

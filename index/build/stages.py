@@ -1,8 +1,8 @@
 """The build's read stage, one source file -> its passages, as every runner calls it.
 
-The local build (index/build.py, `LocalRunner`) calls `read_source` file after file; the Ray build
-(index/ray_build.py) calls `open_source` on the driver and `cut_source` in its tasks. Both hand back
-`SourceOutcome`s, which index/build.py merges into the new version. This module knows no runner.
+The local build (index/build/pipeline.py, `LocalRunner`) calls `read_source` file after file; the Ray build
+(index/build/ray_runner.py) calls `open_source` on the driver and `cut_source` in its tasks. Both hand back
+`SourceOutcome`s, which index/build/pipeline.py merges into the new version. This module knows no runner.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A bi-encoder run by onnxruntime: texts -> unit vectors, and per-sentence vectors for a build.
 
 Used for questions on the query path (no torch import) and, for models that exist only as ONNX
-files (see index/model_files.py), for builds too. It reproduces sentence-transformers' pipeline:
+files (see index/models/model_files.py), for builds too. It reproduces sentence-transformers' pipeline:
 tokenize, transformer, mean or CLS pooling over the attention mask, L2 normalisation.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index import onnx_runtime
+from index.models import onnx_runtime
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from typing import Protocol
 import numpy as np
 
 from index.config import STORES, ConfigError
-from index.dense import DenseIndex
-from index.lexical import terms_text
+from index.storage.dense import DenseIndex
+from index.storage.lexical import terms_text
 
 TOKEN_ENV = "VERBATIM_MILVUS_TOKEN"
 _BATCH = 2000  # rows per insert/upsert call: well under Milvus's message size limit at 384 dimensions

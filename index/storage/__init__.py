@@ -1,0 +1,1 @@
+"""An index version on disk: versions and the atomic switch, FAISS, bm25s, FAISS or Milvus."""
