@@ -168,7 +168,7 @@ def _train(out: Path, work: Path, *extra: str) -> subprocess.CompletedProcess:
 def test_the_training_command_runs_end_to_end_and_resumes(tmp_path):
     """Interrupted after one step and run again, it resumes and ends with the weights of an uninterrupted run."""
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    _train(whole / "out", whole / "work")
+    _train(whole / "out", whole / "work", "--weights-only")  # the baseline's weights; the export is checked below
     stopped = _train(parts / "out", parts / "work", "--stop-after", "1")
     assert "stopped after step 1" in stopped.stderr and not (parts / "out" / "model.onnx").exists()
     resumed = _train(parts / "out", parts / "work")
@@ -177,8 +177,10 @@ def test_the_training_command_runs_end_to_end_and_resumes(tmp_path):
 
     a, b = load_file(str(whole / "work" / "final" / "model.safetensors")), load_file(str(parts / "work" / "final" / "model.safetensors"))
     assert a.keys() == b.keys() and all(abs(a[k] - b[k]).max() <= 1e-6 for k in a)
-    card = json.loads((whole / "out" / "reader.json").read_text())
-    assert card["held_out"] and card["files"]["model.onnx"]
-    assert (whole / "out" / "model.onnx").stat().st_size <= 40 * 1024 * 1024
-    span = Reader(whole / "out").read_one("Who wrote it?", "It was written by Ada Lovelace in 1843.")
+    assert not (whole / "out" / "model.onnx").exists()
+    card = json.loads((parts / "out" / "reader.json").read_text())
+    assert card["held_out"] and card["files"]["model.onnx"] and card["held_out_articles"]
+    assert (parts / "out" / "model.onnx").stat().st_size <= 40 * 1024 * 1024
+    assert "python -m eval.studies.train_reader" in (parts / "out" / "README.md").read_text()
+    span = Reader(parts / "out").read_one("Who wrote it?", "It was written by Ada Lovelace in 1843.")
     assert span.text == "It was written by Ada Lovelace in 1843."[span.start : span.end]

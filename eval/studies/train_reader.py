@@ -442,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=None, help="train on this many examples only (a smoke run)")
     parser.add_argument("--measure", type=int, default=0, help="only time this many steps and exit")
     parser.add_argument("--stop-after", type=int, default=None, help="stop after this step, as an interruption would")
+    parser.add_argument("--weights-only", action="store_true", help="train, keep the weights in --work, skip the ONNX export and card")
     args = parser.parse_args(argv)
     args.base = args.base or default_base()
     started = time.perf_counter()
@@ -465,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"step {i}: {time.perf_counter() - t:.2f} s ({ids.shape[0]} x {ids.shape[1]})")
         return 0
     weights = train(args)
-    if weights is None:
+    if weights is None or args.weights_only:
         return 0
     out = Path(args.out)
     files = export(args, weights, out)
