@@ -2,13 +2,13 @@
 
     python -m eval.studies.answer_study rank        # N, text read and combination: gold, SQuAD (fit/held), TREC
     python -m eval.studies.answer_study fit         # answerability: fit on the fit split, report the held one
-    python -m eval.studies.answer_study ship        # write index/search/answerability.json (SQuAD fit split + gold)
     python -m eval.studies.answer_study evidence    # which sentence to highlight
 
 Nothing here calls a model: every logit was cached by `ce_features collect`. The split is by document
 (see ce_features). `fit` reports each feature set fitted on SQuAD's fit split alone (gold held out
-whole) and fitted with gold too, gold then as 5-fold out-of-fold figures; `ship` fits the latter on
-all of gold (its gold figures in `verbatim eval` are then in-sample: quote the out-of-fold ones).
+whole) and fitted with gold too, gold then as 5-fold out-of-fold figures. The shipped decision now also
+reads the trained reader's margins and is fitted by `python -m eval.studies.decide_study ship` on signals
+the search itself computed.
 """
 
 from __future__ import annotations
@@ -203,12 +203,10 @@ def all_rows(config: RankConfig) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("rank", "fit", "ship", "evidence"))
+    parser.add_argument("action", choices=("rank", "fit", "evidence"))
     args = parser.parse_args(argv)
     if args.action == "evidence":
         evidence_report(SHIPPED)
-    if args.action == "ship":
-        ship()
     if args.action == "fit":
         for config in (RankConfig(10, "w", 0.2), RankConfig(10, "max", 0.0), SHIPPED):
             fit_report(config, {"base": BASE_FEATURES, "base+sentence": BASE_FEATURES + SENTENCE_FEATURES})
@@ -390,41 +388,6 @@ def gold_folds(rows: list[dict], features, k: int = 5, seed: int = 0) -> dict[st
 
 
 SHIPPED = RankConfig(10, "max", 0.0, 3)  # = Settings rerank_top, rerank_text, rerank_fused_weight, rerank_passages
-SHIPPED_FEATURES = BASE_FEATURES + SENTENCE_FEATURES
-
-
-def ship() -> None:
-    """Fit the shipped decision (SQuAD fit split + all of gold) and write index/search/answerability.json."""
-    import datetime as dt
-
-    from index.search.answerability import MODEL_PATH, AnswerabilityModel
-    from index.config import Settings
-
-    rows = all_rows(SHIPPED)
-    gold = [r for r in rows if r["set"] == "gold" and all(f in r["f"] for f in SHIPPED_FEATURES)]
-    mean, scale, w, b, threshold = fit_decision(rows, SHIPPED_FEATURES, gold=gold)
-    settings = Settings()
-    n_fit = sum(1 for r in rows if r["split"] == "fit" and r["set"] != "gold") + len(gold)
-    model = AnswerabilityModel(
-        features=SHIPPED_FEATURES,
-        mean=tuple(round(float(v), 6) for v in mean),
-        scale=tuple(round(float(v), 6) for v in scale),
-        weights=tuple(round(float(v), 6) for v in w),
-        bias=round(float(b), 6),
-        threshold=round(float(threshold), 6),
-        reranker=settings.reranker,
-        fitted={
-            "by": "python -m eval.studies.answer_study ship",
-            "date": dt.date.today().isoformat(),
-            "data": f"{n_fit} questions: SQuAD part 1 articles 7-12 (answerable, near-topic, off-corpus) and all gold; "
-            "gold figures are reported out-of-fold (answer_study fit)",
-            "search": f"{SHIPPED.n}|{SHIPPED.unit}|{SHIPPED.fused_weight}|{SHIPPED.passages}|{settings.reranker}",
-        },
-    )
-    MODEL_PATH.write_text(model.to_json() + "\n", encoding="utf-8")
-    print(f"wrote {MODEL_PATH}: threshold {threshold:.3f}")
-    for k, v in decision_report(rows, SHIPPED_FEATURES, mean, scale, w, b, threshold).items():
-        print(f"  {k}: {v:.3f}" + (" (in-sample)" if k.startswith("gold") else " (held out)"))
 
 
 if __name__ == "__main__":
