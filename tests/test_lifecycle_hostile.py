@@ -20,7 +20,7 @@ from index.storage.store import load_version
 from ingest.clean import CARD, clean_document, dropped_text, normalize_line
 from ingest.library import add_sources, list_trash, remove_source, restore_source
 from ingest.metadata import load_metadata
-from ingest.readers import read_document, read_sources, scan_sources, source_path
+from ingest.readers import read_sources, scan_sources, source_path
 
 from conftest import SOURCES, cli_env
 

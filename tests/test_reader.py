@@ -16,11 +16,10 @@ from app.cli import main as cli_main
 from app.present import answer_to_dicts, answer_to_html, answer_to_markdown, answer_to_text
 from index.build.pipeline import build_index
 from index.models.model_files import ModelFileError
-from index.models.reader import READER_DIR, READER_ENV, Reader, best_span, get_reader, reader_files, whole_words
+from index.models.reader import READER_DIR, READER_ENV, AnswerSpan, Reader, best_span, get_reader, reader_files, whole_words
 from index.search import Searcher
-from index.search.records import Citation, Hit, SourceSays
+from index.search.records import Citation, Hit
 from index.search.sources_say import sources_say
-from index.models.reader import AnswerSpan
 from ingest.records import Occurrence, Passage, SourceMeta, Span
 
 ROOT = Path(__file__).resolve().parents[1]

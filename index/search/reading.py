@@ -8,17 +8,25 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from index.config import Settings
 from index.search.evidence import sentence_scores
 from index.storage.lexical import tokenize
-from index.models.reader import Reader
+from index.models.reader import AnswerSpan
 from index.models.rerank import CrossEncoder
 from index.search.records import Ranking, Reading
 
 
-def read(question: str, ranking: Ranking, settings: Settings, reader: Reader | None, cross_encoder: CrossEncoder | None) -> Reading:
+class SpanReader(Protocol):
+    """What reads answer spans: the Reader, or the Searcher's ReaderCalls that keep its readings."""
+
+    def read(self, question: str, texts: list[str]) -> list[AnswerSpan]: ...
+
+
+def read(question: str, ranking: Ranking, settings: Settings, reader: SpanReader | None, cross_encoder: CrossEncoder | None) -> Reading:
     """The stage: the reader's spans (with `reader`) and the first passage's sentence logits (with `cross_encoder`)."""
     c, chosen = ranking.candidates, ranking.chosen
     spans = ()
