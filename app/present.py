@@ -10,6 +10,7 @@ import re
 from urllib.parse import urlencode, urlsplit
 
 from index.search import Answer, Citation, Hit, SourceSays
+from ingest.ocr import OCR_NOTE
 from ingest.records import SourceMeta
 
 NO_ANSWER = "The sources do not answer this."
@@ -49,12 +50,17 @@ def who_and_when(meta: SourceMeta) -> str:
     return " — ".join(part for part in (_who(meta), meta.date) if part)
 
 
+def _ocr_note(c: Citation) -> str:
+    """', text recognized by OCR' for a passage read by OCR, unless the title says so already."""
+    return f", {OCR_NOTE}" if c.ocr and OCR_NOTE not in c.meta.title else ""
+
+
 def citation_label(c: Citation) -> str:
     """'Title — authors/publisher, date · file, ¶ n, chars a–b' with unknown parts left out."""
     meta, o = c.meta, c.occurrence
     head = " — ".join(part for part in (meta.title or meta.file, _who(meta), meta.date) if part)
     page = f"p. {o.page}, " if o.page is not None else ""
-    return f"{head} · {o.file}, {page}¶ {o.paragraph}, chars {o.start}–{o.end}"
+    return f"{head} · {o.file}, {page}¶ {o.paragraph}, chars {o.start}–{o.end}{_ocr_note(c)}"
 
 
 # Backslash-escaped wherever they stand: the characters CommonMark and GFM act on within a line (raw HTML
@@ -93,7 +99,7 @@ def citation_markdown(c: Citation) -> str:
     where = f"¶ {o.paragraph}" + (f" (p. {o.page})" if o.page is not None else "")
     title = f"*{_md(meta.title or meta.file)}*"
     parts = [_md(_names(meta.authors)), title, _md(meta.publisher), _md(meta.date), where, safe_url(meta.url) or _md(o.file)]
-    return ", ".join(part for part in parts if part)
+    return ", ".join(part for part in parts if part) + _ocr_note(c)
 
 
 def quote_markdown(text: str, citation: Citation) -> str:
@@ -214,7 +220,8 @@ def hit_to_dict(hit: Hit) -> dict:
         "end": first.occurrence.end,
         "paragraph": first.occurrence.paragraph,
         "page": first.occurrence.page,
-        "heading": first.occurrence.heading,  # the section the passage stands under ("" before any heading)
+        "heading": first.occurrence.heading,
+        "ocr": first.ocr,  # the text was recognized by OCR: the quote may differ from the page  # the section the passage stands under ("" before any heading)
         "passage_id": hit.passage.id,
         "sources": [
             {

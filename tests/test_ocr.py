@@ -163,6 +163,17 @@ def test_build_answers_from_scans_caches_pages_and_shows_progress(tmp_path, embe
     typed = source_document(live, "typed.pdf")
     assert typed.ocr_pages == () and "OCR" not in source_html(typed)
 
+    # A title edited in sources.toml drops the note from the title, not from the citations.
+    toml = sources / "sources.toml"
+    toml.write_text((toml.read_text(encoding="utf-8") if toml.exists() else "") + '\n["dam-report-renamed.pdf"]\ntitle = "Velden dam survey"\n', encoding="utf-8")
+    build_index(settings, embedder=embedder)
+    capsys.readouterr()
+    assert cli_main(["ask", "How much water does the Velden dam hold?", "--json", "--sources-dir", str(sources), "--index-dir", str(settings.index_dir)]) == 0
+    first = json.loads(capsys.readouterr().out)[0]
+    assert first["title"] == "Velden dam survey" and first["ocr"] is True
+    assert cli_main(["ask", "How much water does the Velden dam hold?", "--sources-dir", str(sources), "--index-dir", str(settings.index_dir)]) == 0
+    assert "Velden dam survey" in (out := capsys.readouterr().out) and "text recognized by OCR" in out
+
 
 def test_the_source_view_shows_an_image_source_as_its_page(tmp_path):
     from app.page_image import page_png

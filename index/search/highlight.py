@@ -7,12 +7,22 @@ from index.config import Settings
 from index.search.evidence import rerank_evidence, select_evidence
 from index.models.reader import AnswerSpan
 from index.search.records import Citation, Decision, Hit, Ranking, Reading
-from ingest.records import Span
+from index.storage.store import IndexVersion
+from ingest.ocr import ocr_pages
+from ingest.records import Occurrence, Span
 
 
 def inside(evidence: tuple[Span, ...], span: AnswerSpan) -> bool:
     """Whether the answer span lies within one evidence sentence (where it is marked)."""
     return any(s.start <= span.start and span.end <= s.end for s in evidence)
+
+
+def citation(index: IndexVersion, occurrence: Occurrence) -> Citation:
+    """Where a passage stands, and whether that page's text was recognized by OCR (from the note the
+    build put in the document's own title, which an edited title in sources.toml does not remove)."""
+    record = index.sources[occurrence.file]
+    pages = ocr_pages(record.own_meta.title, occurrence.page or 1)
+    return Citation(record.meta, occurrence, pages is not None and (occurrence.page or 1) in pages)
 
 
 def answers(span: AnswerSpan, settings: Settings) -> bool:
@@ -44,7 +54,7 @@ def highlight(question: str, ranking: Ranking, reading: Reading, decision: Decis
             float(c.dense[i]),
             float(c.lexical[i]),
             ev,
-            tuple(Citation(c.index.sources[o.file].meta, o) for o in passage.occurrences),
+            tuple(citation(c.index, o) for o in passage.occurrences),
             span,
         )
         for i, passage, ev, span in zip(chosen, passages, evidence, spans, strict=True)

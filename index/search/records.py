@@ -90,6 +90,7 @@ class Citation:
 
     meta: SourceMeta
     occurrence: Occurrence
+    ocr: bool = False  # the passage's text was recognized by OCR (a scan, an image): a quote may differ from the page
 
 
 @dataclass(frozen=True)
