@@ -61,6 +61,15 @@ def plain_reply(message: str, settings: Settings) -> str:
     return message if len(message) <= MAX_REPLY_CHARS else message[: MAX_REPLY_CHARS - 1] + "…"
 
 
+def trash_choices(settings: Settings) -> list[tuple[str, str]]:
+    """(label, id) of every removal that can be restored, most recent first: each removal by its own id,
+    so an older removal of a name is reachable too (`verbatim restore --list` shows the same)."""
+    return [
+        (f"{t.file} ({t.reason} {t.removed})", t.id)
+        for t in list_trash(settings.trash, settings.sources_dir, settings.old_trash)
+    ]
+
+
 def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
     """The Blocks app; the Searcher (model and index) is loaded once and shared by all users."""
     searcher = searcher or Searcher(settings)
@@ -94,7 +103,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         table, problem = sources_view()
         choices = source_choices()
         removable = managed_sources(settings.sources_dir)
-        trashed = [(f"{t.file} (removed {t.removed})", t.file) for t in list_trash(settings.trash)]
+        trashed = trash_choices(settings)
         return (
             # Plain text (a Textbox shows it as written): API callers read it without entities or paths.
             "\n\n".join(plain_reply(part, settings) for part in (status, problem) if part),
@@ -156,7 +165,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         if not paths:
             return *lists("Choose files to upload first."), None
         try:
-            added, skipped = add_sources([Path(p) for p in paths], settings.sources_dir)
+            added, skipped = add_sources([Path(p) for p in paths], settings.sources_dir, trash_dir=settings.trash)
         except MetadataError as exc:
             return *lists(f"Nothing was added: {exc}"), None
         notes = [f"{'Updated' if a.replaced else 'Added'} {a.file}: {a.title}" for a in added]
@@ -192,7 +201,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         if not name or not isinstance(name, str):
             return lists(missing)
         try:
-            item = action(name, settings.sources_dir, settings.trash)
+            item = action(name, settings.sources_dir, settings.trash, **({"old_trash": settings.old_trash} if action is restore_source else {}))
         except (FileNotFoundError, FileExistsError, NotASource, MetadataError) as exc:
             return lists(str(exc))
         return rebuild([done(item)], progress)

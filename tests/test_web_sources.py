@@ -181,3 +181,20 @@ def test_a_question_in_another_language_gets_a_note(shared_library):
     assert "looks like it is in Spanish" in html.unescape(_text(history[-1]))
     history, _ = client.predict("Who is Nayib Bukele?", [], 3, "hybrid", [], False, api_name="/chat")
     assert "looks like" not in html.unescape(_text(history[-1]))
+
+
+def test_every_removal_can_be_restored_from_the_app_by_its_id(tmp_path, shared_library):
+    """Two removals of one name are both listed, each by its own id, and the older one comes back."""
+    from app.web import trash_choices
+    from ingest.library import add_sources, remove_source
+
+    client, settings = shared_library
+    for text in ("Harbour log, first version: 11 boats.", "Harbour log, second version: 12 boats."):
+        (tmp_path / "harbour-log.txt").write_text(text, encoding="utf-8")
+        add_sources([tmp_path / "harbour-log.txt"], settings.sources_dir, trash_dir=settings.trash)
+        remove_source("harbour-log.txt", settings.sources_dir, settings.trash)
+    ids = [value for label, value in trash_choices(settings) if label.startswith("harbour-log.txt")]
+    assert len(ids) == 2 and len(set(ids)) == 2
+    status, table, *_ = client.predict(ids[-1], api_name="/restore")  # most recent first: the last is the older
+    assert "Restored harbour-log.txt" in status and "harbour-log.txt" in {row[0] for row in table["data"]}
+    assert (settings.sources_dir / "harbour-log.txt").read_text(encoding="utf-8") == "Harbour log, first version: 11 boats."
