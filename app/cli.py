@@ -543,7 +543,9 @@ See docs/scaling.md for Milvus and Ray.""",
         "add",
         help="copy files or folders into the sources folder and index them",
         description=wrap("Copy files or folders into the sources folder (names made safe), add a metadata table per new "
-        "file to sources/sources.toml for you to complete, and index them. Formats: .txt .md .html .htm .pdf .docx."),
+        "file to sources/sources.toml for you to complete, and index them. Formats: .txt .md .html .htm .pdf .docx "
+        ".pptx .xlsx .xls .ods .csv .epub .odt .rtf, and scans read by OCR: .png .jpg .jpeg .tif .tiff (and PDFs "
+        "without a text layer)."),
         formatter_class=raw,
         epilog="""examples:
   verbatim add report.pdf                          # replaces a source of that name: the old one goes to the trash

@@ -12,7 +12,7 @@ from ingest.sentences import split_sentences
 
 # Bumped whenever cleaning or cutting changes what becomes a passage: an index built by an older
 # version is then stale, and its unchanged sources are read and cut again (vectors are still reused).
-PASSAGE_RULES_VERSION = 3  # 3: Markdown rules for Markdown only (a .txt keeps its `**`, backticks, [x](y))
+PASSAGE_RULES_VERSION = 4  # 3: Markdown rules for Markdown only (a .txt keeps its `**`, backticks, [x](y)); 4: DOCX table rows labelled by their headers
 
 # Word pieces of each text, counted in one call (a batch is far cheaper than one call per text).
 TokenCounter = Callable[[list[str]], list[int]]
