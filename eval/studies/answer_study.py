@@ -178,6 +178,13 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 0
     return w[:-1], float(w[-1])
 
 
+def fit_standardized(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 0.01):
+    """fit_logistic on features standardized here: (mean, scale, weights, bias, P(answerable) of each row)."""
+    mean, scale = x.mean(0), x.std(0) + 1e-9
+    w, b = fit_logistic((x - mean) / scale, y, weight, l2)
+    return mean, scale, w, b, _sigmoid(((x - mean) / scale) @ w + b)
+
+
 def auc(score, y) -> float:
     from scipy.stats import rankdata
 
@@ -304,9 +311,7 @@ def fit_decision(rows: list[dict], features: tuple[str, ...], l2: float = 0.01, 
     for r in fit:
         sizes[_group_name(r)] = sizes.get(_group_name(r), 0) + 1
     weight = np.array([1.0 / sizes[_group_name(r)] for r in fit])
-    mean, scale = x.mean(0), x.std(0) + 1e-9
-    w, b = fit_logistic((x - mean) / scale, y, weight, l2)
-    p = _sigmoid(((x - mean) / scale) @ w + b)
+    mean, scale, w, b, p = fit_standardized(x, y, weight, l2)
     threshold = min(
         float(np.quantile(p[[_group_name(r) == g for r in fit]], 1 - (GOLD_MIN_ANSWERED if g.startswith("gold") else MIN_ANSWERED)))
         for g in sizes

@@ -27,7 +27,7 @@ import numpy as np
 from eval import metrics
 from eval.datasets import load_gold, load_squad, safe_document_name, with_source_files
 from eval.run import default_gold_files
-from eval.studies.answer_study import _sigmoid, fit_logistic
+from eval.studies.answer_study import _sigmoid, fit_standardized
 from eval.studies.common import STUDIES_DIR, kept_index
 from eval.studies.train_reader import HELD_OUT_V1, HELD_OUT_V2, SQUAD1, SQUAD2
 from index.search.answerability import FEATURES, MODEL_PATH, READER_FEATURES, AnswerabilityModel
@@ -110,9 +110,7 @@ def fit(rows: list[dict], features: tuple[str, ...], l2: float = 0.01):
     for r in rows:
         sizes[_kind(r)] = sizes.get(_kind(r), 0) + 1
     weight = np.array([1.0 / sizes[_kind(r)] for r in rows])
-    mean, scale = x.mean(0), x.std(0) + 1e-9
-    w, b = fit_logistic((x - mean) / scale, y, weight, l2)
-    p = _sigmoid(((x - mean) / scale) @ w + b)
+    mean, scale, w, b, p = fit_standardized(x, y, weight, l2)
     threshold = min(
         float(np.quantile(p[[r["group"] == g and r["answerable"] for r in rows]], 1 - share))
         for g, share in MIN_ANSWERED.items()
