@@ -201,7 +201,7 @@ class Searcher:
             self.encoder(index)
             if self.settings.rerank:
                 self.reranker()
-            if self.settings.read:
+            if self.settings.rerank and self.settings.read:
                 self.reader()
         except Exception:  # noqa: BLE001 - reported by the question that meets it
             pass
@@ -268,7 +268,7 @@ class Searcher:
         if self.settings.rerank:
             name = self.settings.reranker
             self._submit(("reranker", name), lambda: get_reranker(name))
-        if self.settings.read:
+        if self.settings.rerank and self.settings.read:  # the reader reads only after the second stage
             self._submit(("reader",), get_reader)
 
     def candidates(self, question: str, files: list[str] | None = None) -> Candidates:
