@@ -103,13 +103,18 @@ def render_pdf(text: str) -> bytes:
 
 
 def rasterize(pdf: bytes, dpi: int = 300):
+    """The first page of `pdf` as an RGB image. Under the lock OCR and the source view share: PDFium is not
+    thread-safe (two threads rendering at once crashed a test worker in libpdfium)."""
     import pypdfium2 as pdfium
 
-    document = pdfium.PdfDocument(pdf)
-    try:
-        return document[0].render(scale=dpi / 72).to_pil().convert("RGB")
-    finally:
-        document.close()
+    from ingest.ocr import PDFIUM_LOCK
+
+    with PDFIUM_LOCK:
+        document = pdfium.PdfDocument(pdf)
+        try:
+            return document[0].render(scale=dpi / 72).to_pil().convert("RGB")
+        finally:
+            document.close()
 
 
 def scanned(pdf: bytes, seed: int = 0):
