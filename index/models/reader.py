@@ -135,17 +135,9 @@ class Reader:
         self._tokenizer = window_tokenizer(str(folder / "tokenizer.json"), self.max_tokens, self.stride)
 
     def logits(self, batch: list[Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """start, end (batch x longest window, -inf past each window's end) and has_answer logits."""
-        length = max(len(w.ids) for w in batch)
-        ids = np.zeros((len(batch), length), dtype=np.int64)
-        mask = np.zeros_like(ids)
-        types = np.zeros_like(ids)
-        for row, w in enumerate(batch):
-            ids[row, : len(w.ids)] = w.ids
-            mask[row, : len(w.ids)] = 1
-            types[row, : len(w.ids)] = w.type_ids
-        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        start, end, has = self._session.run(None, {k: v for k, v in arrays.items() if k in self._inputs})
+        """start and end logits (batch x longest window; padding masked far below any real token) and the
+        has-answer logit of each window."""
+        start, end, has = self._session.run(None, onnx_runtime.batch_arrays(batch, self._inputs))
         return start, end, has.reshape(-1)
 
     def read(self, question: str, texts: list[str]) -> list[AnswerSpan]:
