@@ -31,7 +31,7 @@ def test_the_shipped_reader_is_verified_and_small():
     assert set(files.files) == {"model.onnx", "tokenizer.json"}
     assert (READER_DIR / "model.onnx").stat().st_size <= 40 * 1024 * 1024
     card = (READER_DIR / "README.md").read_text(encoding="utf-8")
-    for needed in ("all-MiniLM-L6-v2", "Apache-2.0", "CC BY-SA 4.0", "python -m eval.studies.train_reader", "Held-out"):
+    for needed in ("ms-marco-MiniLM-L-12-v2", "Apache-2.0", "CC BY-SA 4.0", "python -m eval.studies.train_reader", "Held-out"):
         assert needed in card
 
 

