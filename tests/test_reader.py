@@ -49,6 +49,19 @@ def test_spans_are_verbatim_whole_words_of_the_text():
     assert "Marquez" in reader.read_one("Who opened the new prison in Port Vell?", text).text
 
 
+def test_passages_read_side_by_side_give_the_spans_of_one_at_a_time():
+    reader = Reader(READER_DIR, threads=2)  # two passages at a time, whatever the machine's cores
+    assert reader.workers == 2
+    texts = [
+        "The prison population of Arcadia reached 41,200 people in 2023, according to the ministry.",
+        "The new prison in Port Vell, opened by governor Elena Marquez, holds 9,000 inmates.",
+        "Arcadia's emergency decree was extended 17 times, most recently in May.",
+        "Critics say the courts of Port Vell hear up to 500 defendants in one session.",
+    ]
+    question = "How many inmates does the new prison hold?"
+    assert reader.read(question, texts) == [reader.read_one(question, text) for text in texts]
+
+
 def test_best_span_stays_in_the_passage_and_within_length():
     import numpy as np
 
