@@ -90,25 +90,20 @@ def write_bert(onnx_path: Path, tokenizer: Path, out: Path) -> Path:
 def check(folder: Path, onnx_path: Path, pairs: list[tuple[str, str]]) -> tuple[float, float]:
     """(largest absolute difference, correlation) of the dequantized model's relevance logits and
     onnxruntime's on `pairs`."""
-    import onnxruntime as ort
     import torch
     from safetensors.torch import load_file
-    from tokenizers import Tokenizer
     from transformers import BertModel
 
-    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tok.enable_truncation(256)
-    tok.enable_padding()
-    enc = tok.encode_batch(pairs)
-    ids = np.array([e.ids for e in enc], dtype=np.int64)
-    mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-    types = np.array([e.type_ids for e in enc], dtype=np.int64)
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    expected = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0].reshape(-1)
+    from index.models import onnx_runtime
+
+    session = onnx_runtime.session(str(onnx_path), onnx_runtime.serving_threads())
+    encodings = onnx_runtime.tokenizer(str(folder / "tokenizer.json"), 256).encode_batch(pairs)
+    expected = session.run(None, onnx_runtime.batch_arrays(encodings, onnx_runtime.input_names(session)))[0].reshape(-1)
+    arrays = onnx_runtime.batch_arrays(encodings, {"input_ids", "attention_mask", "token_type_ids"})
     bert = BertModel.from_pretrained(str(folder), add_pooling_layer=True).eval()
     head = load_file(str(folder / "head.safetensors"))
     with torch.no_grad():
-        pooled = bert(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(types)).pooler_output
+        pooled = bert(*(torch.from_numpy(arrays[k]) for k in ("input_ids", "attention_mask", "token_type_ids"))).pooler_output
         got = (pooled @ head["classifier.weight"].T + head["classifier.bias"]).numpy().reshape(-1)
     return float(np.max(np.abs(got - expected))), float(np.corrcoef(got, expected)[0, 1])
 

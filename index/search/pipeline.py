@@ -141,17 +141,17 @@ class ReaderCalls:
     def read(self, question: str, texts: list[str]) -> list[AnswerSpan]:
         model = self._reader()
         keys = [(model.name, question, text) for text in texts]
-        found = {key: self._recent.get(key) for key in keys}
-        missing = [key for key in keys if found[key] is None]
-        if missing:
+        kept = {key: self._recent.get(key) for key in keys}
+        self.reused_seconds += sum(seconds for _, seconds in filter(None, kept.values()))
+        fresh = [key for key, value in kept.items() if value is None]
+        if fresh:
             started = time.perf_counter()
-            spans = model.read(question, [key[2] for key in missing])
-            each = (time.perf_counter() - started) / len(missing)  # read side by side: the wall time, shared
-            for key, span in zip(missing, spans, strict=True):
-                self._recent.put(key, (span, each))
-                found[key] = (span, 0.0)
-        self.reused_seconds += sum(found[key][1] for key in keys if key not in missing)
-        return [found[key][0] for key in keys]
+            spans = model.read(question, [key[2] for key in fresh])
+            each = (time.perf_counter() - started) / len(fresh)  # read side by side: the wall time, shared
+            for key, span in zip(fresh, spans, strict=True):
+                kept[key] = (span, each)
+                self._recent.put(key, kept[key])
+        return [kept[key][0] for key in keys]
 
 
 class Searcher:
