@@ -213,3 +213,66 @@ def take_table(sources_dir: Path, name: str) -> str:
         return ""
     write_atomically(path, text[: span[0]] + text[span[1] :])
     return text[span[0] : span[1]]
+
+
+# ---------------------------------------------------------------- a date the document states
+
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_MONTH = r"(?P<month>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_DATE_FORMS = (
+    re.compile(r"(?P<year>\d{4})-(?P<mm>\d{1,2})-(?P<day>\d{1,2})"),
+    re.compile(rf"{_MONTH}\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<year>\d{{4}})", re.I),
+    re.compile(rf"(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+{_MONTH},?\s+(?P<year>\d{{4}})", re.I),
+    re.compile(rf"{_MONTH},?\s+(?P<year>\d{{4}})", re.I),
+    re.compile(r"(?P<first>\d{1,2})[/.](?P<second>\d{1,2})[/.](?P<year>\d{4})"),
+)
+# A line that states when the document came out: a label, then the date and nothing else.
+_DATE_LINE = re.compile(
+    r"^\s*(?:published(?:\s+on)?|publication\s+date|date\s+(?:of\s+)?publi(?:shed|cation)|posted(?:\s+on)?"
+    r"|release\s+date|released(?:\s+on)?|date)\s*[:\-–—]?\s*(?P<date>.{6,30}?)\s*\.?\s*$",
+    re.I,
+)
+STATED_DATE_LINES = 40  # a publication date is stated near the top, not in the middle of the text
+
+
+def _iso(year: int, month: int, day: int | None = None) -> str:
+    """'YYYY-MM-DD' (or 'YYYY-MM'), or "" when no such day exists."""
+    try:
+        return dt.date(year, month, day or 1).isoformat()[: 10 if day else 7]
+    except ValueError:
+        return ""
+
+
+def _date_value(text: str) -> str:
+    """`text` (a whole date, nothing more) as ISO; a numeric date whose day and month could be swapped
+    (10/09/2025) is kept as written, since only the document's country could tell them apart."""
+    for form in _DATE_FORMS:
+        m = form.fullmatch(text.strip())
+        if not m:
+            continue
+        parts = m.groupdict()
+        year = int(parts["year"])
+        if parts.get("month"):
+            return _iso(year, _MONTHS[parts["month"][:3].lower()], int(parts["day"]) if parts.get("day") else None)
+        if parts.get("mm"):
+            return _iso(year, int(parts["mm"]), int(parts["day"]))
+        first, second = int(parts["first"]), int(parts["second"])
+        if first <= 12 and second <= 12 and first != second:
+            return text.strip() if _iso(year, first, second) else ""
+        day, month = (first, second) if first > 12 else (second, first)
+        return _iso(year, month, day)
+    return ""
+
+
+def stated_date(text: str) -> str:
+    """The publication date the document states in a line of its own near its top ("Published: 3 March
+    2024", "Release Date: 2025-10-09"), as ISO; "" when it states none. Dates inside sentences are events
+    the text talks about, never taken for the document's date."""
+    lines = [line for line in text.splitlines()[: STATED_DATE_LINES * 3] if line.strip()][:STATED_DATE_LINES]
+    for line in lines:
+        m = _DATE_LINE.match(line)
+        if m:
+            value = _date_value(m["date"])
+            if value:
+                return value
+    return ""

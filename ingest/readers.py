@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.formats import EXTRACTORS, FormatError
-from ingest.metadata import METADATA_FILE, MetadataError, load_metadata  # noqa: F401 (read_sources reads it; callers import it from here)
+from ingest.metadata import METADATA_FILE, MetadataError, load_metadata, stated_date  # noqa: F401 (read_sources reads it; callers import it from here)
 from ingest.records import RawDocument, SourceMeta
 
 SUPPORTED_SUFFIXES = tuple(EXTRACTORS)
@@ -155,7 +155,9 @@ def read_document(path: Path, sources_dir: Path, data: bytes | None = None) -> R
         raise ReadError(str(exc)) from exc
     if not extracted.text.strip():
         raise ReadError("no text in the file")
-    meta = SourceMeta(file=name, title=extracted.title, authors=extracted.authors, date=extracted.date)
+    # A date the file's metadata lacks may be stated in its text ("Published: 3 March 2024").
+    date = extracted.date or stated_date(extracted.text)
+    meta = SourceMeta(file=name, title=extracted.title, authors=extracted.authors, date=date)
     return RawDocument(file=name, text=extracted.text, fingerprint=fingerprint_bytes(data), meta=meta)
 
 
