@@ -293,19 +293,32 @@ def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
         return csv.excel
 
 
+def _csv_rows(text: str) -> list[tuple[int, list[str]]]:
+    """The rows of a CSV text, each with its 1-based number.
+
+    Split by the sniffed delimiter only when every filled row splits into as many cells: a list of
+    sentences with commas in them ("The Maple farm, near Ondra, has 6 oxen.") is one column, and
+    splitting it would label one sentence with pieces of another. Otherwise each line is one cell,
+    as written (its number is its line number)."""
+    try:
+        rows = list(enumerate(csv.reader(io.StringIO(text, newline=""), _dialect(text[:8192])), start=1))
+    except csv.Error as exc:
+        raise FormatError(f"malformed CSV ({exc})") from exc
+    widths = {len(cells) for _, cells in rows if any(c.strip() for c in cells)}
+    if len(widths) > 1:
+        return [(n, [cell_text(line)]) for n, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1)]
+    widest = max(widths, default=0)
+    if widest > MAX_COLUMNS:
+        raise FormatError(f"the CSV has {widest:,} columns: at most {MAX_COLUMNS:,} are read, so it is refused rather than cut")
+    return [(n, [cell_text(c) for c in cells]) for n, cells in rows]
+
+
 def extract_csv(data: bytes) -> Extracted:
     """A CSV file (encoding and delimiter detected) as one sheet; row numbers count the header as row 1."""
     from ingest.formats import decode_text
 
-    text = decode_text(data)
-    sample = text[:8192]
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""), _dialect(sample))
-        rows = [(n, [cell_text(c) for c in cells[:MAX_COLUMNS]]) for n, cells in enumerate(reader, start=1)]
-    except csv.Error as exc:
-        raise FormatError(f"malformed CSV ({exc})") from exc
+    rows = _csv_rows(decode_text(data))
     header_at = _header_index([r for r in rows if any(r[1])])
     # A CSV has no title of its own; its column names say what it lists better than its first row.
     title = " · ".join(c for c in [r for r in rows if any(r[1])][header_at][1] if c) if header_at is not None else ""
     return Extracted(sheets_text([Sheet("", rows)], "CSV file", paged=False), title=title)
-
