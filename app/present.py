@@ -55,11 +55,17 @@ def _ocr_note(c: Citation) -> str:
     return f", {OCR_NOTE}" if c.ocr and OCR_NOTE not in c.meta.title else ""
 
 
+def page_label(c: Citation) -> str | None:
+    """Where the passage stands beyond its paragraph: 'p. 3', 'slide 3', 'sheet "Ports"', 'slide 3
+    (hidden)' (SourceMeta.page_label); None for unpaged text."""
+    return c.meta.page_label(c.occurrence.page) if c.occurrence.page is not None else None
+
+
 def citation_label(c: Citation) -> str:
-    """'Title — authors/publisher, date · file, ¶ n, chars a–b' with unknown parts left out."""
+    """'Title — authors/publisher, date · file, p. n, ¶ n, chars a–b' with unknown parts left out."""
     meta, o = c.meta, c.occurrence
     head = " — ".join(part for part in (meta.title or meta.file, _who(meta), meta.date) if part)
-    page = f"p. {o.page}, " if o.page is not None else ""
+    page = f"{page_label(c)}, " if o.page is not None else ""
     return f"{head} · {o.file}, {page}¶ {o.paragraph}, chars {o.start}–{o.end}{_ocr_note(c)}"
 
 
@@ -96,7 +102,7 @@ def citation_markdown(c: Citation) -> str:
     """'Authors, *Title*, Publisher, date, ¶ n (p. n), URL' (the file name when there is no http(s) URL:
     a pasted javascript: address would become a live link in the reader's own document)."""
     meta, o = c.meta, c.occurrence
-    where = f"¶ {o.paragraph}" + (f" (p. {o.page})" if o.page is not None else "")
+    where = f"¶ {o.paragraph}" + (f" ({_md(page_label(c) or '')})" if o.page is not None else "")
     title = f"*{_md(meta.title or meta.file)}*"
     parts = [_md(_names(meta.authors)), title, _md(meta.publisher), _md(meta.date), where, safe_url(meta.url) or _md(o.file)]
     return ", ".join(part for part in parts if part) + _ocr_note(c)
@@ -220,6 +226,7 @@ def hit_to_dict(hit: Hit) -> dict:
         "end": first.occurrence.end,
         "paragraph": first.occurrence.paragraph,
         "page": first.occurrence.page,
+        "page_label": page_label(first),  # 'p. 3', 'slide 3', 'sheet "Ports"': how citations name the page
         "heading": first.occurrence.heading,
         "ocr": first.ocr,  # the text was recognized by OCR: the quote may differ from the page  # the section the passage stands under ("" before any heading)
         "passage_id": hit.passage.id,
@@ -232,6 +239,7 @@ def hit_to_dict(hit: Hit) -> dict:
                 "end": c.occurrence.end,
                 "paragraph": c.occurrence.paragraph,
                 "page": c.occurrence.page,
+                "page_label": page_label(c),
             }
             for c in hit.citations
         ],

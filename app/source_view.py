@@ -8,27 +8,30 @@ renders the web app's source view (HTML) and `verbatim show` (terminal text).
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from app.present import escape, safe_url, who_and_when
 from index.storage.store import IndexVersion
 from ingest.ocr import OCR_NOTE, ocr_pages
-from ingest.records import Occurrence, SourceMeta
+from ingest.records import PAGE_WORDS, Occurrence, SourceMeta
 
 # Cleaning joins a document's paragraphs with one blank line (ingest/clean.py, clean_document) and no
 # paragraph contains one, so splitting on it gives back the paragraphs citations number from 1
 # (tests/test_source_view.py checks this against clean_document).
 PARAGRAPH_SEPARATOR = "\n\n"
 
-# What a "page" of a source is, by format (ingest/office.py, sheets.py, ebook.py store it in `page`).
-PAGE_WORDS = {".pptx": "slide", ".epub": "chapter", ".xlsx": "sheet", ".xls": "sheet", ".ods": "sheet"}
+def page_name(file: str, page: int, meta: SourceMeta | None = None) -> str:
+    """'p. 3', or 'slide 3', 'chapter 3' for the formats whose pages are those, or the page's own label
+    ('sheet "Ports"', 'slide 3 (hidden)'): the words every citation uses (SourceMeta.page_label)."""
+    return (meta or SourceMeta(file)).page_label(page)
 
 
-def page_name(file: str, page: int) -> str:
-    """'p. 3', or 'slide 3', 'chapter 3', 'sheet 3' for the formats whose pages are those."""
-    word = PAGE_WORDS.get(PurePosixPath(file).suffix.lower(), "p.")
-    return f"{word} {page}"
+def count_pages(file: str, pages: int) -> str:
+    """'12 pages', '1 sheet', '3 slides'."""
+    word = PAGE_WORDS.get(PurePosixPath(file).suffix.lower(), "page")
+    return f"{pages} {word}{'' if pages == 1 else 's'}"
 
 
 class SourceNotFound(LookupError):
@@ -78,7 +81,7 @@ class SourceDocument:
         if not self.ocr_pages:
             return ""
         pages = self.pages or 1
-        where = "" if len(self.ocr_pages) >= pages else f" on {', '.join(page_name(self.file, p) for p in self.ocr_pages)}"
+        where = "" if len(self.ocr_pages) >= pages else f" on {', '.join(page_name(self.file, p, self.meta) for p in self.ocr_pages)}"
         return (
             f"The text{where} was recognized by OCR from the page image: a quote may differ from the page "
             "(a misread letter or figure), so check it against the original."
@@ -152,6 +155,19 @@ def _pages(count: int, known: dict[int, int | None]) -> list[int | None]:
     return pages
 
 
+def _paragraph_pages(spans: list[tuple[int, int]], occurrences: list[Occurrence]) -> dict[int, int | None]:
+    """Paragraph number -> the page of the passages covering it. A passage of several short lines (rows,
+    a title and its byline) covers them all, and never crosses a page (ingest/passages.py, sections)."""
+    starts = [a for a, _ in spans]
+    known: dict[int, int | None] = {}
+    for o in occurrences:
+        i = max(0, bisect.bisect_right(starts, o.start) - 1)
+        while i < len(spans) and spans[i][0] < o.end:
+            known.setdefault(i + 1, o.page)
+            i += 1
+    return known
+
+
 def find_source(index: IndexVersion, name: str) -> str:
     """The indexed file `name` refers to: its exact name; else the indexed path that `name` ends in (like
     sources/a/readme.txt for a/readme.txt; the longest when several do); else the one indexed path that
@@ -185,7 +201,7 @@ def source_document(index: IndexVersion, name: str) -> SourceDocument:
         (o for p in index.passages for o in p.occurrences if o.file == file), key=lambda o: (o.start, o.end)
     )
     spans = paragraph_spans(record.text)
-    pages = _pages(len(spans), {o.paragraph: o.page for o in occurrences})
+    pages = _pages(len(spans), _paragraph_pages(spans, occurrences))
     paragraphs = tuple(SourceParagraph(n, a, b, page) for n, ((a, b), page) in enumerate(zip(spans, pages), start=1))
     # The note is read from the file's own title (ingest/ocr.py), which an edited sidecar title cannot hide.
     known_pages = max((p for p in pages if p is not None), default=None)
@@ -240,7 +256,7 @@ def location_label(doc: SourceDocument, start: int, end: int) -> str:
     """'¶ 12 (p. 3), chars 100–200' for a range of the source."""
     first, last = doc.paragraph_at(start), doc.paragraph_at(max(start, end - 1))
     numbers = f"¶ {first.number}" if first is last else f"¶ {first.number}–{last.number}"
-    page = f" ({page_name(doc.file, first.page)})" if first.page is not None else ""
+    page = f" ({page_name(doc.file, first.page, doc.meta)})" if first.page is not None else ""
     ocr = f", {OCR_NOTE}" if first.page in doc.ocr_pages else ""
     return f"{numbers}{page}, chars {start}–{end}{ocr}"
 
@@ -312,7 +328,7 @@ def source_html(doc: SourceDocument, focus: Focus | None = None, notice: str = "
     facts.append(f"file {escape(doc.file)}")
     facts.append(f"{len(doc.paragraphs)} paragraphs")
     if doc.pages:
-        facts.append(f"{doc.pages} {PAGE_WORDS.get(PurePosixPath(doc.file).suffix.lower(), 'page')}s")
+        facts.append(count_pages(doc.file, doc.pages))
     head.append(f'<p class="vb-doc-meta">{" · ".join(facts)}</p>')
     if focus is not None:
         passage = doc.focus_passage(focus.start, focus.end)
@@ -329,7 +345,7 @@ def source_html(doc: SourceDocument, focus: Focus | None = None, notice: str = "
         if paragraph.page is not None and paragraph.page != page:
             page = paragraph.page
             ocr = f" · {OCR_NOTE}" if page in doc.ocr_pages else ""
-            body.append(f'<div class="vb-page-mark" id="vb-page-{page}">{escape(page_name(doc.file, page))}{ocr}</div>')
+            body.append(f'<div class="vb-page-mark" id="vb-page-{page}">{escape(page_name(doc.file, page, doc.meta))}{ocr}</div>')
         body.append(_paragraph_html(doc, paragraph, focus, first_mark))
     figure = ""
     if page_image:
@@ -358,7 +374,7 @@ def source_text(doc: SourceDocument, first: int = 1, last: int | None = None, fo
         lines.append(byline)
     if meta.url:
         lines.append(meta.url)
-    pages = f", {doc.pages} pages" if doc.pages else ""
+    pages = f", {count_pages(doc.file, doc.pages)}" if doc.pages else ""
     lines.append(f"{doc.file} · {len(doc.paragraphs)} paragraphs{pages}")
     if doc.ocr_pages:
         lines.append(doc.ocr_notice())
@@ -370,7 +386,7 @@ def source_text(doc: SourceDocument, first: int = 1, last: int | None = None, fo
         if paragraph.page is not None and paragraph.page != page:
             page = paragraph.page
             ocr = f" ({OCR_NOTE})" if page in doc.ocr_pages else ""
-            lines.append(f"--- {page_name(doc.file, page)}{ocr} ---")
+            lines.append(f"--- {page_name(doc.file, page, doc.meta)}{ocr} ---")
         pieces = []
         for a, b, in_focus, _ in _segments(paragraph.start, paragraph.end, focus):
             pieces.append(f"»{doc.text[a:b]}«" if in_focus else doc.text[a:b])

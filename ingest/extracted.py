@@ -26,6 +26,7 @@ class Extracted:
     title: str = ""
     authors: tuple[str, ...] = ()
     date: str = ""
+    page_labels: tuple[str, ...] = ()  # how citations name each page, when more than its number (SourceMeta)
 
 
 # Author names document software writes by itself, not people's names.

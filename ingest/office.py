@@ -1,8 +1,9 @@
 """Slides (.pptx), OpenDocument text (.odt) and plain RTF (.rtf) as text, with their own metadata.
 
-Slides are pages: a passage cut from slide 4 cites page 4. Within a slide, each paragraph of a text
+Slides are pages: a passage cut from slide 4 cites slide 4. Within a slide, each paragraph of a text
 box, each table row (labelled with its header, as spreadsheet rows are) and the speaker notes are
-blocks of their own, in the order the slide stacks its shapes.
+blocks of their own, in the order the slide stacks its shapes. A hidden slide is read and marked, as a
+hidden sheet is: it opens with "Slide 4 (hidden)" and is cited as "slide 4 (hidden)".
 """
 
 from __future__ import annotations
@@ -54,13 +55,16 @@ def extract_pptx(data: bytes) -> Extracted:
     check_zip_size(data, "PPTX")
     try:
         deck = Presentation(io.BytesIO(data))
-        pages = []
-        for slide in deck.slides:
+        pages, hidden = [], []
+        for number, slide in enumerate(deck.slides, start=1):
             blocks = [block for shape in slide.shapes for block in _shape_blocks(shape)]
             if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
                 notes = [" ".join(p.text.split()) for p in slide.notes_slide.notes_text_frame.paragraphs]
                 if any(notes):
                     blocks += ["Speaker notes:", *notes]
+            hidden.append(slide.element.get("show") in ("0", "false"))  # <p:sld show="0">: skipped in the slide show
+            if hidden[-1] and any(b.strip() for b in blocks):  # a slide without text stays without
+                blocks.insert(0, f"Slide {number} (hidden)")
             pages.append(blocks)
         props = deck.core_properties
         title, author = props.title or "", props.author
@@ -70,7 +74,8 @@ def extract_pptx(data: bytes) -> Extracted:
         raise FormatError(f"corrupt or unreadable PPTX ({type(exc).__name__}: {exc})") from exc
     if not has_text(pages):
         raise FormatError("the PPTX has no text (slides of pictures only?)")
-    return Extracted(blocks_text(pages), title=title, authors=author_of(author))
+    labels = tuple(f"slide {n}" + (" (hidden)" if h else "") for n, h in enumerate(hidden, start=1)) if any(hidden) else ()
+    return Extracted(blocks_text(pages), title=title, authors=author_of(author), page_labels=labels)
 
 
 # ---------------------------------------------------------------- .odt (odfpy)

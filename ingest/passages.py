@@ -12,7 +12,8 @@ from ingest.sentences import split_sentences
 
 # Bumped whenever cleaning or cutting changes what becomes a passage: an index built by an older
 # version is then stale, and its unchanged sources are read and cut again (vectors are still reused).
-PASSAGE_RULES_VERSION = 4  # 3: Markdown rules for Markdown only (a .txt keeps its `**`, backticks, [x](y)); 4: DOCX table rows labelled by their headers
+PASSAGE_RULES_VERSION = 5  # 3: Markdown rules for Markdown only (a .txt keeps its `**`, backticks, [x](y)); 4: DOCX table rows labelled by their headers;
+# 5: a one-column CSV is never split at its commas, runs of short lines never cross a page (sheet, slide)
 
 # Word pieces of each text, counted in one call (a batch is far cheaper than one call per text).
 TokenCounter = Callable[[list[str]], list[int]]
@@ -95,20 +96,26 @@ def paragraph_sentences(text: str, offset: int = 0) -> list[Span]:
     return spans
 
 
-def sections(texts: list[str]) -> list[tuple[list[int], str]]:
+def sections(texts: list[str], pages: list[int | None] | None = None) -> list[tuple[list[int], str]]:
     """Paragraph indices packed together, each group with the heading it stands under.
 
     Heading-like lines (titles, bylines, dates, list items, fact-sheet lines: short, no sentence
     end) are neither dropped nor passages one by one: each run of them is packed into passages of
     its own, and the paragraphs after it record its first line (a title before its byline) as their
     heading until the next run. Body paragraphs stay passages of their own, so a paragraph two
-    sources share under different headings is still stored once and cites both.
+    sources share under different headings is still stored once and cites both. A run ends where
+    the page does (`pages`, one per text): a passage cites one page, so the rows of three sheets
+    are never quoted as sheet 1.
     """
     groups: list[tuple[list[int], str]] = []
     run: list[int] = []
     heading = ""
     for i, text in enumerate(texts):
         if is_heading(text):
+            if run and pages is not None and pages[i] != pages[run[-1]]:
+                heading = texts[run[0]]
+                groups.append((run, heading))
+                run = []
             run.append(i)
             continue
         if run:
@@ -132,7 +139,7 @@ def document_passages(
     spans = [paragraph_sentences(text, p.start) for text, p in zip(texts, doc.paragraphs, strict=True)]
     counts = iter(count_tokens([doc.text[s.start : s.end] for paragraph in spans for s in paragraph]))
     sizes_of = [[next(counts) for _ in paragraph] for paragraph in spans]
-    for members, heading in sections(texts):
+    for members, heading in sections(texts, [p.page for p in doc.paragraphs]):
         sentences: list[Span] = []
         sizes: list[int] = []
         owner: list[int] = []  # paragraph index of each sentence

@@ -131,6 +131,7 @@ def merge_meta(sidecar: SourceMeta | None, own: SourceMeta) -> SourceMeta:
         date=sidecar.date or own.date,
         url=sidecar.url or own.url,
         added=sidecar.added or own.added,
+        page_labels=own.page_labels,  # the file's own structure; sources.toml does not name pages
     )
 
 
@@ -157,7 +158,7 @@ def read_document(path: Path, sources_dir: Path, data: bytes | None = None) -> R
         raise ReadError("no text in the file")
     # A date the file's metadata lacks may be stated in its text ("Published: 3 March 2024").
     date = extracted.date or stated_date(extracted.text)
-    meta = SourceMeta(file=name, title=extracted.title, authors=extracted.authors, date=date)
+    meta = SourceMeta(file=name, title=extracted.title, authors=extracted.authors, date=date, page_labels=extracted.page_labels)
     return RawDocument(file=name, text=extracted.text, fingerprint=fingerprint_bytes(data), meta=meta)
 
 

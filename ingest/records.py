@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+# What a "page" of a source is, by format (ingest/office.py, sheets.py, ebook.py store its number in `page`).
+PAGE_WORDS = {".pptx": "slide", ".epub": "chapter", ".xlsx": "sheet", ".xls": "sheet", ".ods": "sheet"}
 
 
 def printable(text: str) -> str:
@@ -28,11 +32,21 @@ class SourceMeta:
     date: str = ""
     url: str = ""
     added: str = ""
+    # How citations name each page when the file says more than its number: a sheet's name, a
+    # hidden slide ('sheet "Ports"', 'slide 3 (hidden)'); page N is page_labels[N - 1].
+    page_labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("title", "publisher", "date", "url", "added"):
             object.__setattr__(self, name, printable(getattr(self, name)))
         object.__setattr__(self, "authors", tuple(a for a in (printable(a) for a in self.authors) if a))
+        object.__setattr__(self, "page_labels", tuple(printable(label) for label in self.page_labels))
+
+    def page_label(self, page: int) -> str:
+        """'p. 3', 'slide 3', 'chapter 3', or the page's own label ('sheet "Ports"', 'slide 3 (hidden)')."""
+        if 0 < page <= len(self.page_labels) and self.page_labels[page - 1]:
+            return self.page_labels[page - 1]
+        return f"{PAGE_WORDS.get(PurePosixPath(self.file).suffix.lower(), 'p.')} {page}"
 
     def to_dict(self) -> dict:
         return {
@@ -43,6 +57,7 @@ class SourceMeta:
             "date": self.date,
             "url": self.url,
             "added": self.added,
+            "page_labels": list(self.page_labels),
         }
 
     @classmethod
@@ -55,6 +70,7 @@ class SourceMeta:
             date=str(data.get("date", "")),
             url=str(data.get("url", "")),
             added=str(data.get("added", "")),
+            page_labels=tuple(str(label) for label in data.get("page_labels", ())),
         )
 
 

@@ -3,8 +3,10 @@
 A row becomes one block, "Row 7: Country: El Salvador | Population: 412,000", so a row found alone
 still says what its numbers are ("Population 412,000" stays findable) and where it stands (the row
 number as the spreadsheet shows it). Each sheet is a page (its number is the location of its rows)
-and opens with a "Sheet: NAME" line. Empty cells are left out; values are shown as the sheet shows
-them where the file says how (thousands separators, percentages, dates).
+and opens with a "Sheet: NAME" line; citations name the sheet ('sheet "Ports"'). Empty cells are left
+out, except a formula cell without a saved value, shown empty in its column ("Total:"); values are
+shown as the sheet shows them where the file says how (thousands separators, percentages, dates). A
+hidden sheet is read and marked: "Sheet: NAME (hidden)", cited as 'sheet "NAME" (hidden)'.
 """
 
 from __future__ import annotations
@@ -26,10 +28,18 @@ ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 
 @dataclass(frozen=True)
 class Sheet:
-    """One sheet's rows as cell texts, each with its 1-based row number."""
+    """One sheet's rows as cell texts, each with its 1-based row number; `blank` holds the (row number,
+    cell index) of cells shown empty rather than left out (a formula without a saved value)."""
 
     name: str
     rows: list[tuple[int, list[str]]]
+    hidden: bool = False
+    blank: frozenset[tuple[int, int]] = frozenset()
+
+    @property
+    def label(self) -> str:
+        """How citations name the sheet: 'sheet "Ports"', 'sheet "Costs" (hidden)'."""
+        return (f'sheet "{self.name}"' if self.name else "sheet") + (" (hidden)" if self.hidden else "")
 
 
 def check_ooxml_container(data: bytes, kind: str) -> None:
@@ -92,19 +102,22 @@ def _is_number(text: str) -> bool:
 
 def row_blocks(sheet: Sheet, label_sheet: bool) -> list[str]:
     """A sheet as blocks: its name, then every non-empty row labelled with its number and headers."""
-    rows = [(n, cells) for n, cells in sheet.rows if any(cells)]
+    rows = [(n, cells) for n, cells in sheet.rows if any(cells) or any(b[0] == n for b in sheet.blank)]
     if not rows:
         return []
     header_at = _header_index(rows)
     header = rows[header_at][1] if header_at is not None else []
-    blocks = [f"Sheet: {sheet.name}"] if sheet.name else []
+    hidden = " (hidden)" if sheet.hidden else ""
+    blocks = [f"Sheet: {sheet.name}{hidden}"] if sheet.name or hidden else []
     where = f"{sheet.name} row" if label_sheet and sheet.name else "Row"
     for i, (number, cells) in enumerate(rows):
         if i == header_at and len(rows) > 1:
             continue  # its names label every row below it
         names = header if header_at is not None and i > header_at else []
         labelled = [
-            f"{names[j]}: {cell}" if j < len(names) and names[j] else cell for j, cell in enumerate(cells) if cell
+            f"{names[j]}: {cell}".rstrip() if j < len(names) and names[j] else cell
+            for j, cell in enumerate(cells)
+            if cell or (number, j) in sheet.blank  # a formula without a saved value keeps its column, empty
         ]
         blocks.append(f"{where} {number}: " + " | ".join(labelled))
     return blocks
@@ -120,6 +133,37 @@ def sheets_text(sheets: list[Sheet], kind: str, paged: bool = True) -> str:
     if paged and len(pages) == 1:
         pages.append([])
     return blocks_text(pages)
+
+
+def workbook(sheets: list[Sheet], kind: str, title: str = "", authors: tuple[str, ...] = ()) -> Extracted:
+    """A workbook's text, one page per sheet, each page cited by its sheet's name. Without a title of
+    its own it is titled by its sheets' names (as a CSV by its columns'): cleaning would otherwise take
+    its first line, "Sheet: NAME", and a row of another sheet would be cited under that name."""
+    title = title or " · ".join(s.name for s in sheets if s.name)
+    return Extracted(sheets_text(sheets, kind), title=title, authors=authors, page_labels=tuple(s.label for s in sheets))
+
+
+def _uncomputed_cells(worksheet) -> frozenset[tuple[int, int]]:
+    """(row, column), both 1-based, of the cells of a read-only openpyxl worksheet that hold a formula
+    without a saved value: openpyxl reads them as empty (data_only), yet the sheet shows a result there."""
+    from openpyxl.utils.cell import coordinate_to_tuple
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+    from openpyxl.xml.functions import iterparse  # defusedxml's when installed, as openpyxl reads
+
+    cell_tag, row_tag = f"{{{SHEET_MAIN_NS}}}c", f"{{{SHEET_MAIN_NS}}}row"
+    formula_tag, value_tag = f"{{{SHEET_MAIN_NS}}}f", f"{{{SHEET_MAIN_NS}}}v"
+    open_part = getattr(worksheet, "_get_source", None)  # a read-only worksheet streams its XML part
+    if open_part is None:
+        return frozenset()
+    found = set()
+    with open_part() as part:
+        for _, element in iterparse(part, events=("end",)):
+            if element.tag == cell_tag:
+                if element.find(formula_tag) is not None and not element.findtext(value_tag) and element.get("r"):
+                    found.add(coordinate_to_tuple(element.get("r")))
+            elif element.tag == row_tag:
+                element.clear()  # memory stays that of one row
+    return frozenset(found)
 
 
 # ---------------------------------------------------------------- .xlsx (openpyxl)
@@ -143,13 +187,17 @@ def extract_xlsx(data: bytes) -> Extracted:
     try:
         sheets = []
         for worksheet in book.worksheets:
-            rows = []
+            uncomputed = _uncomputed_cells(worksheet)
+            rows, blank = [], set()
             for row in worksheet.iter_rows():
                 cells = [cell_text(c.value, getattr(c, "number_format", "") or "") for c in row[:MAX_COLUMNS]]
                 number = next((c.row for c in row if getattr(c, "row", None)), None)
-                if number is not None and any(cells):
+                empty = {j for j, c in enumerate(row[:MAX_COLUMNS]) if (getattr(c, "row", 0), getattr(c, "column", 0)) in uncomputed}
+                if number is not None and (any(cells) or empty):
                     rows.append((number, cells))
-            sheets.append(Sheet(worksheet.title, rows))
+                    blank.update((number, j) for j in empty)
+            hidden = worksheet.sheet_state in ("hidden", "veryHidden")
+            sheets.append(Sheet(worksheet.title, rows, hidden, frozenset(blank)))
         props = book.properties
         title, creator = props.title or "", props.creator
     except FormatError:
@@ -158,7 +206,7 @@ def extract_xlsx(data: bytes) -> Extracted:
         raise FormatError(f"corrupt or unreadable XLSX ({type(exc).__name__}: {exc})") from exc
     finally:
         book.close()
-    return Extracted(sheets_text(sheets, "spreadsheet"), title=title, authors=author_of(creator))
+    return workbook(sheets, "spreadsheet", title, author_of(creator))
 
 
 # ---------------------------------------------------------------- .xls (xlrd)
@@ -195,13 +243,13 @@ def extract_xls(data: bytes) -> Extracted:
                     cells.append(cell_text(value))
                 if any(cells):
                     rows.append((r + 1, cells))
-            sheets.append(Sheet(sheet.name, rows))
+            sheets.append(Sheet(sheet.name, rows, hidden=getattr(sheet, "visibility", 0) != 0))  # 1 hidden, 2 very hidden
         author = getattr(book, "user_name", "")
     except Exception as exc:
         raise FormatError(f"corrupt or unreadable XLS ({type(exc).__name__}: {exc})") from exc
     finally:
         book.release_resources()
-    return Extracted(sheets_text(sheets, "spreadsheet"), authors=author_of(author))
+    return workbook(sheets, "spreadsheet", authors=author_of(author))
 
 
 # ---------------------------------------------------------------- .ods (odfpy)
@@ -219,38 +267,58 @@ def _ods_cell(cell) -> str:
     return str(value)
 
 
+def _hidden_table_styles(document) -> set[str]:
+    """Names of the table styles that hide a table (style:table-properties table:display="false")."""
+    from odf.namespaces import STYLENS, TABLENS
+    from odf.style import Style, TableProperties
+
+    styles = document.automaticstyles.getElementsByType(Style) if document.automaticstyles else []
+    return {
+        str(style.attributes.get((STYLENS, "name")))
+        for style in styles
+        if any(props.attributes.get((TABLENS, "display")) == "false" for props in style.getElementsByType(TableProperties))
+    }
+
+
 def extract_ods(data: bytes) -> Extracted:
     """Every table of an OpenDocument spreadsheet (repeated rows and cells expanded, empty ones skipped)."""
-    from odf.namespaces import TABLENS
+    from odf.namespaces import OFFICENS, TABLENS
     from odf.table import Table, TableRow
 
     document, title, authors = open_odf(data, "ODS")
     sheets = []
     try:
+        hiding = _hidden_table_styles(document)
         for table in document.spreadsheet.getElementsByType(Table):
-            rows = []
+            rows, blank = [], set()
             number = 0
             for row in table.getElementsByType(TableRow):
                 repeat = int(row.attributes.get((TABLENS, "number-rows-repeated"), 1) or 1)
                 cells: list[str] = []
+                empty: list[int] = []  # formula cells without a saved value: shown empty, in their column
                 for cell in row.childNodes:
                     if cell.qname[1] not in ("table-cell", "covered-table-cell"):
                         continue
                     times = int(cell.attributes.get((TABLENS, "number-columns-repeated"), 1) or 1)
                     text = _ods_cell(cell) if cell.qname[1] == "table-cell" else ""  # a covered cell shows nothing
-                    cells.extend([text] * min(times, MAX_COLUMNS - len(cells)))
+                    count = min(times, MAX_COLUMNS - len(cells))
+                    if not text and cell.attributes.get((TABLENS, "formula")) and cell.attributes.get((OFFICENS, "value")) is None:
+                        empty.extend(range(len(cells), len(cells) + count))
+                    cells.extend([text] * count)
                     if len(cells) >= MAX_COLUMNS:
                         break
-                if any(cells):
+                if any(cells) or empty:
                     for copy in range(repeat):
                         rows.append((number + copy + 1, list(cells)))
+                        blank.update((number + copy + 1, j) for j in empty)
                 number += repeat
-            sheets.append(Sheet(str(table.getAttribute("name") or ""), rows))
+            hidden = str(table.attributes.get((TABLENS, "style-name")) or "") in hiding
+            sheets.append(Sheet(str(table.getAttribute("name") or ""), rows, hidden, frozenset(blank)))
     except FormatError:
         raise
     except Exception as exc:
         raise FormatError(f"corrupt or unreadable ODS ({type(exc).__name__}: {exc})") from exc
-    return Extracted(sheets_text(sheets, "spreadsheet"), title=title, authors=authors)
+    return workbook(sheets, "spreadsheet", title, authors)
 
 
 def open_odf(data: bytes, kind: str):
