@@ -29,7 +29,7 @@ from eval.datasets import load_gold, load_squad, safe_document_name, with_source
 from eval.run import default_gold_files
 from eval.studies.answer_study import _sigmoid, fit_standardized
 from eval.studies.common import STUDIES_DIR, kept_index
-from eval.studies.train_reader import HELD_OUT_V1, HELD_OUT_V2, SQUAD1, SQUAD2
+from eval.studies.reader_data import HELD_OUT_V1, HELD_OUT_V2, SQUAD1, SQUAD2
 from index.search.answerability import FEATURES, MODEL_PATH, READER_FEATURES, AnswerabilityModel
 from index.build.pipeline import build_index, index_is_current
 from index.config import Settings

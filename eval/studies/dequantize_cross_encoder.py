@@ -110,7 +110,7 @@ def check(folder: Path, onnx_path: Path, pairs: list[tuple[str, str]]) -> tuple[
 
 def sample_pairs(n: int = 48) -> list[tuple[str, str]]:
     """Real SQuAD questions with their own paragraph and with another article's, so logits span both signs."""
-    from eval.studies.train_reader import SQUAD1
+    from eval.studies.reader_data import SQUAD1
 
     data = json.loads(SQUAD1.read_text(encoding="utf-8"))["data"]
     pairs = []

