@@ -7,7 +7,10 @@ import numpy as np
 from index.models.embed import Embedder
 from index.models.query_encoder import TextEncoder
 from index.search.records import Candidates
+from index.storage.lexical import WORD, corrected_question, stem
 from index.storage.store import IndexVersion
+
+SPELLING_PROBE = 20  # passages read for how the sources spell a corrected term
 
 
 def best_sentence(index: IndexVersion, rows: np.ndarray, question_vector: np.ndarray) -> np.ndarray:
@@ -24,7 +27,12 @@ def best_sentence(index: IndexVersion, rows: np.ndarray, question_vector: np.nda
 def find_candidates(
     index: IndexVersion, encoder: Embedder | TextEncoder, question: str, files: list[str] | None, n: int
 ) -> Candidates:
-    """The union of the dense and the lexical top `n` (every passage of `files` when given), scored by both."""
+    """The union of the dense and the lexical top `n` (every passage of `files` when given), scored by both.
+
+    A question term no passage has is read as the nearest term passages do have (a typo: "prisn" is
+    "prison"), and both retrievers get the question so spelled; words the index knows are never changed.
+    """
+    question = spelled_question(index, question, encoder)
     question_vector = encoder.encode([question])[0]
     lexical_query = index.lexical.query(question)
     if files:
@@ -40,3 +48,23 @@ def find_candidates(
     bound = lexical_query.bound
     confidence = float(lexical.max()) / bound if bound > 0 and len(rows) else 0.0
     return Candidates(index, question_vector, rows, dense, lexical, best_sentence(index, rows, question_vector), confidence)
+
+
+def spelled_question(index: IndexVersion, question: str, encoder: Embedder | TextEncoder | None = None) -> str:
+    """`question` with its unknown words spelled as the sources spell their nearest known term, or as
+    it is (no unknown word, or a lexical backend without a vocabulary, such as Milvus full text).
+
+    A word the encoder's vocabulary holds whole ("locked", "imitate") is English the sources happen not
+    to use, not a typo: it is never respelled (a small collection lacks most words).
+    """
+    correct = getattr(index.lexical, "corrections", None)
+    corrections = correct(question) if correct is not None else {}
+    count_tokens = getattr(encoder, "count_tokens", None)
+    if corrections and count_tokens is not None:
+        words = [w for w in WORD.findall(question) if stem(w) in corrections]
+        whole = {stem(w) for w, n in zip(words, count_tokens([w.lower() for w in words]), strict=True) if n == 1}
+        corrections = {term: near for term, near in corrections.items() if term not in whole}
+    if not corrections:
+        return question
+    probe = index.lexical.query(" ".join(corrections.values())).top(SPELLING_PROBE)
+    return corrected_question(question, corrections, [index.passages[int(r)].text for r in probe])

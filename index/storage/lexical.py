@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,6 +28,103 @@ _STEMMER = Stemmer.Stemmer("english")
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stopword-free, stemmed tokens; the same for passages and questions."""
     return _bm25s().tokenize(texts, stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False)
+
+
+WORD = re.compile(r"(?u)\b\w\w+\b")  # bm25s's own token pattern: the words `tokenize` sees
+
+
+def stem(word: str) -> str:
+    """The BM25 term of one word (no stopword check)."""
+    return _STEMMER.stemWord(word.lower())
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance (insertions, deletions, substitutions, swaps of neighbours),
+    or `limit + 1` as soon as it is certain to exceed `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before, row = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (ca != cb))
+            if before is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], before[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        before, row = row, current
+    return row[-1]
+
+
+def allowed_typos(term: str) -> int:
+    """How many edits a query term may be from the index term it is read as: none for short terms (too many
+    neighbours: "cat" is one edit from "car"), one up to 7 letters, two beyond."""
+    return 0 if len(term) < 4 else 1 if len(term) < 8 else 2
+
+
+class Vocabulary:
+    """An index's terms by their character bigrams, to find the known term nearest an unknown one.
+
+    The q-gram lemma prunes: a term within k edits of another shares at least max(len) + 1 - 2k of its
+    padded bigrams, so only terms sharing that many are measured (a few dozen, not the whole vocabulary).
+    """
+
+    def __init__(self, terms: list[str], frequency: np.ndarray) -> None:
+        self.terms, self.frequency = terms, frequency
+        self.lengths = np.array([len(t) for t in terms], dtype=np.int32)
+        postings: dict[str, list[int]] = {}
+        for i, term in enumerate(terms):
+            for gram in set(self._bigrams(term)):
+                postings.setdefault(gram, []).append(i)
+        self.postings = {g: np.array(ids, dtype=np.int32) for g, ids in postings.items()}
+
+    @staticmethod
+    def _bigrams(term: str) -> list[str]:
+        padded = f"^{term}$"
+        return [padded[i : i + 2] for i in range(len(padded) - 1)]
+
+    def nearest(self, term: str) -> str | None:
+        """The known term fewest edits from `term` (within allowed_typos; ties to the most frequent), or None."""
+        limit = allowed_typos(term)
+        grams = [self.postings[g] for g in set(self._bigrams(term)) if g in self.postings]
+        if not limit or not grams:
+            return None
+        shared = np.bincount(np.concatenate(grams), minlength=len(self.terms))
+        close = np.abs(self.lengths - len(term)) <= limit
+        need = np.maximum(self.lengths, len(term)) + 1 - 2 * limit
+        best: tuple[int, int, str] | None = None
+        for i in np.flatnonzero(close & (shared >= need)):
+            distance = edit_distance(term, self.terms[i], limit)
+            if distance <= limit and (best is None or (distance, -self.frequency[i]) < best[:2]):
+                best = (distance, -int(self.frequency[i]), self.terms[i])
+        return best[2] if best else None
+
+
+def corrected_question(question: str, corrections: dict[str, str], texts: list[str]) -> str:
+    """`question` with each word whose term was corrected replaced by a word of `texts` (passages that
+    hold the corrected term) with that term: "prisn" -> "prison", as the sources spell it. A word stays
+    as asked when no word of `texts` has the term, or when that word is more than a typo away from it."""
+    if not corrections:
+        return question
+    spelled: dict[str, str] = {}
+    wanted = set(corrections.values())
+    for text in texts:
+        for word in WORD.findall(text):
+            term = stem(word)
+            if term in wanted and term not in spelled:
+                spelled[term] = word
+        if len(spelled) == len(wanted):
+            break
+
+    def fix(match: re.Match) -> str:
+        word = spelled.get(corrections.get(stem(match[0]), ""))
+        limit = allowed_typos(match[0])
+        # Close as written too, not only as stems: "imitate" (stem "imit") is not a typo of "limit".
+        if word is None or edit_distance(match[0].lower(), word.lower(), limit) > limit:
+            return match[0]
+        return word.capitalize() if match[0][:1].isupper() else word.lower()  # the question's capitals
+
+    return WORD.sub(fix, question)
 
 
 def terms_text(text: str) -> str:
@@ -75,6 +174,23 @@ class LexicalIndex:
         if len(nonempty):
             self._term_max[nonempty] = np.maximum.reduceat(data, indptr[nonempty])
         self._document_frequency = np.diff(indptr)
+
+    @cached_property
+    def vocabulary(self) -> Vocabulary:
+        """The index's terms for typo correction, indexed on first use (a question with an unknown term)."""
+        vocab = self._retriever.vocab_dict
+        terms = sorted(vocab, key=vocab.get)
+        frequency = np.array([self._document_frequency[vocab[t]] if vocab[t] < len(self._document_frequency) else 0 for t in terms])
+        return Vocabulary(terms, frequency)
+
+    def corrections(self, question: str) -> dict[str, str]:
+        """Each term of `question` that no passage has, mapped to the nearest term passages do have
+        (a typo: "prisn" -> "prison"); terms with no near neighbour are left out."""
+        vocab = self._retriever.vocab_dict
+        unknown = [t for t in dict.fromkeys(tokenize([question])[0]) if t not in vocab]
+        # A number is never a typo of another number (2018 is not 2019).
+        found = {t: self.vocabulary.nearest(t) for t in unknown if allowed_typos(t) and not any(c.isdigit() for c in t)}
+        return {t: near for t, near in found.items() if near}
 
     def idf(self, terms: list[str]) -> dict[str, float]:
         """BM25 inverse document frequency of each (tokenized) term; a term no passage has weighs most."""
