@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -104,12 +106,29 @@ def _added_line(item: Added) -> str:
     return f"updated {file}: {title} (the old version is in the trash: `verbatim restore {item.trashed.id}`; {metadata})"
 
 
+@contextmanager
+def _add_progress(settings: Settings, paths: int) -> Iterator[None]:
+    """While `add` reads its files, never silent: each scanned page as OCR reads it (a bar on a terminal, a
+    line otherwise), kept in the index's OCR cache page by page (a killed add resumes there), and a line
+    every 10 s for reads that cannot count themselves (a 100k-row workbook)."""
+    from index.build.ocr_progress import PageMeter, ScanPages, adding_ocr
+    from index.build.progress import Heartbeat
+    from ingest.ocr import ocr_settings
+
+    bars = sys.stderr.isatty()
+    pages = ScanPages(lambda n: PageMeter(f"scanned file {n} of this add", bars))
+    what = "1 path" if paths == 1 else f"{paths} paths"
+    with ocr_settings(adding_ocr(settings, pages)), Heartbeat(f"add: reading {what} (each file's title and text)"):
+        yield
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     from ingest.library import add_sources
     from ingest.records import printable
 
     settings = _settings(args)
-    added, skipped = add_sources(args.paths, settings.sources_dir, trash_dir=settings.trash, metadata=args.metadata)
+    with _add_progress(settings, len(args.paths)):
+        added, skipped = add_sources(args.paths, settings.sources_dir, trash_dir=settings.trash, metadata=args.metadata)
     for item in added:
         print(_added_line(item))
     for item in skipped:

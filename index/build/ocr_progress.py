@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from index.build.progress import _duration
 from index.config import Settings, cpu_threads
-from ingest.ocr import OcrSettings
+from ingest.ocr import OcrSettings, PageProgress
 
 OCR_CACHE = "ocr-cache"  # under the index folder: one JSON file of recognized pages per file content (sha256)
+
+
+def page_line(name: str, done: int, total: int, cached: int, elapsed: float) -> str:
+    """"OCR scan.pdf: 12/60 pages (4 from the cache), 0.4 s/page, ETA 19s": the rate counts pages read now."""
+    read = done - cached
+    rate = f", {elapsed / read:.1f} s/page" if read else ""
+    from_cache = f" ({cached} from the cache)" if cached else ""
+    eta = f", ETA {_duration(elapsed / read * (total - done))}" if read and done < total else ""
+    return f"OCR {name}: {done}/{total} pages{from_cache}{rate}{eta}"
 
 
 class PageMeter:
@@ -39,12 +50,44 @@ class PageMeter:
             if done >= total:
                 self.bar.close()
             return
-        read = done - self.first
-        elapsed = time.monotonic() - self.started
-        rate = f", {elapsed / read:.1f} s/page" if read else ""
-        cached = f" ({self.first} from the cache)" if self.first else ""
-        eta = f", ETA {round(elapsed / read * (total - done))}s" if read and done < total else ""
-        print(f"OCR {self.name}: {done}/{total} pages{cached}{rate}{eta}", file=sys.stderr, flush=True)
+        print(page_line(self.name, done, total, self.first, time.monotonic() - self.started), file=sys.stderr, flush=True)
+
+
+class CallbackMeter:
+    """One file's OCR progress handed to `report(line, done, total)` (the web app's progress bar)."""
+
+    def __init__(self, name: str, report: Callable[[str, int, int], None]) -> None:
+        self.name, self.report = name, report
+        self.started = time.monotonic()
+        self.first: int | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.first is None:
+            self.first = done
+        self.report(page_line(self.name, done, total, self.first, time.monotonic() - self.started), done, total)
+
+
+class ScanPages:
+    """OCR progress over files the reader does not name (an add or an upload reads its files itself):
+    a document starts when the page count starts again, and gets its own meter, `meter(n)` for the n-th."""
+
+    def __init__(self, meter: Callable[[int], PageProgress]) -> None:
+        self.meter = meter
+        self.count, self.done, self.total = 0, 0, 0
+        self.current: PageProgress | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.current is None or total != self.total or done < self.done:
+            self.count += 1
+            self.current = self.meter(self.count)
+        self.done, self.total = done, total
+        self.current(done, total)
+
+
+def adding_ocr(settings: Settings, progress: PageProgress | None) -> OcrSettings:
+    """OCR settings for reading files as they are added: the index's page cache (each page is kept as it
+    is read, so a killed add resumes where it stopped) and `progress`."""
+    return OcrSettings(cache_dir=ocr_cache_dir(settings), progress=progress, workers=cpu_threads())
 
 
 def ocr_cache_dir(settings: Settings) -> Path:

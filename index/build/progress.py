@@ -104,3 +104,34 @@ def counted(
             yield item
         lines.update(len(items))
         lines.current = ""
+
+
+class Heartbeat:
+    """A line every `interval` seconds while work that cannot count itself runs ("adding 3 files: reading
+    them, 40s so far"), so a long read (a 100k-row workbook) is never silent. `note` adds what is known."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, interval: float = 10.0) -> None:
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval = interval
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def line(self) -> str:
+        return f"{self.label}, {_duration(time.monotonic() - self.started)} so far"
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            print(self.line(), file=self.stream, flush=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
