@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 
 from app.present import escape, safe_url, who_and_when
 from index.storage.store import IndexVersion
-from ingest.ocr import OCR_NOTE, ocr_pages
+from ingest.ocr import OCR_LANGUAGES_NOTE, OCR_NOTE, ocr_pages
 from ingest.records import PAGE_WORDS, Occurrence, SourceMeta
 
 # Cleaning joins a document's paragraphs with one blank line (ingest/clean.py, clean_document) and no
@@ -84,7 +84,7 @@ class SourceDocument:
         where = "" if len(self.ocr_pages) >= pages else f" on {', '.join(page_name(self.file, p, self.meta) for p in self.ocr_pages)}"
         return (
             f"The text{where} was recognized by OCR from the page image: a quote may differ from the page "
-            "(a misread letter or figure), so check it against the original."
+            f"(a misread letter or figure), so check it against the original. {OCR_LANGUAGES_NOTE}."
         )
 
     @property

@@ -37,6 +37,9 @@ from pathlib import Path
 from ingest.extracted import PAGE_BREAK, Extracted, FormatError
 
 OCR_NOTE = "text recognized by OCR"
+# Only these tesseract models are used (Engine): a page in another language comes out in their letters
+# (a German "Brückenwärter" reads "Bruckenwarter"), so every OCR warning says so.
+OCR_LANGUAGES_NOTE = "OCR reads English and Spanish only: text in other languages may be misread"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 DPI = 300  # pages without a scan in them (vector drawings of text), and the most a scan is rendered at
 MIN_DPI = 150  # a scan of lower resolution is enlarged to this: tesseract reads small glyphs badly
