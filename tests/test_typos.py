@@ -26,6 +26,7 @@ def test_the_nearest_known_term_is_found_by_bigrams():
     vocabulary = Vocabulary(["prison", "poison", "person", "salvador"], frequency=__import__("numpy").array([5, 1, 3, 4]))
     assert vocabulary.nearest("prisn") == "prison"
     assert vocabulary.nearest("salvdor") == "salvador"
+    assert vocabulary.nearest("prsion") == "prison"  # two neighbours swapped
     assert vocabulary.nearest("zebra") is None
     assert vocabulary.nearest("pri") is None  # too short to tell a typo from another word
 

@@ -65,8 +65,8 @@ def allowed_typos(term: str) -> int:
 class Vocabulary:
     """An index's terms by their character bigrams, to find the known term nearest an unknown one.
 
-    The q-gram lemma prunes: a term within k edits of another shares at least max(len) + 1 - 2k of its
-    padded bigrams, so only terms sharing that many are measured (a few dozen, not the whole vocabulary).
+    The q-gram lemma prunes: a term within k edits of another shares at least max(len) + 1 - 3k of its
+    padded bigrams (a swap of neighbours breaks three), so only terms sharing that many are measured (a few dozen, not the whole vocabulary).
     """
 
     def __init__(self, terms: list[str], frequency: np.ndarray) -> None:
@@ -91,7 +91,7 @@ class Vocabulary:
             return None
         shared = np.bincount(np.concatenate(grams), minlength=len(self.terms))
         close = np.abs(self.lengths - len(term)) <= limit
-        need = np.maximum(self.lengths, len(term)) + 1 - 2 * limit
+        need = np.maximum(self.lengths, len(term)) + 1 - 3 * limit
         best: tuple[int, int, str] | None = None
         for i in np.flatnonzero(close & (shared >= need)):
             distance = edit_distance(term, self.terms[i], limit)
