@@ -20,13 +20,16 @@ from index.models.model_files import ModelFileError
 from index.storage.store import IndexError_
 from ingest.library import MAX_FILE_BYTES, NotASource, add_sources, list_trash, managed_sources, remove_source, restore_source
 from ingest.metadata import MetadataError
+from ingest.ocr import ocr_settings
 from ingest.readers import SUPPORTED_SUFFIXES
 
+# Example questions, each with the source that answers it: shown only while that source is indexed, so a
+# collection of other documents is never offered questions about El Salvador.
 EXAMPLES = [
-    "How many people are in prison in El Salvador?",
-    "How many times has the state of emergency been extended?",
-    "Which countries have copied Bukele's approach?",
-    "What does Beatriz Magaloni say about the prisons?",
+    ("How many people are in prison in El Salvador?", "pism-international-echoes-of-el-salvador-public-security-model.txt"),
+    ("How many times has the state of emergency been extended?", "pism-international-echoes-of-el-salvador-public-security-model.txt"),
+    ("Which countries have copied Bukele's approach?", "csis-burgeoning-regional-appeal-of-mano-dura.txt"),
+    ("What does Beatriz Magaloni say about the prisons?", "wola-podcast-grim-side-of-el-salvador-security-model.txt"),
 ]
 log = logging.getLogger("verbatim.web")
 UNEXPECTED = "Something went wrong while answering; the details are in the server log. Please try again."
@@ -45,20 +48,72 @@ CSS = """
 HEAD = f"<script>{Path(__file__).with_name('chat_tools.js').read_text(encoding='utf-8')}</script>"
 
 
-MAX_REPLY_CHARS = 600  # a status or error reply longer than this is cut (a list of every source, say)
+MAX_REPLY_CHARS = 600  # an error reply in the chat longer than this is cut (a list of every source, say)
 # What is left of an absolute path after the known folders are named: its folders are dropped, its file kept.
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/])/(?:[^\s/'\"]+/)+")
 
 
-def plain_reply(message: str, settings: Settings) -> str:
-    """`message` as a web reply may carry it: plain text, short, and without the server's file-system paths
-    (a file under a known folder by its path there, the folder itself by what it is, other folders dropped)."""
+def plain_reply(message: str, settings: Settings, limit: int | None = MAX_REPLY_CHARS) -> str:
+    """`message` as a web reply may carry it: plain text, without the server's file-system paths (a file
+    under a known folder by its path there, the folder itself by what it is, other folders dropped), and
+    cut at `limit` characters (None: whole, as a Sources report is: every file's line counts)."""
     named = {settings.sources_dir: "the sources folder", settings.index_dir: "the index folder", settings.trash: "the trash"}
     for folder in sorted(named, key=lambda f: -len(str(f))):  # the trash may sit inside the index folder
         for form in dict.fromkeys((str(folder), str(Path(folder).resolve()))):
             message = message.replace(form + "/", "").replace(form, named[folder])
     message = _ABSOLUTE_PATH.sub("", message)
-    return message if len(message) <= MAX_REPLY_CHARS else message[: MAX_REPLY_CHARS - 1] + "…"
+    return message if limit is None or len(message) <= limit else message[: limit - 1] + "…"
+
+
+def report_summary(notes: list[str]) -> list[str]:
+    """The report of a change with a first line that counts it when it names many files, so the outcome
+    is read before the list ("19 files: 17 added, 2 skipped.")."""
+    kinds = {"Added": "added", "Updated": "updated", "Unchanged": "unchanged", "Skipped": "skipped"}
+    counts = {word: sum(n.startswith(k + " ") for n in notes) for k, word in kinds.items()}
+    files = sum(counts.values())
+    if files < 4:
+        return notes
+    counted = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
+    return [f"{files} files: {counted}.", *notes]
+
+
+def upload_ocr(settings: Settings, progress, files: int):
+    """OCR settings while uploaded files are read: pages kept in the index's cache as they are read, and
+    each page reported on the Sources tab's progress bar ("OCR scanned file 1 of this upload: 12/60
+    pages, 0.4 s/page, ETA 19s"); the reading itself is announced first."""
+    from index.build.ocr_progress import CallbackMeter, ScanPages, adding_ocr
+
+    progress(0, desc=f"Reading {files} uploaded file{'s' if files != 1 else ''} (title and text; scanned pages by OCR)")
+    report = lambda line, done, total: progress((done, total), desc=line, unit="pages")  # noqa: E731
+    return adding_ocr(settings, ScanPages(lambda n: CallbackMeter(f"scanned file {n} of this upload", report)))
+
+
+def example_questions(indexed: set[str]) -> list[list[str]]:
+    """The example questions whose answering source is indexed."""
+    return [[question] for question, source in EXAMPLES if source in indexed]
+
+
+def example_dataset(indexed: set[str]) -> gr.Dataset:
+    """The examples as the collection is now (sources change while the app runs): hidden when none applies."""
+    samples = example_questions(indexed)
+    return gr.Dataset(samples=samples or [[""]], visible=bool(samples))
+
+
+def did_you_mean(searcher: Searcher, question: str) -> str:
+    """A note offering the question as the sources spell its unknown words (typos), or ""."""
+    from index.search.candidates import spelled_question
+
+    try:
+        spelled = spelled_question(searcher.index(), question)
+    except IndexError_:
+        return ""
+    if spelled == question:
+        return ""
+    link = escape(question_link(spelled))
+    return (
+        f'<p class="vb-note">Did you mean <a class="vb-spelled" href="{link}" target="_blank" rel="noopener">'
+        f"{escape(spelled)}</a>? Words the sources do not have were searched as the nearest words they have.</p>"
+    )
 
 
 def trash_choices(settings: Settings) -> list[tuple[str, str]]:
@@ -73,6 +128,12 @@ def trash_choices(settings: Settings) -> list[tuple[str, str]]:
 def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
     """The Blocks app; the Searcher (model and index) is loaded once and shared by all users."""
     searcher = searcher or Searcher(settings)
+
+    def source_names() -> list[str]:
+        try:
+            return list(searcher.index().sources)
+        except IndexError_:
+            return []
 
     def source_choices() -> list[tuple[str, str]]:
         try:
@@ -106,7 +167,8 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         trashed = trash_choices(settings)
         return (
             # Plain text (a Textbox shows it as written): API callers read it without entities or paths.
-            "\n\n".join(plain_reply(part, settings) for part in (status, problem) if part),
+            # Whole: with many files, the skipped and "Indexed…" lines come last (the box scrolls, and folds).
+            "\n\n".join(plain_reply(part, settings, limit=None) for part in (status, problem) if part),
             table,
             gr.Dropdown(choices=choices, value=[]),
             gr.Dropdown(choices=removable, value=None),
@@ -165,11 +227,12 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         if not paths:
             return *lists("Choose files to upload first."), None
         try:
-            added, skipped = add_sources([Path(p) for p in paths], settings.sources_dir, trash_dir=settings.trash)
+            with ocr_settings(upload_ocr(settings, progress, len(paths))):
+                added, skipped = add_sources([Path(p) for p in paths], settings.sources_dir, trash_dir=settings.trash)
         except MetadataError as exc:
             return *lists(f"Nothing was added: {exc}"), None
         notes = [f"{'Updated' if a.replaced else 'Added'} {a.file}: {a.title}" for a in added]
-        notes += [f"Skipped {s.file}: {s.reason}" for s in skipped]
+        notes = report_summary(notes + [f"Skipped {s.file}: {s.reason}" for s in skipped])
         if not added:
             return *lists("\n\n".join(notes)), None
         return *rebuild(notes, progress), None
@@ -228,6 +291,9 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             note = language_note(asked, settings.model)
             if note:
                 reply = f'<p class="vb-note">{escape(note)}</p>\n{reply}'
+            spelled = did_you_mean(searcher, asked)  # typos: the question as the sources spell it
+            if spelled:
+                reply = f"{spelled}\n{reply}"
         history.append({"role": "user", "content": escape(asked)})
         history.append({"role": "assistant", "content": reply})
         return history, ""
@@ -285,7 +351,9 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                         elem_id="vb-question",
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="vb-ask")
-                gr.Examples(EXAMPLES, inputs=box)
+                # Only questions the collection answers: none about El Salvador in a collection without its sources.
+                shown_examples = example_questions(set(source_names()))
+                examples = gr.Examples(shown_examples or [[""]], inputs=box, elem_id="vb-examples", visible=bool(shown_examples))
                 export = gr.Button("Export conversation (Markdown)", size="sm", elem_id="vb-export")
             with gr.Column(scale=1):
                 k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages")
@@ -302,7 +370,9 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                 elem_id="vb-sources",
             )
             # Plain text, shown as written: a file name with markup in it is inert, and API callers get no entities.
-            status = gr.Textbox(show_label=False, interactive=False, container=False, lines=1, max_lines=30, elem_id="vb-status")
+            # The whole report of the last change (every file's line; the box scrolls), folded away on demand.
+            with gr.Accordion("Report of the last change", open=True, elem_id="vb-status-box"):
+                status = gr.Textbox(show_label=False, interactive=False, container=False, lines=1, max_lines=15, elem_id="vb-status")
             # Folders `verbatim sync` keeps in step, with their last sync (sync.json in the index folder).
             from ingest.sync import synced_lines
 
@@ -327,15 +397,16 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                     rebuild_button = gr.Button("Rebuild index")
         outputs = [status, table, files, doomed, trashed, confirm_row, pending]
         app.load(lists, None, outputs, api_name=False)
-        uploads.upload(upload, [uploads], outputs + [uploads], api_name="upload", concurrency_id="build", concurrency_limit=1)
+        app.load(lambda: example_dataset(set(source_names())), None, examples.dataset, api_name=False)
+        uploads.upload(upload, [uploads], outputs + [uploads], api_name="upload", concurrency_id="build", concurrency_limit=1, show_progress_on=[status])
         remove_button.click(confirm_removal, [doomed], [confirm_row, pending, status, confirm_button], api_name=False)
         doomed.change(withdraw_confirmation, [doomed, pending], [confirm_row, pending, status], api_name=False)
         cancel_button.click(lambda: (gr.Row(visible=False), "", "Nothing was removed."), None, [confirm_row, pending, status], api_name=False)
-        confirm_button.click(remove_confirmed, [pending, doomed], outputs, api_name=False, concurrency_id="build", concurrency_limit=1)
+        confirm_button.click(remove_confirmed, [pending, doomed], outputs, api_name=False, concurrency_id="build", concurrency_limit=1, show_progress_on=[status])
         # The API's /remove NAME (one step: the caller named it) rides on a button the page never shows.
         api_remove = gr.Button(visible=False)
-        api_remove.click(remove, [pending], outputs, api_name="remove", concurrency_id="build", concurrency_limit=1)
-        restore_button.click(restore, [trashed], outputs, api_name="restore", concurrency_id="build", concurrency_limit=1)
+        api_remove.click(remove, [pending], outputs, api_name="remove", concurrency_id="build", concurrency_limit=1, show_progress_on=[status])
+        restore_button.click(restore, [trashed], outputs, api_name="restore", concurrency_id="build", concurrency_limit=1, show_progress_on=[status])
         rebuild_button.click(
             lambda progress=gr.Progress(track_tqdm=True): rebuild([], progress),
             None,
@@ -343,6 +414,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             api_name="rebuild",
             concurrency_id="build",
             concurrency_limit=1,
+            show_progress_on=[status],
         )
         inputs = [box, chat, k, mode, files, by_source]
         box.submit(respond, inputs, [chat, box], api_name="chat")
