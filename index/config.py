@@ -28,6 +28,15 @@ def _env_flag(name: str, default: bool) -> bool:
     return default
 
 
+def _env_count(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ConfigError(f"{name}={value!r}: give a whole number, 0 or more (0: no limit)")
+    return int(value)
+
+
 STORES = ("faiss", "milvus")  # where passage vectors are searched
 LEXICAL_BACKENDS = ("bm25s", "milvus")  # where BM25 runs
 EMBED_RUNTIMES = ("onnx", "torch")  # what embeds passages in a build
@@ -61,6 +70,13 @@ class Settings:
     # Where removed sources wait to be restored; unset: the sources folder's own trash (sources/.trash),
     # so a trash belongs to one collection (a shared var/trash let one collection restore another's files).
     trash_dir: Path | None = field(default_factory=lambda: _env_path("VERBATIM_TRASH_DIR", "") if os.environ.get("VERBATIM_TRASH_DIR") else None)
+    # What the trash keeps (ingest/trash.py; `verbatim restore --list` prints it): the last `trash_versions`
+    # replaced versions of one file (a watched file saved 100 times leaves 3, not 100), entries for
+    # `trash_max_days`, and at most `trash_max_mb`, the oldest going first. The newest entry always stays;
+    # 0 turns a limit off.
+    trash_versions: int = field(default_factory=lambda: _env_count("VERBATIM_TRASH_VERSIONS", 3))
+    trash_max_days: int = field(default_factory=lambda: _env_count("VERBATIM_TRASH_MAX_DAYS", 30))
+    trash_max_mb: int = field(default_factory=lambda: _env_count("VERBATIM_TRASH_MAX_MB", 1024))
     model: str = field(default_factory=lambda: os.environ.get("VERBATIM_MODEL", DEFAULT_MODEL))
     # Where passage vectors are searched: "faiss" (files in the index, default) or "milvus" at milvus_uri
     # (a file path runs embedded milvus-lite; http(s)://host:19530 a Milvus server or cluster).
@@ -137,6 +153,9 @@ class Settings:
             raise ConfigError(f"unknown embedding runtime {self.embed_runtime!r}: use {' or '.join(EMBED_RUNTIMES)}")
         if self.lexical == "milvus" and self.store != "milvus":
             raise ConfigError("--lexical milvus needs --store milvus: BM25 then runs in the Milvus collection")
+        for name in ("trash_versions", "trash_max_days", "trash_max_mb"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: give a whole number, 0 or more (0: no limit)")
         cpu_threads()  # VERBATIM_THREADS is read where sessions are made; a bad value is said here, at start
 
     @property
@@ -174,6 +193,9 @@ class Settings:
             sources_dir=getattr(args, "sources_dir", None),
             index_dir=getattr(args, "index_dir", None),
             trash_dir=getattr(args, "trash_dir", None),
+            trash_versions=getattr(args, "trash_versions", None),
+            trash_max_days=getattr(args, "trash_max_days", None),
+            trash_max_mb=getattr(args, "trash_max_mb", None),
             model=getattr(args, "model", None),
             mode=mode.partition("+")[0] if mode and mode != "all" else None,  # eval's "hybrid+rerank" is hybrid
             max_passage_tokens=getattr(args, "passage_tokens", None),

@@ -211,7 +211,10 @@ def take_table(sources_dir: Path, name: str) -> str:
     span = _table_span(text, name)
     if span is None:
         return ""
-    write_atomically(path, text[: span[0]] + text[span[1] :])
+    before, after = text[: span[0]], text[span[1] :]
+    if not after and before.endswith("\n\n"):
+        before = before.rstrip("\n") + "\n"  # the last table's blank line goes with it: a table removed and added back 100 times leaves no 100 blank lines
+    write_atomically(path, before + after)
     return text[span[0] : span[1]]
 
 
