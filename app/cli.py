@@ -31,6 +31,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trash-dir", type=Path, help="where removed sources are kept (env VERBATIM_TRASH_DIR; default SOURCES_DIR/.trash)")
 
 
+def _trash_flags(parser: argparse.ArgumentParser) -> None:
+    """What the trash keeps, for the commands that put things in it (`restore --list` prints the limits)."""
+    parser.add_argument("--trash-versions", type=int, metavar="N",
+                        help="replaced versions of one file the trash keeps (env VERBATIM_TRASH_VERSIONS; default 3; 0: all)")
+    parser.add_argument("--trash-max-days", type=int, metavar="DAYS",
+                        help="days a removed source is kept (env VERBATIM_TRASH_MAX_DAYS; default 30; 0: no limit)")
+    parser.add_argument("--trash-max-mb", type=int, metavar="MB",
+                        help="size of the trash past which the oldest entries go (env VERBATIM_TRASH_MAX_MB; default 1024; 0: no limit)")
+
+
+def _trash_limits(settings: Settings):
+    from ingest.trash import limits_of
+
+    return limits_of(settings)
+
+
 def _ray_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ray", nargs="?", const="local", metavar="ADDRESS",
@@ -127,8 +143,14 @@ def cmd_add(args: argparse.Namespace) -> int:
     from ingest.records import printable
 
     settings = _settings(args)
+    missing = [str(path) for path in args.paths if not path.exists() and not path.is_symlink()]
+    if missing:  # a typo: refused before anything is copied
+        print(f"error: no such file or folder: {', '.join(printable(m) for m in missing)}", file=sys.stderr)
+        return 2
     with _add_progress(settings, len(args.paths)):
-        added, skipped = add_sources(args.paths, settings.sources_dir, trash_dir=settings.trash, metadata=args.metadata)
+        added, skipped = add_sources(
+            args.paths, settings.sources_dir, trash_dir=settings.trash, metadata=args.metadata, limits=_trash_limits(settings)
+        )
     for item in added:
         print(_added_line(item))
     for item in skipped:
@@ -140,25 +162,25 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """Mirror a folder into the sources folder and index the change; with --watch, again after every burst of changes."""
-    import os
-
     from index.build.pipeline import build_index, index_is_current
     from ingest.records import printable
-    from ingest.sync import SyncError, set_watching, sync_folder, watch_bursts
+    from ingest.sync import SyncError, sync_folder, watch_held
 
     settings = _settings(args)
-    embedder = None  # loaded once by a watch, for every build it makes
 
-    def one_pass() -> int:
-        report = sync_folder(args.folder, settings.sources_dir, settings.index_dir, settings.trash)
-        for old, new in report.renamed:
-            print(f"renamed {old} -> {new}")
+    def one_pass(embedder=None) -> int:
+        """One sync and, when it changed something, a build (with the watch's loaded model, if given)."""
+        report = sync_folder(args.folder, settings.sources_dir, settings.index_dir, settings.trash, _trash_limits(settings))
+        if report.note:
+            print(f"note: {printable(report.note)}", file=sys.stderr)
+        for line in report.rename_lines():
+            print(printable(line))
         for name in report.added:
-            print(f"added {name}")
+            print(f"added {printable(name)}")
         for name in report.updated:
-            print(f"updated {name} (the old version is in the trash)")
+            print(f"updated {printable(name)} (the old version is in the trash)")
         for name in report.removed:
-            print(f"removed {name} (in the trash: `verbatim restore {name}`)")
+            print(f"removed {printable(name)} (in the trash: `verbatim restore {printable(name)}`)")
         for item in report.skipped:
             print(f"skipped {printable(item.file)}: {item.reason}", file=sys.stderr)
         print(report.summary(), flush=True)
@@ -172,40 +194,72 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return 0 if not report.skipped else 1
 
     try:
-        code = one_pass()
+        if not args.watch:
+            return one_pass()
+        with watch_held(settings.index_dir, args.folder):  # one watch per folder, and the proof it lives
+            one_pass()
+            return _watch(args.folder, settings, one_pass)
     except SyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not args.watch:
-        return code
-    from index.models.embed import get_embedder
 
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a watch as Ctrl-C does: its record is cleared on the way out
+
+
+def _watch(folder: Path, settings: Settings, one_pass) -> int:
+    """`sync --watch`: a pass after every burst of changes, until Ctrl-C or SIGTERM. A folder deleted
+    (or moved away) is waited for and followed again when it is back; sync.json says which, and says
+    nothing once the watch has stopped (the Sources tab reads it)."""
+    import os
+    import signal
+
+    from index.models.embed import get_embedder
+    from ingest.sync import BACK, GONE, WAITING, WATCHING, set_watch, watch_bursts
+
+    real = Path(os.path.realpath(folder))
     embedder = get_embedder(settings.model, settings.embed_runtime)
-    folder = Path(os.path.realpath(args.folder))
-    set_watching(settings.index_dir, settings.sources_dir, folder, True)
-    print(f"watching {folder} (Ctrl-C to stop)", flush=True)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    set_watch(settings.index_dir, settings.sources_dir, real, WATCHING)
+    print(f"watching {real} (Ctrl-C to stop)", flush=True)
     try:
-        for _ in watch_bursts(folder):
+        for event in watch_bursts(real):
+            if event == GONE:
+                set_watch(settings.index_dir, settings.sources_dir, real, WAITING)
+                print(f"{real} is gone: its copies stay in the sources; waiting for it to come back (Ctrl-C to stop)", flush=True)
+                continue
+            if event == BACK:
+                set_watch(settings.index_dir, settings.sources_dir, real, WATCHING)
+                print(f"{real} is back: syncing it and watching it again", flush=True)
             try:
-                one_pass()
+                one_pass(embedder)
+            except BrokenPipeError:
+                raise  # nobody reads the output any more: stop (main exits quietly)
             except Exception as exc:  # noqa: BLE001 - a failed pass is reported; the watch goes on
                 print(f"error: {exc}", file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         pass
     finally:
-        set_watching(settings.index_dir, settings.sources_dir, folder, False)
+        signal.signal(signal.SIGTERM, previous)
+        set_watch(settings.index_dir, settings.sources_dir, real, "")
+        print(f"stopped watching {real}", flush=True)
     return 0
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     from ingest.library import remove_source
     from ingest.records import printable
+    from ingest.sync import synced_origin
 
     settings = _settings(args)
     for name in args.names:
-        trashed = remove_source(name, settings.sources_dir, settings.trash)
+        trashed = remove_source(name, settings.sources_dir, settings.trash, _trash_limits(settings))
         file = printable(trashed.file)
         print(f"removed {file} (kept in {trashed.entry}; `verbatim restore {file}` or `verbatim restore {trashed.id}` brings it back)")
+        origin = synced_origin(settings.sources_dir, trashed.file)
+        if origin:  # the sync would add it again: say so, and what removes it for good
+            print(f"note: {file} is a copy of {printable(origin)}: the next `verbatim sync` adds it again; delete or move it there to remove it for good", file=sys.stderr)
     return _build_after_change(args)
 
 
@@ -220,11 +274,24 @@ def cmd_restore(args: argparse.Namespace) -> int:
             print(_trash_line(item))
         if not trashed:
             print(f"nothing to restore: {settings.trash} holds no removed sources", file=sys.stderr)
+        print(_trash_limits_line(settings), file=sys.stderr)  # stderr: the listing stays one removal per line
         return 0
     for name in args.names:
         item = restore_source(name, settings.sources_dir, settings.trash, settings.old_trash)
         print(f"restored {printable(item.file)} (removed {item.removed}, id {item.id})")
     return _build_after_change(args)
+
+
+def _trash_limits_line(settings: Settings) -> str:
+    """The trash's size and what it keeps, with how to change it."""
+    from ingest.trash import owner_of, trash_usage
+
+    entries, size = trash_usage(settings.trash, owner_of(settings.sources_dir, settings.trash))
+    return (
+        f"trash {settings.trash}: {entries} entr{'y' if entries == 1 else 'ies'}, {size / 1024 / 1024:.1f} MB; "
+        f"{_trash_limits(settings).describe()} (the newest entry always stays; set with --trash-versions, "
+        "--trash-max-days, --trash-max-mb or VERBATIM_TRASH_VERSIONS, VERBATIM_TRASH_MAX_DAYS, VERBATIM_TRASH_MAX_MB)"
+    )
 
 
 def _trash_line(item: Trashed) -> str:
@@ -363,9 +430,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         else:
             print(source_text(doc), end="")
             return 0
-    except (SourceNotFound, LocationError) as exc:
+    except (SourceNotFound, LocationError) as exc:  # a name or place that is not there: a refused request
         print(f"error: {exc.args[0]}", file=sys.stderr)
-        return 1
+        return 2
     context = args.context
     print(source_text(doc, max(1, first - context), last + context, focus), end="")
     return 0
@@ -580,6 +647,7 @@ See docs/sources-lifecycle.md for replacement, the trash and symbolic links.""",
         "the new document's (new, the default) or the old one (keep)",
     )
     p.add_argument("--no-build", action="store_true", help="copy only; index later with `verbatim build`")
+    _trash_flags(p)
     _one_line_errors(p)
     p.set_defaults(func=cmd_add)
 
@@ -587,18 +655,22 @@ See docs/sources-lifecycle.md for replacement, the trash and symbolic links.""",
         "sync",
         help="mirror a folder into sources/ and index it (--watch: follow it)",
         description=wrap("Mirror FOLDER into a subfolder of the sources folder and index the change: new and changed "
-        "files are added, files gone from FOLDER go to the trash (restorable), renamed files keep their vectors. "
-        "With --watch, the folder is followed and each burst of changes is synced and indexed at once."),
+        "files are added, files gone from FOLDER go to the trash (restorable), renamed files and folders are moved (nothing "
+        "to the trash). A subfolder of that name made by hand is never taken over: the mirror gets another name. "
+        "With --watch, the folder is followed and each burst of changes is synced and indexed at once; a folder deleted "
+        "and made again is followed again. The trash keeps the last 3 versions of a file (--trash-versions)."),
         formatter_class=raw,
         epilog="""examples:
   verbatim sync ~/reports                          # one pass: ~/reports -> sources/reports/
-  verbatim sync ~/reports --watch                  # follow it (Ctrl-C to stop)
+  verbatim sync ~/reports --watch                  # follow it (Ctrl-C or SIGTERM to stop)
 The web app's Sources tab shows each synced folder and its last sync (index folder, sync.json).""",
     )
     _common(p)
     p.add_argument("folder", type=Path, help="the folder to keep in step (outside the sources folder)")
     p.add_argument("--watch", action="store_true", help="follow the folder and sync each burst of changes")
     p.add_argument("--no-build", action="store_true", help="copy only; index later with `verbatim build`")
+    _trash_flags(p)
+    _one_line_errors(p)
     p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser(
@@ -614,6 +686,7 @@ The web app's Sources tab shows each synced folder and its last sync (index fold
     _common(p)
     p.add_argument("names", nargs="+", help="file names or paths in the sources folder")
     p.add_argument("--no-build", action="store_true", help="remove only; re-index later with `verbatim build`")
+    _trash_flags(p)
     _one_line_errors(p)
     p.set_defaults(func=cmd_remove)
 
@@ -635,6 +708,7 @@ The web app's Sources tab shows each synced folder and its last sync (index fold
     )
     p.add_argument("--list", action="store_true", help="list the removed sources that can be restored, with their ids")
     p.add_argument("--no-build", action="store_true", help="restore only; re-index later with `verbatim build`")
+    _trash_flags(p)
     _one_line_errors(p)
     p.set_defaults(func=cmd_restore)
 
@@ -813,20 +887,39 @@ def _exit_code(exc: Exception) -> int | None:
     from index.config import ConfigError
     from index.models.model_files import ModelFileError
     from index.storage.store import IndexError_
-    from ingest.library import NotASource
+    from ingest.library import NotASource, SourceExists, UnknownSource
     from ingest.metadata import MetadataError
 
+    if isinstance(exc, (ConfigError, NotASource, UnknownSource, SourceExists)):
+        return 2
     if isinstance(exc, (IndexError_, ModelFileError, FileNotFoundError, FileExistsError, MetadataError)):
         return 1
-    if isinstance(exc, (ConfigError, NotASource)):
-        return 2
     return None
+
+
+def _reader_gone() -> int:
+    """stdout's reader closed it (`verbatim ask --json … | head`): stop quietly, as `cat` does.
+
+    Python would print a traceback, then another at exit when it flushes stdout again: stdout is
+    pointed at /dev/null so that last flush has somewhere to go. Exit 0: the reader took what it wanted.
+    """
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file (a test's capture): nothing is left to flush
+        pass
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, not at exit: a reader gone is then caught below
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except Exception as exc:
         code = _exit_code(exc)
         if code is None:

@@ -5,8 +5,12 @@ Metadata lives in `sources/sources.toml`, one table per file (ingest/metadata.py
 the folder or the file happens under the sources lock, one writer at a time across processes.
 
 A trash belongs to one collection: by default it is the sources folder's own (`sources/.trash`,
-hidden, so never a source). Each removal is one entry, with an id, and every entry can be restored.
-Replacing a source by adding a file of the same name is a removal (to the trash) and an add.
+hidden, so never a source). Each removal is one entry, with an id, and every entry can be restored
+until the trash's limits let it go (ingest/trash.py: the last few replaced versions of a file, an age,
+a size). Replacing a source by adding a file of the same name is a removal (to the trash) and an add.
+
+A subfolder that `verbatim sync` keeps in step with a folder elsewhere is the sync's (it holds the
+marker file MIRROR_MARKER): `add` puts nothing there, since the next sync would trash it.
 """
 
 from __future__ import annotations
@@ -26,9 +30,19 @@ from ingest.lock import sources_lock
 from ingest.metadata import METADATA_FILE, TRASH_FOLDER, add_table, load_metadata, read_table, table_text, take_table
 from ingest.readers import SUPPORTED_SUFFIXES, ReadError, Skipped, fingerprint_bytes, list_source_files, read_document
 from ingest.records import CleanDocument
+from ingest.trash import ENTRY_FILE, TrashLimits, default_limits, owner_of, prune_trash
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 METADATA_CHOICES = ("new", "keep")  # what a replaced source's metadata table becomes; "new" is the default
+MIRROR_MARKER = ".verbatim-sync.json"  # in a subfolder `verbatim sync` mirrors a folder into: {"folder": its path}
+
+
+class UnknownSource(FileNotFoundError):
+    """A name that no source (or no removal in the trash) has: a refused request, the message lists the known ones."""
+
+
+class SourceExists(FileExistsError):
+    """A restore that would overwrite a source that exists again: refused."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,21 @@ def safe_path(relative: PurePosixPath) -> str:
 def default_trash(sources_dir: Path) -> Path:
     """A sources folder's own trash."""
     return sources_dir / TRASH_FOLDER
+
+
+def mirrored_folder(sources_dir: Path, first_part: str) -> str | None:
+    """The folder elsewhere that `verbatim sync` mirrors into sources/FIRST_PART/, or None when that
+    subfolder is not a sync's (no marker, or a marker that cannot be read)."""
+    marker = sources_dir / first_part / MIRROR_MARKER
+    try:
+        return str(json.loads(marker.read_text(encoding="utf-8"))["folder"]) if not marker.is_symlink() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def prune(sources_dir: Path, trash_dir: Path, limits: TrashLimits | None) -> list[str]:
+    """Apply the trash's limits to this collection's entries (the caller holds the sources lock)."""
+    return prune_trash(trash_dir, owner_of(sources_dir, trash_dir), limits or default_limits())
 
 
 @dataclass(frozen=True)
@@ -161,6 +190,7 @@ def add_sources(
     max_bytes: int = MAX_FILE_BYTES,
     trash_dir: Path | None = None,
     metadata: str = "new",
+    limits: TrashLimits | None = None,
 ) -> tuple[list[Added], list[Skipped]]:
     """Copy files (folders are walked, their subfolders kept) into `sources_dir`, each checked
     readable and non-empty first.
@@ -170,7 +200,9 @@ def add_sources(
     the new document's (`metadata="new"`, the default) or the old one carried over (`"keep"`). The same
     bytes again change nothing. Two files of one add that would get the same path: the second is
     skipped, naming the first. One writer at a time (the sources lock); sources.toml is replaced
-    atomically. Raises MetadataError, before copying anything, when sources.toml is broken.
+    atomically. Raises MetadataError, before copying anything, when sources.toml is broken. A file whose
+    path falls in a subfolder `verbatim sync` mirrors is skipped (the next sync would trash it). The
+    trash's `limits` (default: the Settings' ones) are applied after the add.
     """
     if metadata not in METADATA_CHOICES:
         raise ValueError(f"metadata must be one of {', '.join(METADATA_CHOICES)}, not {metadata!r}")
@@ -182,8 +214,18 @@ def add_sources(
         load_metadata(sources_dir)  # a broken file stops the add before anything is copied
         claimed: dict[str, Path] = {}  # target -> the file of this add that took it
         for item in _incoming(paths):
-            result = _add_one(item, sources_dir, trash_dir, metadata, max_bytes, claimed)
+            origin = mirrored_folder(sources_dir, item.target.split("/")[0]) if "/" in item.target else None
+            if origin is not None:
+                first = item.target.split("/")[0]
+                result: Added | Skipped = Skipped(
+                    str(item.path), f"would be {item.target}, inside sources/{first}/, which `verbatim sync` keeps in step with "
+                    f"{origin}: put the file in that folder instead (or add it under another folder name)",
+                )
+            else:
+                result = _add_one(item, sources_dir, trash_dir, metadata, max_bytes, claimed)
             (added if isinstance(result, Added) else skipped).append(result)
+        if any(item.trashed for item in added):
+            prune(sources_dir, trash_dir, limits)
     return added, skipped
 
 
@@ -227,7 +269,9 @@ def _add_one(
     tmp.write_bytes(data)
     tmp.replace(target)
     kept = metadata == "keep" and bool(old_table)
-    add_table(sources_dir, name, (old_table if old_table.startswith("\n") else "\n" + old_table) if kept else _new_table(name, document))
+    # The kept table without the blank lines that followed it: a file replaced 100 times (a watched save)
+    # must not leave 100 blank lines behind.
+    add_table(sources_dir, name, "\n" + old_table.strip("\n") + "\n" if kept else _new_table(name, document))
     return Added(name, document.meta.title or name, trashed is not None, "kept" if kept else "new", trashed)
 
 
@@ -257,11 +301,8 @@ def resolve_source(name: str, sources_dir: Path) -> str:
     if (sources_dir / wanted).exists() or (sources_dir / wanted).is_symlink():
         raise NotASource(f"{name!r} is not a source Verbatim manages (sources are {', '.join(SUPPORTED_SUFFIXES)} files, not hidden, not symbolic links)")
     if len(by_name) > 1:
-        raise FileNotFoundError(f"several sources are named {name!r}: {', '.join(by_name)}; give the path")
-    raise FileNotFoundError(f"no source named {name!r} in {sources_dir} (sources: {', '.join(known) or 'none'})")
-
-
-ENTRY_FILE = "entry.json"
+        raise UnknownSource(f"several sources are named {name!r}: {', '.join(by_name)}; give the path")
+    raise UnknownSource(f"no source named {name!r} in {sources_dir} (sources: {', '.join(known) or 'none'})")
 
 
 def _owner(sources_dir: Path) -> str:
@@ -290,8 +331,9 @@ def _to_trash(file: str, sources_dir: Path, trash_dir: Path, reason: str = "remo
     return Trashed(file, removed, entry, reason=reason)
 
 
-def remove_source(name: str, sources_dir: Path, trash_dir: Path | None = None) -> Trashed:
-    """Move a source and its metadata table to the trash (`restore_source` brings both back).
+def remove_source(name: str, sources_dir: Path, trash_dir: Path | None = None, limits: TrashLimits | None = None) -> Trashed:
+    """Move a source and its metadata table to the trash (`restore_source` brings both back), then apply
+    the trash's `limits`.
 
     Only managed source files can be removed (not sources.toml); nested ones by their relative path.
     """
@@ -303,6 +345,7 @@ def remove_source(name: str, sources_dir: Path, trash_dir: Path | None = None) -
         while parent != sources_dir and parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()  # a subfolder emptied by the removal goes too
             parent = parent.parent
+        prune(sources_dir, trash_dir, limits)
     return trashed
 
 
@@ -357,9 +400,9 @@ def _pick(name: str, trashed: list[Trashed]) -> Trashed:
     if not matches:
         known = ", ".join(dict.fromkeys(t.file for t in reachable)) or "the trash is empty"
         legacy = " (the old shared trash: restore its entries by id, see `verbatim restore --list`)" if any(t.legacy for t in trashed) else ""
-        raise FileNotFoundError(f"no removed source named {name!r} ({known}){legacy}")
+        raise UnknownSource(f"no removed source named {name!r} ({known}){legacy}")
     if len({t.file for t in matches}) > 1:
-        raise FileNotFoundError(f"several removed sources are named {name!r}: {', '.join(dict.fromkeys(t.file for t in matches))}; give the path")
+        raise UnknownSource(f"several removed sources are named {name!r}: {', '.join(dict.fromkeys(t.file for t in matches))}; give the path")
     return matches[0]
 
 
@@ -371,11 +414,11 @@ def restore_source(name: str, sources_dir: Path, trash_dir: Path | None = None, 
         item = _pick(name, list_trash(trash_dir, sources_dir, old_trash))
         target = sources_dir / item.file
         if target.exists() or target.is_symlink():
-            raise FileExistsError(
+            raise SourceExists(
                 f"a source {item.file!r} exists again; remove it first (it goes to the trash too), then restore {item.id}"
             )
         if _link_on_the_way(sources_dir, item.file):
-            raise FileExistsError(f"a folder on the way to {item.file!r} is a symbolic link; remove the link before restoring")
+            raise SourceExists(f"a folder on the way to {item.file!r} is a symbolic link; remove the link before restoring")
         record = json.loads((item.entry / ENTRY_FILE).read_text(encoding="utf-8"))
         if record.get("table"):
             add_table(sources_dir, item.file, record["table"] if record["table"].startswith("\n") else "\n" + record["table"])

@@ -117,7 +117,7 @@ def test_cli_add_sources_remove(tmp_path, indexed_copy):
     out = run("remove", "harbour.md")
     assert out.returncode == 0 and "indexed 4 sources" in out.stdout
     out = run("remove", "nothing.txt")
-    assert out.returncode == 1 and "no source named" in out.stderr
+    assert out.returncode == 2 and "no source named" in out.stderr
 
 
 def test_a_metadata_edit_needs_no_re_embedding(tmp_path, indexed_copy, embedder):

@@ -52,7 +52,7 @@ def test_collections_side_by_side_do_not_share_a_trash(tmp_path):
     listing = _cli(b, "restore", "--list")
     assert listing.stdout == "" and "holds no removed sources" in listing.stderr
     run = _cli(b, "restore", "--no-build", "x.txt")
-    assert run.returncode == 1 and "no removed source named 'x.txt'" in run.stderr
+    assert run.returncode == 2 and "no removed source named 'x.txt'" in run.stderr
     assert not (b.sources_dir / "x.txt").exists()
 
     assert _cli(a, "restore", "--list").stdout.startswith("x.txt\tremoved ")
@@ -82,7 +82,7 @@ def test_a_shared_trash_dir_still_keeps_collections_apart_and_the_old_trash_is_r
     listing = _cli(settings, "restore", "--list").stdout
     assert "old.txt\tremoved 2025-01-01T00:00:00\tid 20250101T000000-abcdef\tin the old shared trash" in listing
     run = _cli(settings, "restore", "--no-build", "old.txt")
-    assert run.returncode == 1 and "restore its entries by id" in run.stderr
+    assert run.returncode == 2 and "restore its entries by id" in run.stderr
     run = _cli(settings, "restore", "--no-build", "20250101T000000-abcdef")
     assert run.returncode == 0, run.stderr
     assert (b_sources / "old.txt").read_text() == "An old note about 9 ferries.\n"
@@ -156,7 +156,7 @@ def test_nested_sources_are_built_and_shown_by_their_path(tmp_path, embedder):
     # A name is looked up among the indexed sources, never opened on disk.
     for name in ("../../etc/passwd", "/etc/passwd", "../readme.txt"):
         escape = _cli(settings, "show", name)
-        assert escape.returncode == 1 and "no source named" in escape.stderr and "root:" not in escape.stdout, name
+        assert escape.returncode == 2 and "no source named" in escape.stderr and "root:" not in escape.stdout, name
 
 
 # ---------------------------------------------------------------- 3: a replacement is a removal and an add
@@ -270,7 +270,7 @@ def test_symbolic_links_are_never_followed(tmp_path, embedder):
     assert source_path(sources, "passwd.txt") is None and source_path(sources, "linked/more.txt") is None
     assert source_path(sources, "../sources/real/note.txt") is None and source_path(sources, "real/note.txt") == sources / "real" / "note.txt"
     shown = _cli(settings, "show", "passwd.txt")
-    assert shown.returncode == 1 and "root:" not in shown.stdout
+    assert shown.returncode == 2 and "root:" not in shown.stdout
 
 
 def test_nothing_is_written_through_a_linked_folder(tmp_path):
