@@ -898,7 +898,7 @@ def _exit_code(exc: Exception) -> int | None:
 
 
 def _reader_gone() -> int:
-    """stdout's reader closed it (`verbatim ask --json … | head`): stop quietly, as `cat` does.
+    """stdout's reader closed it (`verbatim ask --json … | head`): stop quietly, no traceback.
 
     Python would print a traceback, then another at exit when it flushes stdout again: stdout is
     pointed at /dev/null so that last flush has somewhere to go. Exit 0: the reader took what it wanted.
