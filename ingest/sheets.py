@@ -143,6 +143,24 @@ def workbook(sheets: list[Sheet], kind: str, title: str = "", authors: tuple[str
     return Extracted(sheets_text(sheets, kind), title=title, authors=authors, page_labels=tuple(s.label for s in sheets))
 
 
+# A formula element that closes its cell, or an empty value: the only shapes of a formula cell without
+# a saved value. A sheet without them (every sheet Excel or LibreOffice saved) is not parsed a second time.
+_NO_VALUE = re.compile(rb"</(?:\w+:)?f>\s*</(?:\w+:)?c>|<(?:\w+:)?f\b[^<>]*/>\s*</(?:\w+:)?c>|<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</")
+
+
+def _may_lack_values(open_part) -> bool:
+    """Whether a sheet's XML part holds a formula cell without a saved value (a byte scan, chunk by chunk)."""
+    tail = b""
+    with open_part() as part:
+        while chunk := part.read(1 << 20):
+            window = tail + chunk
+            # Most sheets hold no formula at all: two substring tests instead of the regular expression.
+            if (b"f>" in window or b"f " in window) and _NO_VALUE.search(window):
+                return True
+            tail = chunk[-256:]  # a match across two chunks
+    return False
+
+
 def _uncomputed_cells(worksheet) -> frozenset[tuple[int, int]]:
     """(row, column), both 1-based, of the cells of a read-only openpyxl worksheet that hold a formula
     without a saved value: openpyxl reads them as empty (data_only), yet the sheet shows a result there."""
@@ -153,7 +171,7 @@ def _uncomputed_cells(worksheet) -> frozenset[tuple[int, int]]:
     cell_tag, row_tag = f"{{{SHEET_MAIN_NS}}}c", f"{{{SHEET_MAIN_NS}}}row"
     formula_tag, value_tag = f"{{{SHEET_MAIN_NS}}}f", f"{{{SHEET_MAIN_NS}}}v"
     open_part = getattr(worksheet, "_get_source", None)  # a read-only worksheet streams its XML part
-    if open_part is None:
+    if open_part is None or not _may_lack_values(open_part):
         return frozenset()
     found = set()
     with open_part() as part:
