@@ -168,9 +168,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
 
-    def one_pass(embedder=None) -> int:
-        """One sync and, when it changed something, a build (with the watch's loaded model, if given)."""
+    def one_pass(embedder=None, quiet: bool = False) -> int:
+        """One sync and, when it changed something, a build (with the watch's loaded model, if given);
+        `quiet`: no summary line when nothing changed."""
         report = sync_folder(args.folder, settings.sources_dir, settings.index_dir, settings.trash, _trash_limits(settings))
+        if quiet and not report.changed and not report.skipped and index_is_current(settings):
+            return 0
         if report.note:
             print(f"note: {printable(report.note)}", file=sys.stderr)
         for line in report.rename_lines():
@@ -216,15 +219,18 @@ def _watch(folder: Path, settings: Settings, one_pass) -> int:
     import signal
 
     from index.models.embed import get_embedder
-    from ingest.sync import BACK, GONE, WAITING, WATCHING, set_watch, watch_bursts
+    from ingest.sync import BACK, GONE, READY, WAITING, WATCHING, set_watch, watch_bursts
 
     real = Path(os.path.realpath(folder))
     embedder = get_embedder(settings.model, settings.embed_runtime)
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    set_watch(settings.index_dir, settings.sources_dir, real, WATCHING)
-    print(f"watching {real} (Ctrl-C to stop)", flush=True)
     try:
         for event in watch_bursts(real):
+            if event == READY:  # "watching" only once it is true; what changed since the first pass is synced
+                set_watch(settings.index_dir, settings.sources_dir, real, WATCHING)
+                print(f"watching {real} (Ctrl-C to stop)", flush=True)
+                one_pass(embedder, quiet=True)
+                continue
             if event == GONE:
                 set_watch(settings.index_dir, settings.sources_dir, real, WAITING)
                 print(f"{real} is gone: its copies stay in the sources; waiting for it to come back (Ctrl-C to stop)", flush=True)

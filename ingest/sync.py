@@ -387,7 +387,7 @@ def _remove_empty_parents(path: Path, root: Path) -> None:
         parent = parent.parent
 
 
-CHANGED, GONE, BACK = "changed", "gone", "back"  # what watch_bursts yields
+READY, CHANGED, GONE, BACK = "ready", "changed", "gone", "back"  # what watch_bursts yields
 
 
 def _identity(folder: Path) -> tuple[int, int] | None:
@@ -400,10 +400,11 @@ def _identity(folder: Path) -> tuple[int, int] | None:
 
 
 def watch_bursts(folder: Path, stop=None, debounce_ms: int = 400, poll_seconds: float = 0.5) -> Iterator[str]:
-    """Follow `folder`: CHANGED once per burst of changes under it (watchfiles coalesces a burst of
-    events: an editor's save-and-rename, a copied folder), hidden files ignored; GONE once when the
-    folder is deleted or moved away; BACK when a folder is at its path again (recreated, or moved
-    back), once the new one is watched, so a pass then misses nothing. Blocks until `stop` is set.
+    """Follow `folder`: READY once the watch is in place (a pass then catches what changed before it);
+    CHANGED once per burst of changes under it (watchfiles coalesces a burst of events: an editor's
+    save-and-rename, a copied folder), hidden files ignored; GONE once when the folder is deleted or
+    moved away; BACK when a folder is at its path again (recreated, or moved back), once the new one
+    is watched, so a pass then misses nothing. Blocks until `stop` is set.
 
     An inotify watch follows the folder it was put on, not its path: a folder deleted and made again
     would never be seen. So the path is checked at every tick (a second at most) and the watch is
@@ -416,7 +417,7 @@ def watch_bursts(folder: Path, stop=None, debounce_ms: int = 400, poll_seconds: 
             relative = Path(path).relative_to(folder) if Path(path).is_relative_to(folder) else Path(path)
             return super().__call__(change, path) and not any(part.startswith(".") for part in relative.parts)
 
-    came_back = False
+    pending = READY  # said at the first tick of a new watch: the watcher is in place by then
     while not (stop is not None and stop.is_set()):
         identity = _identity(folder)
         if identity is None:
@@ -425,16 +426,16 @@ def watch_bursts(folder: Path, stop=None, debounce_ms: int = 400, poll_seconds: 
                 if stop is not None and stop.is_set():
                     return
                 time.sleep(poll_seconds)
-            came_back = True
+            pending = BACK
             continue
         try:
             for changes in watch(folder, watch_filter=Visible(), debounce=debounce_ms, step=50, stop_event=stop,
                                  rust_timeout=1000, yield_on_timeout=True):
                 if _identity(folder) != identity:
                     break  # deleted, or another folder at its path: put the watch again
-                if came_back:  # the new folder is watched now: the pass after BACK misses nothing
-                    came_back = False
-                    yield BACK
+                if pending:  # the folder is watched now: the pass after READY or BACK misses nothing
+                    event, pending = pending, ""
+                    yield event
                 elif changes:
                     yield CHANGED
             else:
@@ -442,7 +443,7 @@ def watch_bursts(folder: Path, stop=None, debounce_ms: int = 400, poll_seconds: 
         except FileNotFoundError:
             pass  # gone before the watch was put on it
         if _identity(folder) is not None:
-            came_back = True  # replaced in one go (moved over): the new one is synced once watched
+            pending = BACK  # replaced in one go (moved over): the new one is synced once watched
 
 
 def as_dict(report: SyncReport) -> dict:

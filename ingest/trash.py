@@ -42,7 +42,7 @@ def limits_of(settings) -> TrashLimits:
 
 def default_limits() -> TrashLimits:
     """The limits of the default Settings (environment included), for callers that pass none."""
-    from index.config import Settings  # late: a small module, but ingest/ does not need it otherwise
+    from index.config import Settings  # late: ingest/ needs the config only here
 
     return limits_of(Settings())
 
