@@ -21,7 +21,7 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
-from ingest.formats import PAGE_BREAK
+from ingest.extracted import PAGE_BREAK
 from ingest.records import CleanDocument, Paragraph, RawDocument
 
 # Zero-width characters, soft hyphens and bidi embeddings/overrides/isolates: no words in them, and

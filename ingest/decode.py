@@ -9,6 +9,8 @@ from __future__ import annotations
 import codecs
 import unicodedata
 
+from ingest.extracted import FormatError
+
 # Longest first: the UTF-32 LE BOM starts with the UTF-16 LE one.
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -146,3 +148,12 @@ def decode_bytes(data: bytes) -> str:
     except UnicodeDecodeError:
         pass
     return _check_text(_detected(data))
+
+
+def decode_text(data: bytes) -> str:
+    """Decode a plain-text file (BOMs, UTF-8, UTF-16/32, detected legacy encodings); refuse binary
+    content and encodings that cannot be told with confidence (FormatError, as every reader does)."""
+    try:
+        return decode_bytes(data)
+    except DecodeError as exc:
+        raise FormatError(str(exc)) from exc

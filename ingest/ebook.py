@@ -15,7 +15,8 @@ import re
 import zipfile
 from urllib.parse import unquote
 
-from ingest.extracted import Extracted, FormatError, author_of, blocks_text, check_zip_size, has_text
+from ingest.extracted import Extracted, FormatError, author_of, blocks_text, has_text, plain_reason
+from ingest.limits import check_zipped
 
 CONTAINER = "META-INF/container.xml"
 ENCRYPTION = "META-INF/encryption.xml"
@@ -113,11 +114,11 @@ def _date(text: str) -> str:
 
 def extract_epub(data: bytes) -> Extracted:
     """Chapters in spine order (one page each), with the book's title, creators and publication date."""
-    check_zip_size(data, "EPUB")
+    check_zipped(data, "EPUB")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise FormatError(f"corrupt or unreadable EPUB ({type(exc).__name__}: {exc})") from exc
+        raise FormatError(f"corrupt or unreadable EPUB ({plain_reason(exc)})") from exc
     with archive:
         try:
             package_path = _package(archive)
@@ -144,7 +145,7 @@ def extract_epub(data: bytes) -> Extracted:
         except FormatError:
             raise
         except (zipfile.BadZipFile, OSError, ValueError, RuntimeError) as exc:  # RuntimeError: an encrypted zip member
-            raise FormatError(f"corrupt or unreadable EPUB ({type(exc).__name__}: {exc})") from exc
+            raise FormatError(f"corrupt or unreadable EPUB ({plain_reason(exc)})") from exc
         metadata = {}
         for element in package.iter():
             name = _local(element.tag)

@@ -1,12 +1,11 @@
 """What every format reader returns (text and the file's own metadata), and how it refuses a file.
 
-Kept apart from ingest/formats.py (the dispatch) so each reader module can import it without a cycle.
+Kept apart from ingest/formats.py (the dispatch) so each reader module can import it without a cycle:
+the readers share these helpers (and ingest/containers.py, ingest/limits.py); only formats.py knows them all.
 """
 
 from __future__ import annotations
 
-import io
-import zipfile
 from dataclasses import dataclass
 
 # Pages (PDF pages, slides, sheets, e-book chapters, image frames) are separated by form feeds:
@@ -44,21 +43,25 @@ def author_of(name: object) -> tuple[str, ...]:
     return (author,) if author and author.casefold() not in SOFTWARE_AUTHORS else ()
 
 
-# What the parts of a zipped document (.docx, .pptx, .xlsx, .ods, .odt, .epub) may expand to in all:
-# a 50 MB upload of real office XML stays far below it; a zip bomb does not.
-MAX_UNZIPPED_BYTES = 1 << 30
+def plain_reason(exc: BaseException) -> str:
+    """Why a library refused a file, as one plain line without class names: the first line of its
+    message ("File is not a zip file"); entity declarations (defusedxml) and an empty message get words."""
+    if type(exc).__module__.split(".")[0] == "defusedxml":
+        return "it declares XML entities, refused as a billion-laughs or external-entity attack"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else "no reason given"
 
 
-def check_zip_size(data: bytes, kind: str) -> None:
-    """Refuse a zipped document whose parts would expand past MAX_UNZIPPED_BYTES (the sizes its
-    directory declares; a damaged zip is left for the format's reader to refuse)."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            total = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return
-    if total > MAX_UNZIPPED_BYTES:
-        raise FormatError(f"the {kind} would expand to {total // 2**20:,} MB when unzipped: refused (at most {MAX_UNZIPPED_BYTES // 2**20:,} MB)")
+def table_blocks(rows: list[list[str]]) -> list[str]:
+    """Table rows as blocks, each cell labelled with the first row's header when it has one."""
+    rows = [r for r in rows if any(r)]
+    if len(rows) < 2:
+        return [" | ".join(c for c in r if c) for r in rows]
+    header, blocks = rows[0], []
+    for cells in rows[1:]:
+        labelled = [f"{header[j]}: {c}" if j < len(header) and header[j] else c for j, c in enumerate(cells) if c]
+        blocks.append(" | ".join(labelled))
+    return blocks
 
 
 def blocks_text(pages: list[list[str]]) -> str:

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
+import warnings
 
-from ingest.decode import DecodeError, decode_bytes
+from ingest.decode import decode_text
 from ingest.ebook import extract_epub
-from ingest.extracted import PAGE_BREAK, SOFTWARE_AUTHORS, Extracted, FormatError, author_of, check_zip_size  # noqa: F401 (re-exported)
+from ingest.extracted import PAGE_BREAK, SOFTWARE_AUTHORS, Extracted, FormatError, author_of, plain_reason, table_blocks  # noqa: F401 (re-exported)
+from ingest.limits import check_zipped
 from ingest.ocr import IMAGE_SUFFIXES, extract_image, ocr_pdf_pages, ocr_title
-from ingest.office import _table_blocks, extract_odt, extract_pptx, extract_rtf
+from ingest.office import extract_odt, extract_pptx, extract_rtf
 from ingest.sheets import extract_csv, extract_ods, extract_xls, extract_xlsx
-
-
-def decode_text(data: bytes) -> str:
-    """Decode a plain-text file (BOMs, UTF-8, UTF-16/32, detected legacy encodings); refuse binary
-    content and encodings that cannot be told with confidence."""
-    try:
-        return decode_bytes(data)
-    except DecodeError as exc:
-        raise FormatError(str(exc)) from exc
 
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
@@ -71,6 +65,13 @@ def extract_html(data: bytes) -> Extracted:
 _author = author_of  # the name this module used before the readers moved out
 
 
+def _quiet_pypdf() -> None:
+    """pypdf logs and warns about the damage it works around ("EOF marker not found"): the user hears
+    of a PDF once, from the reader's one line (read, or skipped with the reason), not from pypdf too."""
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"pypdf(\.|$)")
+
+
 def extract_pdf(data: bytes) -> Extracted:
     """The text layer of every page, pages separated by form feeds so citations can give pages.
 
@@ -79,6 +80,7 @@ def extract_pdf(data: bytes) -> Extracted:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    _quiet_pypdf()
     try:
         reader = PdfReader(io.BytesIO(data))
         encrypted = reader.is_encrypted
@@ -94,7 +96,7 @@ def extract_pdf(data: bytes) -> Extracted:
     except FormatError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise FormatError(f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
+        raise FormatError(f"corrupt or unreadable PDF ({plain_reason(exc)})") from exc
     title = str(info.title or "") if info else ""
     scanned = [number for number, text in enumerate(pages, start=1) if not text.strip()]
     if scanned:
@@ -120,7 +122,7 @@ def docx_table_blocks(table) -> list[str]:
             cells.append("" if any(cell._tc is tc for tc in seen) else " ".join(cell.text.split()))
             seen.append(cell._tc)
         rows.append(cells)
-    return _table_blocks(rows)
+    return table_blocks(rows)
 
 
 def extract_docx(data: bytes) -> Extracted:
@@ -128,13 +130,13 @@ def extract_docx(data: bytes) -> Extracted:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
-    check_zip_size(data, "DOCX")
+    check_zipped(data, "DOCX")
     try:
         document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
-        raise FormatError(f"corrupt or unreadable DOCX ({type(exc).__name__})") from exc
+        raise FormatError(f"corrupt or unreadable DOCX ({plain_reason(exc)})") from exc
     except Exception as exc:  # zipfile.BadZipFile and lxml errors surface here for damaged files
-        raise FormatError(f"corrupt or unreadable DOCX ({type(exc).__name__}: {exc})") from exc
+        raise FormatError(f"corrupt or unreadable DOCX ({plain_reason(exc)})") from exc
     blocks = [p.text for p in document.paragraphs if p.text.strip()]
     for table in document.tables:
         blocks.extend(docx_table_blocks(table))

@@ -21,10 +21,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +36,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ingest.extracted import PAGE_BREAK, Extracted, FormatError
+from ingest.extracted import PAGE_BREAK, Extracted, FormatError, plain_reason
+from ingest.limits import MAX_OCR_PIXELS
 
 OCR_NOTE = "text recognized by OCR"
 # Only these tesseract models are used (Engine): a page in another language comes out in their letters
@@ -45,7 +48,6 @@ DPI = 300  # pages without a scan in them (vector drawings of text), and the mos
 MIN_DPI = 150  # a scan of lower resolution is enlarged to this: tesseract reads small glyphs badly
 PAGE_TIMEOUT_S = 180  # a page tesseract has not read in 3 minutes is not going to be read
 CACHE_FORMAT = 1
-MAX_IMAGE_PIXELS = 200_000_000  # PIL refuses bigger images as decompression bombs
 INSTALL_HINT = (
     "OCR needs tesseract: install it with `sudo apt-get install tesseract-ocr tesseract-ocr-spa` "
     "(`make setup` does, when run as root)"
@@ -294,12 +296,19 @@ def ocr_pdf_pages(data: bytes, pages: list[int], password: str = "") -> dict[int
         with _PDFIUM:
             document = pdfium.PdfDocument(data, password=password or None)
     except pdfium.PdfiumError as exc:
-        raise FormatError(f"the PDF cannot be rendered for OCR ({exc})") from exc
+        raise FormatError(f"the PDF cannot be rendered for OCR ({plain_reason(exc)})") from exc
+    try:
+        with _PDFIUM:  # the page boxes, before any page is rendered: a 454-byte PDF can hold a 100-inch page
+            most = {page: _fit_dpi(page, *document.get_page_size(page - 1)) for page in pages}
+    except BaseException:
+        with _PDFIUM:
+            document.close()
+        raise
 
     def render(page: int):
         sheet = document[page - 1]
         try:
-            return sheet.render(scale=_page_dpi(sheet) / 72, grayscale=True).to_pil()
+            return sheet.render(scale=min(_page_dpi(sheet), most[page]) / 72, grayscale=True).to_pil()
         finally:
             sheet.close()
 
@@ -308,6 +317,19 @@ def ocr_pdf_pages(data: bytes, pages: list[int], password: str = "") -> dict[int
     finally:
         with _PDFIUM:
             document.close()
+
+
+def _fit_dpi(page: int, width_pt: float, height_pt: float) -> float:
+    """The highest resolution page `page` (its box in points) renders at within MAX_OCR_PIXELS; a page
+    that would exceed it even at MIN_DPI is refused (no real report has one)."""
+    area = max(width_pt, 1.0) * max(height_pt, 1.0)
+    fit = 72 * math.sqrt(MAX_OCR_PIXELS / area)
+    if fit < MIN_DPI:
+        raise FormatError(
+            f"page {page} is {width_pt:,.0f} x {height_pt:,.0f} pt ({width_pt / 72:,.0f} x {height_pt / 72:,.0f} in), "
+            f"too large to read by OCR: refused (at most {MAX_OCR_PIXELS // 1_000_000} Mpixel at {MIN_DPI} dpi)"
+        )
+    return fit
 
 
 def _page_dpi(sheet) -> float:
@@ -329,31 +351,51 @@ def _page_dpi(sheet) -> float:
     return DPI if best is None else max(MIN_DPI, min(DPI, best[1]))
 
 
-def _frames(data: bytes) -> list:
-    """The frames (pages) of an image file, upright (EXIF orientation applied), in greyscale."""
+def _frames(data: bytes) -> tuple[int, Callable[[int], object]]:
+    """How many frames (pages) an image file has, and a function that decodes one (1-based), upright
+    (EXIF orientation applied) and in greyscale. Every frame's size is checked from its header before
+    any is decoded, and frames are decoded one at a time, so a bomb never reaches memory."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    # PIL's own check stays as a second guard: it refuses past twice this, and its warning between once
+    # and twice is not for the user (the size is checked below, with a plain line).
+    Image.MAX_IMAGE_PIXELS = MAX_OCR_PIXELS
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    unreadable = (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError)
+    too_large = f"too large to read by OCR: refused (at most {MAX_OCR_PIXELS // 1_000_000} Mpixel)"
     try:
         image = Image.open(io.BytesIO(data))
-        frames = []
-        for index in range(getattr(image, "n_frames", 1)):
+        count = getattr(image, "n_frames", 1)
+        for index in range(count):
             image.seek(index)
-            frames.append(ImageOps.exif_transpose(image).convert("L"))
+            width, height = image.size
+            if width * height > MAX_OCR_PIXELS:
+                where = f"page {index + 1} of the image" if count > 1 else "the image"
+                raise FormatError(
+                    f"{where} is {width:,} x {height:,} pixels ({width * height / 1e6:,.0f} Mpixel), {too_large}"
+                )
     except Image.DecompressionBombError as exc:
-        raise FormatError(f"the image is too large to read ({exc})") from exc
-    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError) as exc:
-        raise FormatError(f"corrupt or unreadable image ({type(exc).__name__}: {exc})") from exc
-    if not frames:
+        raise FormatError(f"the image is more than {2 * MAX_OCR_PIXELS // 1_000_000} Mpixel, {too_large}") from exc
+    except unreadable as exc:
+        raise FormatError(f"corrupt or unreadable image ({plain_reason(exc)})") from exc
+    if not count:
         raise FormatError("the image has no pages")
-    return frames
+
+    def frame(page: int):
+        try:
+            image.seek(page - 1)
+            return ImageOps.exif_transpose(image).convert("L")
+        except (*unreadable, Image.DecompressionBombError) as exc:
+            raise FormatError(f"corrupt or unreadable image ({plain_reason(exc)})") from exc
+
+    return count, frame
 
 
 def extract_image(data: bytes) -> Extracted:
     """An image's text by OCR, one page per frame (a multi-page TIFF keeps its page numbers)."""
-    frames = _frames(data)
-    texts = recognize_pages(data, list(range(1, len(frames) + 1)), lambda page: frames[page - 1])
-    pages = [texts[n] for n in range(1, len(frames) + 1)]
+    count, frame = _frames(data)
+    texts = recognize_pages(data, list(range(1, count + 1)), frame)
+    pages = [texts[n] for n in range(1, count + 1)]
     if not any(p.strip() for p in pages):
         raise FormatError("no text recognized in the image (OCR found none)")
     # Paged text even for one frame (an empty page after it): passages cite page 1, and cleaning

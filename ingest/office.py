@@ -11,22 +11,11 @@ from __future__ import annotations
 import io
 import re
 
-from ingest.extracted import Extracted, FormatError, author_of, blocks_text, check_zip_size, has_text
-from ingest.sheets import check_ooxml_container, open_odf
+from ingest.containers import check_ooxml_container, open_odf
+from ingest.extracted import Extracted, FormatError, author_of, blocks_text, has_text, plain_reason, table_blocks
+from ingest.limits import check_zipped
 
 # ---------------------------------------------------------------- .pptx (python-pptx)
-
-
-def _table_blocks(rows: list[list[str]]) -> list[str]:
-    """Table rows as blocks, each cell labelled with the first row's header when it has one."""
-    rows = [r for r in rows if any(r)]
-    if len(rows) < 2:
-        return [" | ".join(c for c in r if c) for r in rows]
-    header, blocks = rows[0], []
-    for cells in rows[1:]:
-        labelled = [f"{header[j]}: {c}" if j < len(header) and header[j] else c for j, c in enumerate(cells) if c]
-        blocks.append(" | ".join(labelled))
-    return blocks
 
 
 def _shape_blocks(shape) -> list[str]:
@@ -37,7 +26,7 @@ def _shape_blocks(shape) -> list[str]:
         return [block for inner in shape.shapes for block in _shape_blocks(inner)]
     if getattr(shape, "has_table", False) and shape.has_table:
         rows = [[" ".join(cell.text.split()) for cell in row.cells] for row in shape.table.rows]
-        return _table_blocks(rows)
+        return table_blocks(rows)
     if getattr(shape, "has_text_frame", False) and shape.has_text_frame:
         # A line break inside a paragraph is a vertical tab in python-pptx: a space, not a glued word.
         return [" ".join(p.text.replace("\v", " ").split()) for p in shape.text_frame.paragraphs]
@@ -52,7 +41,7 @@ def extract_pptx(data: bytes) -> Extracted:
     from pptx.exc import PackageNotFoundError
 
     check_ooxml_container(data, ".pptx")
-    check_zip_size(data, "PPTX")
+    check_zipped(data, "PPTX")
     try:
         deck = Presentation(io.BytesIO(data))
         pages, hidden = [], []
@@ -69,9 +58,9 @@ def extract_pptx(data: bytes) -> Extracted:
         props = deck.core_properties
         title, author = props.title or "", props.author
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise FormatError(f"corrupt or unreadable PPTX ({type(exc).__name__}: {exc})") from exc
+        raise FormatError(f"corrupt or unreadable PPTX ({plain_reason(exc)})") from exc
     except Exception as exc:  # lxml errors of damaged parts
-        raise FormatError(f"corrupt or unreadable PPTX ({type(exc).__name__}: {exc})") from exc
+        raise FormatError(f"corrupt or unreadable PPTX ({plain_reason(exc)})") from exc
     if not has_text(pages):
         raise FormatError("the PPTX has no text (slides of pictures only?)")
     labels = tuple(f"slide {n}" + (" (hidden)" if h else "") for n, h in enumerate(hidden, start=1)) if any(hidden) else ()
@@ -97,7 +86,7 @@ def _odt_blocks(node, blocks: list[str]) -> None:
             for row in child.getElementsByType(_table_row()):
                 cells = [" ".join(teletype.extractText(c).split()) for c in row.childNodes if c.qname[1] == "table-cell"]
                 rows.append(cells)
-            blocks.extend(_table_blocks(rows))
+            blocks.extend(table_blocks(rows))
         elif name not in ("tracked-changes", "sequence-decls", "variable-decls", "user-field-decls", "annotation"):
             _odt_blocks(child, blocks)
 
@@ -115,7 +104,7 @@ def extract_odt(data: bytes) -> Extracted:
     try:
         _odt_blocks(document.text, blocks)
     except Exception as exc:
-        raise FormatError(f"corrupt or unreadable ODT ({type(exc).__name__}: {exc})") from exc
+        raise FormatError(f"corrupt or unreadable ODT ({plain_reason(exc)})") from exc
     if not has_text([blocks]):
         raise FormatError("the ODT has no text")
     return Extracted(blocks_text([blocks]), title=title, authors=authors)
@@ -145,7 +134,7 @@ def extract_rtf(data: bytes) -> Extracted:
     try:
         text = rtf_to_text(rtf, errors="replace")
     except Exception as exc:  # striprtf raises plain errors on malformed groups
-        raise FormatError(f"corrupt or unreadable RTF ({type(exc).__name__}: {exc})") from exc
+        raise FormatError(f"corrupt or unreadable RTF ({plain_reason(exc)})") from exc
     # One block per paragraph: RTF's \par ends one, and a blank line keeps cleaning from joining them.
     blocks = [line.strip() for line in text.split("\n")]
     if not has_text([blocks]):

@@ -18,12 +18,12 @@ import math
 import re
 from dataclasses import dataclass
 
-from ingest.extracted import Extracted, FormatError, author_of, blocks_text, check_zip_size, has_text
+from ingest.containers import check_ooxml_container, open_odf
+from ingest.extracted import Extracted, FormatError, author_of, blocks_text, has_text, plain_reason
+from ingest.limits import MAX_REPEATED_CELLS, check_zipped
 
 HEADER_SCAN_ROWS = 20  # the header row is looked for among the first rows (titles and notes may come first)
 MAX_COLUMNS = 1024  # ODS rows repeat empty cells to the sheet's edge; nothing real is this wide
-OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 
 
 @dataclass(frozen=True)
@@ -40,15 +40,6 @@ class Sheet:
     def label(self) -> str:
         """How citations name the sheet: 'sheet "Ports"', 'sheet "Costs" (hidden)'."""
         return (f'sheet "{self.name}"' if self.name else "sheet") + (" (hidden)" if self.hidden else "")
-
-
-def check_ooxml_container(data: bytes, kind: str) -> None:
-    """Refuse an Office Open XML file that is not a zip: a password-protected one (an OLE container
-    holding an EncryptedPackage) or an old binary file given the new extension."""
-    if data.startswith(OLE_MAGIC):
-        if ENCRYPTED_PACKAGE in data:
-            raise FormatError(f"encrypted {kind} (password protected): save it without a password to index it")
-        raise FormatError(f"not a {kind} file (an old binary Office file with a new extension? save it again as {kind})")
 
 
 def _decimals(number_format: str) -> int:
@@ -195,19 +186,25 @@ def extract_xlsx(data: bytes) -> Extracted:
     from openpyxl.utils.exceptions import InvalidFileException
 
     check_ooxml_container(data, ".xlsx")
-    check_zip_size(data, "XLSX")
+    check_zipped(data, "XLSX")
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        raise FormatError(f"corrupt or unreadable XLSX ({type(exc).__name__}: {exc})") from exc
+        raise FormatError(f"corrupt or unreadable XLSX ({plain_reason(exc)})") from exc
     except Exception as exc:  # lxml and zip errors of damaged parts surface as their own types
-        raise FormatError(f"corrupt or unreadable XLSX ({type(exc).__name__}: {exc})") from exc
+        raise FormatError(f"corrupt or unreadable XLSX ({plain_reason(exc)})") from exc
     try:
         sheets = []
         for worksheet in book.worksheets:
             uncomputed = _uncomputed_cells(worksheet)
+            # The size a sheet declares (<dimension ref="A1:XFD1048576"/>) is not trusted: openpyxl would
+            # pad every missing row to it, a million rows of 16,384 cells from a 5 KB file. Without it,
+            # rows are as wide as their last cell and missing rows come empty.
+            worksheet.reset_dimensions()
             rows, blank = [], set()
             for row in worksheet.iter_rows():
+                if not row:
+                    continue  # a missing row (at most Excel's 1,048,576 of them): nothing to look at
                 cells = [cell_text(c.value, getattr(c, "number_format", "") or "") for c in row[:MAX_COLUMNS]]
                 number = next((c.row for c in row if getattr(c, "row", None)), None)
                 empty = {j for j, c in enumerate(row[:MAX_COLUMNS]) if (getattr(c, "row", 0), getattr(c, "column", 0)) in uncomputed}
@@ -221,7 +218,7 @@ def extract_xlsx(data: bytes) -> Extracted:
     except FormatError:
         raise
     except Exception as exc:  # a damaged sheet part fails while rows are read (read-only mode is lazy)
-        raise FormatError(f"corrupt or unreadable XLSX ({type(exc).__name__}: {exc})") from exc
+        raise FormatError(f"corrupt or unreadable XLSX ({plain_reason(exc)})") from exc
     finally:
         book.close()
     return workbook(sheets, "spreadsheet", title, author_of(creator))
@@ -241,7 +238,7 @@ def extract_xls(data: bytes) -> Extracted:
             raise FormatError("encrypted XLS (password protected): save it without a password to index it") from exc
         raise FormatError(f"corrupt or unreadable XLS ({exc})") from exc
     except Exception as exc:  # struct and CompDoc errors of damaged files
-        raise FormatError(f"corrupt or unreadable XLS ({type(exc).__name__}: {exc})") from exc
+        raise FormatError(f"corrupt or unreadable XLS ({plain_reason(exc)})") from exc
     sheets = []
     try:
         for index in range(book.nsheets):
@@ -264,7 +261,7 @@ def extract_xls(data: bytes) -> Extracted:
             sheets.append(Sheet(sheet.name, rows, hidden=getattr(sheet, "visibility", 0) != 0))  # 1 hidden, 2 very hidden
         author = getattr(book, "user_name", "")
     except Exception as exc:
-        raise FormatError(f"corrupt or unreadable XLS ({type(exc).__name__}: {exc})") from exc
+        raise FormatError(f"corrupt or unreadable XLS ({plain_reason(exc)})") from exc
     finally:
         book.release_resources()
     return workbook(sheets, "spreadsheet", authors=author_of(author))
@@ -307,6 +304,7 @@ def extract_ods(data: bytes) -> Extracted:
     sheets = []
     try:
         hiding = _hidden_table_styles(document)
+        expanded = 0
         for table in document.spreadsheet.getElementsByType(Table):
             rows, blank = [], set()
             number = 0
@@ -326,6 +324,11 @@ def extract_ods(data: bytes) -> Extracted:
                     if len(cells) >= MAX_COLUMNS:
                         break
                 if any(cells) or empty:
+                    expanded += repeat * max(1, sum(1 for c in cells if c))
+                    if expanded > MAX_REPEATED_CELLS:  # one row element may say "repeat me a million times"
+                        raise FormatError(
+                            f"the ODS's repeated rows expand to more than {MAX_REPEATED_CELLS:,} filled cells: refused"
+                        )
                     for copy in range(repeat):
                         rows.append((number + copy + 1, list(cells)))
                         blank.update((number + copy + 1, j) for j in empty)
@@ -335,38 +338,8 @@ def extract_ods(data: bytes) -> Extracted:
     except FormatError:
         raise
     except Exception as exc:
-        raise FormatError(f"corrupt or unreadable ODS ({type(exc).__name__}: {exc})") from exc
+        raise FormatError(f"corrupt or unreadable ODS ({plain_reason(exc)})") from exc
     return workbook(sheets, "spreadsheet", title, authors)
-
-
-def open_odf(data: bytes, kind: str):
-    """An OpenDocument file opened with odfpy, with its title and author; refuses encrypted or damaged ones."""
-    import zipfile
-
-    from odf import dc, meta
-    from odf.opendocument import load
-
-    check_zip_size(data, kind)
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            manifest = archive.read("META-INF/manifest.xml")
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise FormatError(f"corrupt or unreadable {kind} ({type(exc).__name__}: {exc})") from exc
-    if b"encryption-data" in manifest:
-        raise FormatError(f"encrypted {kind} (password protected): save it without a password to index it")
-    try:
-        document = load(io.BytesIO(data))
-    except Exception as exc:  # odfpy surfaces zip, XML and attribute errors of damaged files as they are
-        raise FormatError(f"corrupt or unreadable {kind} ({type(exc).__name__}: {exc})") from exc
-
-    def first(kind_type) -> str:
-        from odf import teletype
-
-        found = document.meta.getElementsByType(kind_type) if document.meta else []
-        return " ".join(teletype.extractText(found[0]).split()) if found else ""
-
-    author = first(dc.Creator) or first(meta.InitialCreator)
-    return document, first(dc.Title), author_of(author)
 
 
 # ---------------------------------------------------------------- .csv
@@ -401,7 +374,7 @@ def _csv_rows(text: str) -> list[tuple[int, list[str]]]:
 
 def extract_csv(data: bytes) -> Extracted:
     """A CSV file (encoding and delimiter detected) as one sheet; row numbers count the header as row 1."""
-    from ingest.formats import decode_text
+    from ingest.decode import decode_text
 
     rows = _csv_rows(decode_text(data))
     header_at = _header_index([r for r in rows if any(r[1])])
