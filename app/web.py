@@ -231,18 +231,35 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                 added, skipped = add_sources([Path(p) for p in paths], settings.sources_dir, trash_dir=settings.trash)
         except MetadataError as exc:
             return *lists(f"Nothing was added: {exc}"), None
-        notes = [f"{'Updated' if a.replaced else 'Added'} {a.file}: {a.title}" for a in added]
+        notes = [
+            f"Unchanged {a.file}: the same bytes are already a source." if a.unchanged  # as `verbatim add` says
+            else f"{'Updated' if a.replaced else 'Added'} {a.file}: {a.title}" for a in added
+        ]
         notes = report_summary(notes + [f"Skipped {s.file}: {s.reason}" for s in skipped])
-        if not added:
+        if all(a.unchanged for a in added):  # nothing new: no rebuild
             return *lists("\n\n".join(notes)), None
         return *rebuild(notes, progress), None
+
+    def removal_outcome(name: str) -> str:
+        """What happens next to a removed source: Restore brings it back, but a synced copy comes back by itself."""
+        from ingest.library import resolve_source
+        from ingest.sync import synced_origin
+
+        try:
+            name = resolve_source(name, settings.sources_dir)
+        except (FileNotFoundError, NotASource):
+            pass  # already removed: its path is the name
+        origin = synced_origin(settings.sources_dir, name)
+        if origin:  # the folder is not named: replies name no server path (the Synced folders list has it)
+            return "It is a copy that `verbatim sync` keeps from a folder elsewhere: the next sync adds it again. Delete or move the file there to remove it for good."
+        return "Restore brings it back."
 
     def confirm_removal(name: str | None):
         """First step of removing: name the source, on the question and on the button, and ask; nothing is
         removed yet. The name is kept (`pending`): the second step removes that one or nothing."""
         if not name:
             return gr.Row(visible=False), "", "Choose a source to remove first.", gr.skip()
-        question = f"Remove {name} from the sources? It goes to the trash with its metadata; Restore brings it back."
+        question = f"Remove {name} from the sources? It goes to the trash with its metadata. {removal_outcome(name)}"
         return gr.Row(visible=True), name, plain_reply(question, settings), gr.Button(value=f"Yes, remove {name}")
 
     def withdraw_confirmation(name: str | None, pending: str | None):
@@ -271,7 +288,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
 
     def remove(name: str | None, progress=gr.Progress(track_tqdm=True)):
         """Second step (or the API): move the named source to the trash and rebuild."""
-        done = lambda item: f"Removed {item.file} (in the trash: Restore brings it back)."  # noqa: E731
+        done = lambda item: f"Removed {item.file} (in the trash). {removal_outcome(item.file)}"  # noqa: E731
         return change_sources(remove_source, name, "Choose a source to remove.", done, progress)
 
     def restore(name: str | None, progress=gr.Progress(track_tqdm=True)):

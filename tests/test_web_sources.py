@@ -198,3 +198,40 @@ def test_every_removal_can_be_restored_from_the_app_by_its_id(tmp_path, shared_l
     status, table, *_ = client.predict(ids[-1], api_name="/restore")  # most recent first: the last is the older
     assert "Restored harbour-log.txt" in status and "harbour-log.txt" in {row[0] for row in table["data"]}
     assert (settings.sources_dir / "harbour-log.txt").read_text(encoding="utf-8") == "Harbour log, first version: 11 boats."
+
+
+def test_a_synced_copy_removed_says_the_sync_brings_it_back_and_identical_bytes_are_unchanged(tmp_path, shared_library):
+    """Issue 34, low items: removing a file `verbatim sync` keeps says what the next sync does (not
+    "Restore brings it back"), without the folder's path; an upload of bytes already there says
+    "Unchanged", as `verbatim add` does, and rebuilds nothing."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    client, settings = shared_library
+    folder = tmp_path / "tidelog"
+    folder.mkdir()
+    (folder / "tide.txt").write_text("The tide at Orrin Quay rose 4 metres on 2 May.\n")
+    run = subprocess.run([sys.executable, "-m", "app.cli", "sync", "--no-build", str(folder)], env=cli_env(settings),
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    status, *_ = client.predict("tidelog/tide.txt", api_name="/remove")
+    status = html.unescape(status)
+    assert "Removed tidelog/tide.txt" in status and "the next sync adds it again" in status, status
+    assert "Restore brings it back" not in status and str(tmp_path) not in status
+    run = subprocess.run([sys.executable, "-m", "app.cli", "sync", "--no-build", str(folder)], env=cli_env(settings),
+                         capture_output=True, text=True, timeout=600)
+    assert "added tidelog/tide.txt" in run.stdout  # what the message said
+
+    upload = tmp_path / "quay-notes.txt"
+    upload.write_text("Quay notes: the crane at Orrin Quay lifts 40 tonnes.\n")
+    status, *_ = client.predict([handle_file(str(upload))], api_name="/upload")
+    assert "Added quay-notes.txt" in html.unescape(status)
+    status, *_ = client.predict([handle_file(str(upload))], api_name="/upload")
+    status = html.unescape(status)
+    assert "Unchanged quay-notes.txt: the same bytes are already a source." in status and "Added" not in status
+    assert "Indexed" not in status  # nothing new, no rebuild
+    cli = subprocess.run([sys.executable, "-m", "app.cli", "add", "--no-build", str(upload)], env=cli_env(settings),
+                         capture_output=True, text=True, timeout=600)
+    assert "unchanged quay-notes.txt: the same bytes are already a source" in cli.stdout  # the same words
