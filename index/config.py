@@ -28,13 +28,13 @@ def _env_flag(name: str, default: bool) -> bool:
     return default
 
 
-def _env_count(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    if not value.isdigit():
-        raise ConfigError(f"{name}={value!r}: give a whole number, 0 or more (0: no limit)")
-    return int(value)
+def _trash_limit(name: str) -> int:
+    from ingest.trash import env_limit
+
+    try:
+        return env_limit(name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 STORES = ("faiss", "milvus")  # where passage vectors are searched
@@ -74,9 +74,9 @@ class Settings:
     # replaced versions of one file (a watched file saved 100 times leaves 3, not 100), entries for
     # `trash_max_days`, and at most `trash_max_mb`, the oldest going first. The newest entry always stays;
     # 0 turns a limit off.
-    trash_versions: int = field(default_factory=lambda: _env_count("VERBATIM_TRASH_VERSIONS", 3))
-    trash_max_days: int = field(default_factory=lambda: _env_count("VERBATIM_TRASH_MAX_DAYS", 30))
-    trash_max_mb: int = field(default_factory=lambda: _env_count("VERBATIM_TRASH_MAX_MB", 1024))
+    trash_versions: int = field(default_factory=lambda: _trash_limit("versions"))
+    trash_max_days: int = field(default_factory=lambda: _trash_limit("max_days"))
+    trash_max_mb: int = field(default_factory=lambda: _trash_limit("max_mb"))
     model: str = field(default_factory=lambda: os.environ.get("VERBATIM_MODEL", DEFAULT_MODEL))
     # Where passage vectors are searched: "faiss" (files in the index, default) or "milvus" at milvus_uri
     # (a file path runs embedded milvus-lite; http(s)://host:19530 a Milvus server or cluster).

@@ -40,11 +40,24 @@ def limits_of(settings) -> TrashLimits:
     return TrashLimits(settings.trash_versions, settings.trash_max_days, settings.trash_max_mb)
 
 
+# The defaults, which index/config.py's Settings takes too (ingest/ never imports index/).
+TRASH_ENV = {"versions": ("VERBATIM_TRASH_VERSIONS", 3), "max_days": ("VERBATIM_TRASH_MAX_DAYS", 30), "max_mb": ("VERBATIM_TRASH_MAX_MB", 1024)}
+
+
+def env_limit(name: str) -> int:
+    """One limit from its environment variable (a whole number, 0: no limit), else its default."""
+    variable, default = TRASH_ENV[name]
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ValueError(f"{variable}={value!r}: give a whole number, 0 or more (0: no limit)")
+    return int(value)
+
+
 def default_limits() -> TrashLimits:
     """The limits of the default Settings (environment included), for callers that pass none."""
-    from index.config import Settings  # late: ingest/ needs the config only here
-
-    return limits_of(Settings())
+    return TrashLimits(env_limit("versions"), env_limit("max_days"), env_limit("max_mb"))
 
 
 @dataclass(frozen=True)
