@@ -290,3 +290,22 @@ def sources_say_correct(lines: Sequence[tuple[str, str]], expected: Sequence[tup
         and files <= wanted.keys()
         and all(any(v in normalize_for_match(text) for v in wanted[file]) for file, text in lines)
     )
+
+
+def span_answers(span: str, answers: Sequence[str]) -> bool:
+    """Whether a shown span answers: it matches a gold answer as SQuAD scores it (token F1 >= 0.5), or it
+    holds one whole ("2 percent of El Salvador's entire population" holds "2 percent"). No answers: never."""
+    golds = [a for a in answers if a.strip()]
+    if not golds or not span.strip():
+        return False
+    if span_scores(span, golds)[1] >= 0.5:
+        return True
+    text = f" {normalize_answer(span)} "
+    return any(f" {normalize_answer(g)} " in text for g in golds if normalize_answer(g))
+
+
+def line_answers(file: str, span: str, answers: Sequence[str], says: Sequence[tuple[str, Sequence[str]]] | None) -> bool:
+    """Whether a source's line ("what each source says") answers: its span holds that source's own value
+    when the gold question names one per source, else one of the question's answers."""
+    own = dict(says or ())
+    return span_answers(span, own[file]) if own.get(file) else span_answers(span, answers)

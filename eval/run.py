@@ -77,12 +77,17 @@ def score_questions(searcher: Searcher, questions: list[GoldQuestion], mode: str
     misses: list[Miss] = []
     spans: list[tuple[float, float]] = []  # (exact match, token F1) of the first hit's answer span
     said: list[bool] = []  # "what each source says" as the gold question expects it
+    spans_right: list[bool] = []  # every span shown (in any passage): does it answer?
+    lines_right: list[bool] = []  # every source line shown: does its span answer?
     read = False
     for q in _progress(questions, f"{label} {mode}"):
         answer: Answer = ask(searcher, q.question, k, mode)
         latencies.append(answer.fresh_ms)  # --mode all reuses an earlier mode's candidates for the same question
         predicted_abstain.append(answer.abstained)
         should_abstain.append(not q.answerable)
+        if not answer.abstained:
+            spans_right += [metrics.span_answers(h.answer.text, q.answers) or _line_right(h, q) for h in answer.hits if h.answer is not None]
+            lines_right += [metrics.line_answers(x.citation.occurrence.file, x.text, q.answers, q.says) for x in answer.sources_say]
         if not q.answerable:
             if not answer.abstained:
                 top = answer.hits[0].passage.text if answer.hits else ""
@@ -127,6 +132,12 @@ def score_questions(searcher: Searcher, questions: list[GoldQuestion], mode: str
         result["coverage@5"] = metrics.coverage(coverages)
     if read and said:
         result["sources_say"] = sum(said) / len(said)
+    if read:
+        # Precision before recall: the share of shown spans that answer, and of source lines that do not.
+        result["shown_spans"] = float(len(spans_right))
+        result["shown_precision"] = sum(spans_right) / len(spans_right) if spans_right else 1.0
+        result["source_lines"] = float(len(lines_right))
+        result["wrong_lines"] = (len(lines_right) - sum(lines_right)) / len(lines_right) if lines_right else 0.0
     if read and spans:
         result["span_em"] = sum(em for em, _ in spans) / len(spans)
         result["span_f1"] = sum(f1 for _, f1 in spans) / len(spans)
@@ -136,6 +147,11 @@ def score_questions(searcher: Searcher, questions: list[GoldQuestion], mode: str
     answered = [not a for a, s in zip(predicted_abstain, should_abstain) if not s]
     result["answered"] = sum(answered) / len(answered) if answered else 0.0
     return ModeResult(result, misses)
+
+
+def _line_right(hit, q: GoldQuestion) -> bool:
+    """A span in a passage of a source that has its own value for the question (119,000 in PISM's)."""
+    return any(metrics.line_answers(c.occurrence.file, hit.answer.text, q.answers, q.says) for c in hit.citations) if q.says else False
 
 
 def score_offcorpus(searcher: Searcher, questions: list[GoldQuestion], mode: str) -> ModeResult:
@@ -250,7 +266,7 @@ class EvalRun:
 
 
 def _fmt(name: str, value: float) -> str:
-    return f"{value:.0f}" if name.endswith("_ms") else f"{value:.3f}"
+    return f"{value:.0f}" if name.endswith("_ms") or name in ("shown_spans", "source_lines") else f"{value:.3f}"
 
 
 def print_report(run: EvalRun, modes: list[str], out=sys.stdout, max_misses: int = 25) -> None:

@@ -15,8 +15,11 @@ from index.storage.store import load_version
 from conftest import ROOT, cli_env
 
 # Measured on the bundled corpus with reranking (see README "Quality"); set just under, so a regression fails.
+# Precision before recall (issue 32): a span is shown only when the gate fitted on this reader is confident,
+# so with today's reader few are (span_em 0.375 -> 0.120 on 2026-12-06) and those are right (shown_precision
+# 0.889, no wrong source line). The retrained reader is to bring recall back.
 GOLD_FLOORS = ["hit@1=0.86", "hit@5=0.93", "mrr=0.89", "evidence=0.85", "coverage@5=0.88", "answered=0.94", "abstain_f1=0.50",
-               "span_em=0.34", "span_f1=0.50", "sources_say=0.50"]
+               "span_em=0.10", "span_f1=0.11", "sources_say=0.50", "shown_precision=0.85"]
 
 
 def test_gold_file_is_well_formed_and_answers_occur_in_sources(bundled_settings):
@@ -48,6 +51,7 @@ def test_gold_eval_meets_its_floors(bundled_settings, tmp_path, capsys):
     assert last.startswith("gold hit@1=")
     numbers = json.loads((tmp_path / "gold.json").read_text())["gold"]["hybrid+rerank"]["metrics"]
     assert numbers["questions"] >= 80 and 0 < numbers["p95_ms"]
+    assert numbers["wrong_lines"] == 0.0  # no source line whose span does not answer
 
 
 def test_floors_fail_the_run(bundled_settings, tmp_path):

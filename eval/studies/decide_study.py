@@ -34,6 +34,9 @@ from index.search.answerability import FEATURES, MODEL_PATH, READER_FEATURES, An
 from index.build.pipeline import build_index, index_is_current
 from index.config import Settings
 from index.search import Searcher
+from index.search.highlight import sentence_of
+from index.search.span_check import about_the_thing_asked, of_the_type_asked
+from index.models.reader import reader_calibration_articles
 
 BASE = tuple(f for f in FEATURES if f not in READER_FEATURES)  # the decision shipped before the reader
 FEATURE_SETS = {
@@ -55,6 +58,28 @@ def _row(answer, group: str, article: str, qid: str, answerable: bool) -> dict:
     return {"group": group, "article": article, "id": qid, "answerable": answerable, "f": signals}
 
 
+def _span_rows(searcher: Searcher, answer, group: str, article: str, q) -> list[dict]:
+    """One row per passage the reader read for `answer`: its span's scores, the gate's rule checks, and
+    whether the span answers (eval/studies/span_study.py fits the span gate on them)."""
+    hits = answer.hits[: searcher.settings.reader_top]
+    if not hits:
+        return []
+    spans = searcher.reader_calls().read(answer.question, [h.passage.text for h in hits])
+    rows = []
+    for rank, (hit, span) in enumerate(zip(hits, spans, strict=True), start=1):
+        a, b = sentence_of(hit.passage, span)
+        # With per-source values (119,000 in PISM, 77,000 in CSIS), a span is right when it holds its own source's.
+        right = q.answerable and any(metrics.line_answers(c.occurrence.file, span.text, q.answers, q.says) for c in hit.citations)
+        rows.append({
+            "group": group, "article": article, "id": f"{q.id}#{rank}", "question": q.id, "rank": rank,
+            "margin": span.margin, "has_answer": span.has_answer, "text": span.text,
+            "type_ok": of_the_type_asked(answer.question, span.text),
+            "about_ok": about_the_thing_asked(answer.question, hit.passage.text[a:b], span.start - a, span.end - a),
+            "nonempty": span.end > span.start, "right": bool(right),
+        })
+    return rows
+
+
 def collect() -> None:
     """Ask every fit question through the real search path and keep its signals."""
     settings = Settings()
@@ -62,12 +87,17 @@ def collect() -> None:
     documents, questions = load_squad(SQUAD2)
     squad, doc_of_file = kept_index("squad2", documents, settings)
     file_of_doc = {v: k for k, v in doc_of_file.items()}
-    fit = [q for q in questions if q.sources[0] not in held]
-    rows = []
+    # The reader's calibration articles when it names them (it never trained on them), else its other
+    # training articles (an older reader).
+    calibration = {safe_document_name(t, set()) for t in reader_calibration_articles()}
+    fit = [q for q in questions if (q.sources[0] in calibration) if calibration] or [q for q in questions if q.sources[0] not in held]
+    rows, spans = [], []
     searcher = Searcher(squad)
     for n, q in enumerate(with_source_files(fit, file_of_doc)):
         article = doc_of_file[q.sources[0]].removesuffix(".txt")
-        rows.append(_row(searcher.search(q.question), "squad2", article, q.id, q.answerable))
+        answer = searcher.search(q.question)
+        rows.append(_row(answer, "squad2", article, q.id, q.answerable))
+        spans += _span_rows(searcher, answer, "squad2", article, q)
         if n % 200 == 0:
             print(f"squad2 {n}/{len(fit)}", file=sys.stderr, flush=True)
     _save("squad2", rows)
@@ -75,7 +105,13 @@ def collect() -> None:
         build_index(settings)
     searcher = Searcher(settings)
     gold = [q for path in default_gold_files() for q in load_gold(path)]
-    _save("gold", [_row(searcher.search(q.question), "gold", "gold", q.id, q.answerable) for q in gold])
+    rows = []
+    for q in gold:
+        answer = searcher.search(q.question)
+        rows.append(_row(answer, "gold", "gold", q.id, q.answerable))
+        spans += _span_rows(searcher, answer, "gold", "gold", q)
+    _save("gold", rows)
+    _save("spans", spans)
     _, v1 = load_squad(SQUAD1)
     trained = {safe_document_name(t, set()) for t in {a["title"] for a in json.loads(SQUAD1.read_text())["data"]}} - {
         safe_document_name(t, set()) for t in HELD_OUT_V1 + HELD_OUT_V2
@@ -186,7 +222,7 @@ def ship(rows: list[dict]) -> None:
         fitted={
             "by": "python -m eval.studies.decide_study collect && python -m eval.studies.decide_study ship",
             "date": dt.date.today().isoformat(),
-            "data": f"{len(rows)} questions: SQuAD 2.0 part 1 open task, the reader's training articles "
+            "data": f"{len(rows)} questions: SQuAD 2.0 part 1 open task, articles the reader names for calibration (or its training articles) "
             f"({', '.join(sorted({r['article'] for r in rows if r['group'] == 'squad2'}))}); all gold; "
             f"{OFFCORPUS_QUESTIONS} SQuAD v1.1 questions of training articles asked of the bundled corpus. "
             "Held-out figures: `verbatim eval` squad_heldout; gold out of fold: decide_study fit",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -115,6 +116,33 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+_GROUPED = re.compile(r"\d{1,3}(?:[.,\u00a0\u202f]\d{3})+(?!\d)(?:[.,]\d+)?|\d+(?:[.,]\d+)?")
+_CURRENCY = "$€£¥₡₹"
+_AFTER_NUMBER = re.compile(r"(?:\s?%|\s+(?:percent|per cent|percentage points|hundred|thousand|million|billion|trillion)\b)", re.IGNORECASE)
+
+
+def whole_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """[start, end) widened to whole words and whole figures: a number is never cut ("119" of "119,000",
+    "200" of "1.200", "314" of "$314 million"); its currency sign, percent sign and scale word come with it."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    start, end = whole_words(text, start, end)
+    if end <= start:
+        return start, end
+    for m in _GROUPED.finditer(text, max(0, start - 24), min(len(text), end + 24)):
+        if m.start() < start < m.end() or m.start() < end < m.end():  # a figure the span cuts
+            start, end = min(start, m.start()), max(end, m.end())
+    while start > 0 and text[start - 1] in _CURRENCY and text[start].isdigit():
+        start -= 1
+    if start >= 2 and text[start - 2 : start] == "US" and text[start] == "$":
+        start -= 2
+    if text[end - 1].isdigit() and (m := _AFTER_NUMBER.match(text, end)):
+        end = m.end()
+    return start, end
+
+
 class Reader:
     """The shipped extractive reader on onnxruntime; one session per process (see `get_reader`)."""
 
@@ -136,6 +164,11 @@ class Reader:
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="reader") if self.workers > 1 else None
         self._inputs = onnx_runtime.input_names(self._session)
         self._tokenizer = window_tokenizer(str(folder / "tokenizer.json"), self.max_tokens, self.stride)
+
+    @property
+    def sha256(self) -> str:
+        """The sha256 of the model file (what a calibration fitted on this reader names)."""
+        return str(self.config["files"].get("model.onnx", ""))
 
     def logits(self, batch: list[Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """start and end logits (batch x longest window; padding masked far below any real token) and the
@@ -164,7 +197,7 @@ class Reader:
         for row, w in enumerate(cut):
             a, b, score = best_span(start[row], end[row], w.context)
             if w.context and (best is None or score > best.score):
-                first, last = whole_words(text, w.offsets[a][0], w.offsets[b][1])
+                first, last = whole_span(text, w.offsets[a][0], w.offsets[b][1])
                 best = AnswerSpan(first, last, text[first:last], score, no_answer, has_answer)
         return best or AnswerSpan(0, 0, "", float("-inf"), no_answer, has_answer)
 
@@ -208,6 +241,16 @@ def reader_held_out_articles(folder: Path | None = None) -> tuple[str, ...]:
     except (OSError, ValueError):
         return ()
     return tuple(card.get("held_out_articles", ()))
+
+
+def reader_calibration_articles(folder: Path | None = None) -> tuple[str, ...]:
+    """The SQuAD 2.0 articles the reader never trained on that calibrate its span gate and the decision."""
+    folder = folder or reader_dir()
+    try:
+        card = json.loads((Path(folder) / "reader.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ()
+    return tuple(card.get("calibration_articles", ()))
 
 
 def get_reader(folder: Path | None = None) -> Reader:

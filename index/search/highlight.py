@@ -7,9 +7,10 @@ from index.config import Settings
 from index.search.evidence import rerank_evidence, select_evidence
 from index.models.reader import AnswerSpan
 from index.search.records import Citation, Decision, Hit, Ranking, Reading
+from index.search.span_check import shipped_gate, shown
 from index.storage.store import IndexVersion
 from ingest.ocr import ocr_pages
-from ingest.records import Occurrence, Span
+from ingest.records import Occurrence, Passage, Span
 
 
 def inside(evidence: tuple[Span, ...], span: AnswerSpan) -> bool:
@@ -25,13 +26,21 @@ def citation(index: IndexVersion, occurrence: Occurrence) -> Citation:
     return Citation(record.meta, occurrence, pages is not None and (occurrence.page or 1) in pages)
 
 
-def answers(span: AnswerSpan, settings: Settings) -> bool:
-    """Whether the reader takes this passage to answer: its span beats "no answer" by `answer_margin`."""
-    return span.margin >= settings.answer_margin and span.end > span.start
+def sentence_of(passage: Passage, span: AnswerSpan) -> tuple[int, int]:
+    """[start, end) of the passage sentence that holds the span's start (the whole passage without sentences)."""
+    for x in passage.sentences:
+        if x.start <= span.start < x.end:
+            return x.start, max(x.end, min(span.end, len(passage.text)))
+    return 0, len(passage.text)
 
 
 def highlight(question: str, ranking: Ranking, reading: Reading, decision: Decision, settings: Settings) -> tuple[Hit, ...]:
-    """The stage: one Hit per shown passage, with evidence and (when the sources answer) the answer span."""
+    """The stage: one Hit per shown passage, with evidence and (when the sources answer) the answer span.
+
+    A span is shown only where span_check says it answers (confident, of the type asked, about the thing
+    asked); its sentence is then the one highlighted. A passage the reader read and found no such span in
+    shows no highlight when the reader finds no answer in it, unless it is the first (the sentence the search
+    found best)."""
     c, chosen, s = ranking.candidates, ranking.chosen, settings
     passages = ranking.passages
     evidence = select_evidence(
@@ -42,11 +51,19 @@ def highlight(question: str, ranking: Ranking, reading: Reading, decision: Decis
         evidence[0] = rerank_evidence(question, passages[0], reading.sentence_logits, reading.sentence_bi, s.evidence_bi_weight, s.evidence_rerank_margin)
     spans: list[AnswerSpan | None] = [None] * len(chosen)
     if not decision.abstained:
-        # A span outside the sentence the evidence stage chose is not shown: moving the highlight to it lost
-        # more right sentences than it found (gold evidence 0.875 -> 0.855, answer exact match 0.257 -> 0.263).
-        for n, span in enumerate(reading.spans):
-            if answers(span, s) and inside(evidence[n], span):
+        gate = shipped_gate()
+        threshold = gate.threshold if gate is not None else 0.5
+        confidence = reading.confidence or (None,) * len(reading.spans)
+        for n, (span, sure) in enumerate(zip(reading.spans, confidence)):
+            sentence = sentence_of(passages[n], span)
+            if shown(question, passages[n].text, sentence, span, sure, threshold, s.answer_margin):
                 spans[n] = span
+                if not inside(evidence[n], span):
+                    evidence[n] = (Span(*sentence),)
+            elif n > 0 and span.margin < s.answer_margin:
+                # The reader finds no answer in it: no sentence is marked as "the sentence that answers". (One
+                # it reads an answer in, not confidently enough to mark the words, keeps its sentence.)
+                evidence[n] = ()
     return tuple(
         Hit(
             passage,

@@ -138,6 +138,10 @@ class ReaderCalls:
         self._recent = recent
         self.reused_seconds = 0.0
 
+    @property
+    def sha256(self) -> str:
+        return self._reader().sha256
+
     def read(self, question: str, texts: list[str]) -> list[AnswerSpan]:
         model = self._reader()
         keys = [(model.name, question, text) for text in texts]

@@ -18,10 +18,14 @@ from index.storage.lexical import tokenize
 from index.models.reader import AnswerSpan
 from index.models.rerank import CrossEncoder
 from index.search.records import Ranking, Reading
+from index.search.span_check import confidence, shipped_gate
 
 
 class SpanReader(Protocol):
     """What reads answer spans: the Reader, or the Searcher's ReaderCalls that keep its readings."""
+
+    @property
+    def sha256(self) -> str: ...
 
     def read(self, question: str, texts: list[str]) -> list[AnswerSpan]: ...
 
@@ -29,10 +33,13 @@ class SpanReader(Protocol):
 def read(question: str, ranking: Ranking, settings: Settings, reader: SpanReader | None, cross_encoder: CrossEncoder | None) -> Reading:
     """The stage: the reader's spans (with `reader`) and the first passage's sentence logits (with `cross_encoder`)."""
     c, chosen = ranking.candidates, ranking.chosen
-    spans = ()
+    spans: tuple[AnswerSpan, ...] = ()
+    sure: tuple[float | None, ...] = ()
     if reader is not None and chosen:
         texts = [c.passage(i).text for i in chosen[: settings.reader_top]]
         spans = tuple(reader.read(question, texts))
+        gate, sha256 = shipped_gate(), reader.sha256
+        sure = tuple(confidence(span, gate, sha256) for span in spans)
     logits, bi = np.zeros(0, dtype=np.float32), np.zeros(0)
     if cross_encoder is not None and chosen:
         first = chosen[0]
@@ -42,4 +49,4 @@ def read(question: str, ranking: Ranking, settings: Settings, reader: SpanReader
             terms = set(tokenize([question])[0])
             bi = sentence_scores(c.question_vector, terms, texts, c.index.sentence_vectors(c.rows[first]))
             logits = cross_encoder.score(question, texts)
-    return Reading(spans, logits, bi)
+    return Reading(spans, sure, logits, bi)

@@ -71,6 +71,9 @@ class Reading:
     of the first (empty arrays when the search was not reranked)."""
 
     spans: tuple[AnswerSpan, ...] = ()
+    # The calibrated probability that each span is right (index/search/span_check.py); None without a gate
+    # fitted on this reader.
+    confidence: tuple[float | None, ...] = ()
     sentence_logits: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     sentence_bi: np.ndarray = field(default_factory=lambda: np.zeros(0))
 

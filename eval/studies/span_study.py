@@ -1,0 +1,172 @@
+"""The span gate: which reader spans may be shown (index/search/span_check.py), fitted reproducibly.
+
+    python -m eval.studies.decide_study collect   # also keeps one row per passage read (var/studies/decide-spans.json)
+    python -m eval.studies.span_study collect     # or only those rows (gold, and --squad N SQuAD 2.0 fit questions)
+    python -m eval.studies.span_study fit         # calibration and thresholds, out of fold
+    python -m eval.studies.span_study ship        # write index/search/span_gate.json
+
+A logistic fit of P(the span answers | the reader's margin and has-answer logit), on the passages read for
+the fit questions (SQuAD 2.0 articles the reader never trained on, and the gold set). Only spans that pass
+the rule checks (of the type asked, about the thing asked) can be shown, so the threshold is chosen on
+them: the lowest that keeps the out-of-fold precision of shown spans >= TARGET_PRECISION in each group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import sys
+
+import numpy as np
+
+from eval.studies.answer_study import _sigmoid, fit_standardized
+from eval.studies.common import STUDIES_DIR
+from index.models.reader import get_reader
+from index.search.span_check import GATE_PATH, SpanGate
+
+FEATURES = ("margin", "has_answer")
+TARGET_PRECISION = 0.90
+
+
+def collect(squad: int) -> None:
+    """The span rows alone (the decision is not refitted): every gold question, and `squad` SQuAD 2.0
+    questions of the fit articles (decide_study's choice of articles), drawn with a fixed seed."""
+    from eval.datasets import load_gold, load_squad, safe_document_name, with_source_files
+    from eval.run import default_gold_files
+    from eval.studies.common import kept_index
+    from eval.studies.decide_study import _save, _span_rows
+    from eval.studies.reader_data import HELD_OUT_V2, SQUAD2
+    from index.build.pipeline import build_index, index_is_current
+    from index.config import Settings
+    from index.models.reader import reader_calibration_articles
+    from index.search import Searcher
+
+    settings = Settings()
+    rows: list[dict] = []
+    if squad:
+        documents, questions = load_squad(SQUAD2)
+        index, doc_of_file = kept_index("squad2", documents, settings)
+        file_of_doc = {v: k for k, v in doc_of_file.items()}
+        calibration = {safe_document_name(t, set()) for t in reader_calibration_articles()}
+        held = {safe_document_name(t, set()) for t in HELD_OUT_V2}
+        fit = [q for q in questions if (q.sources[0] in calibration if calibration else q.sources[0] not in held)]
+        fit = random.Random(0).sample(fit, min(squad, len(fit)))
+        searcher = Searcher(index)
+        for q in with_source_files(fit, file_of_doc):
+            article = doc_of_file[q.sources[0]].removesuffix(".txt")
+            rows += _span_rows(searcher, searcher.search(q.question), "squad2", article, q)
+    if not index_is_current(settings):
+        build_index(settings)
+    searcher = Searcher(settings)
+    for q in [q for path in default_gold_files() for q in load_gold(path)]:
+        rows += _span_rows(searcher, searcher.search(q.question), "gold", "gold", q)
+    _save("spans", rows)
+
+
+def load_rows() -> list[dict]:
+    return [r for r in json.loads((STUDIES_DIR / "decide-spans.json").read_text(encoding="utf-8")) if r["nonempty"]]
+
+
+def _fit(rows: list[dict]):
+    x = np.array([[r[f] for f in FEATURES] for r in rows])
+    y = np.array([float(r["right"]) for r in rows])
+    weight = np.ones(len(rows)) / len(rows)
+    mean, scale, w, b, _ = fit_standardized(x, y, weight)
+    return mean, scale, w, b
+
+
+def _prob(model, rows: list[dict]) -> np.ndarray:
+    mean, scale, w, b = model
+    x = np.array([[r[f] for f in FEATURES] for r in rows])
+    return _sigmoid(((x - mean) / scale) @ w + b)
+
+
+def out_of_fold(rows: list[dict], k: int = 5) -> np.ndarray:
+    """Each row's probability from a fit that never saw its question (SQuAD 2.0 by article, gold by k folds)."""
+    fold: dict[str, str] = {}
+    gold = sorted({r["question"] for r in rows if r["group"] == "gold"})
+    random.Random(0).shuffle(gold)
+    for i, q in enumerate(gold):
+        fold[q] = f"fold{i % k}"
+    key = [r["article"] if r["group"] != "gold" else fold[r["question"]] for r in rows]
+    p = np.zeros(len(rows))
+    for name in sorted(set(key)):
+        train = [r for r, f in zip(rows, key) if f != name]
+        test = [i for i, f in enumerate(key) if f == name]
+        p[test] = _prob(_fit(train), [rows[i] for i in test])
+    return p
+
+
+def precision_recall(rows: list[dict], p: np.ndarray, t: float) -> tuple[float, float, int]:
+    """Among rows that pass the rule checks: precision of those shown at threshold t, recall of right ones."""
+    ok = np.array([r["type_ok"] and r["about_ok"] for r in rows])
+    right = np.array([r["right"] for r in rows])
+    shown = ok & (p >= t)
+    precision = float(right[shown].mean()) if shown.any() else 1.0
+    recall = float((right & shown).sum() / max(1, right.sum()))
+    return precision, recall, int(shown.sum())
+
+
+def choose_threshold(rows: list[dict], p: np.ndarray) -> float:
+    """The lowest threshold whose shown spans are >= TARGET_PRECISION right in every group."""
+    for t in np.arange(0.05, 0.99, 0.01):
+        if all(precision_recall([r for r in rows if r["group"] == g], p[[r["group"] == g for r in rows]], t)[0] >= TARGET_PRECISION
+               for g in {r["group"] for r in rows}):
+            return round(float(t), 2)
+    return 0.99
+
+
+def report(rows: list[dict]) -> dict:
+    p = out_of_fold(rows)
+    t = choose_threshold(rows, p)
+    out = {"threshold": t}
+    print(f"{len(rows)} spans read; threshold {t} (out of fold)")
+    for g in sorted({r["group"] for r in rows}):
+        sel = [r["group"] == g for r in rows]
+        sub = [r for r in rows if r["group"] == g]
+        for name, tt in (("gate", t), ("margin >= 0 (before)", None)):
+            if tt is None:
+                shown = [r["margin"] >= 0 and r["type_ok"] and r["about_ok"] for r in sub]
+                precision = float(np.mean([r["right"] for r, s in zip(sub, shown) if s])) if any(shown) else 1.0
+                n = sum(shown)
+                recall = sum(r["right"] and s for r, s in zip(sub, shown)) / max(1, sum(r["right"] for r in sub))
+            else:
+                precision, recall, n = precision_recall(sub, p[sel], tt)
+            print(f"  {g} {name}: precision {precision:.3f}, recall {recall:.3f}, {n} shown of {len(sub)} ({sum(r['right'] for r in sub)} right)")
+            out[f"{g} {name}"] = {"precision": round(precision, 3), "recall": round(recall, 3), "shown": n}
+        raw = [r for r in sub if r["margin"] >= 0]
+        print(f"  {g} rule checks alone remove {sum(not (r['type_ok'] and r['about_ok']) for r in raw)} of {len(raw)} spans "
+              f"with margin >= 0, {sum((not (r['type_ok'] and r['about_ok'])) and r['right'] for r in raw)} of them right")
+    return out
+
+
+def ship(rows: list[dict]) -> None:
+    figures = report(rows)
+    mean, scale, w, b = _fit(rows)
+    gate = SpanGate(
+        FEATURES, tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in scale),
+        tuple(round(float(v), 6) for v in w), round(float(b), 6), figures["threshold"], get_reader().sha256,
+        {"by": "python -m eval.studies.decide_study collect && python -m eval.studies.span_study ship",
+         "date": dt.date.today().isoformat(), "rows": len(rows), "out_of_fold": figures},
+    )
+    GATE_PATH.write_text(json.dumps(gate.to_dict(), indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {GATE_PATH}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.studies.span_study", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=("collect", "fit", "ship"))
+    parser.add_argument("--squad", type=int, default=600, help="collect: this many SQuAD 2.0 fit questions")
+    args = parser.parse_args(argv)
+    if args.action == "collect":
+        collect(args.squad)
+        return 0
+    rows = load_rows()
+    report(rows) if args.action == "fit" else ship(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Which of the reader's spans may be shown: precision before recall.
+
+A span is marked in its passage (and quoted in "what each source says") only when all three hold:
+1. **Confident**: the reader's calibrated probability that the span is right (a logistic fit of its
+   margin and has-answer logit, index/search/span_gate.json, fitted on SQuAD 2.0 articles the reader never
+   trained on by `python -m eval.studies.span_study`) passes the threshold chosen there on held-out data.
+2. **Of the type asked**: a quantity for "how many / how much", a percentage for "what percentage", a date
+   for "when".
+3. **About the thing asked** (for a figure or a date, which another country's or year's can pass for): the
+   names in the span's own clause are the question's, not another country's or body's ("the United States
+   ... has 2.1 million" for a question about El Salvador). A span inside a comparison ("(for comparison, in
+   Poland, ... 0.19%)") never answers.
+No line is better than a wrong one: a passage whose span fails shows no span.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from index.models.reader import AnswerSpan
+from index.search.answerability import expected_type, has_type
+
+GATE_PATH = Path(__file__).resolve().parent / "span_gate.json"
+
+_PERCENT_Q = re.compile(r"^\s*(what|which) (percentage|percent)\b", re.IGNORECASE)
+_PERCENT = re.compile(r"%|\bper ?cent|\bpercentage\b", re.IGNORECASE)
+_COMMON = {
+    "What", "Who", "Whom", "Whose", "When", "Where", "Which", "Why", "How", "In", "On", "At", "By", "For", "The",
+    "A", "An", "Is", "Are", "Was", "Were", "Did", "Do", "Does", "To", "From", "After", "Before", "During",
+    "According", "As", "If", "Of", "With", "Since", "Still", "So", "But", "And", "Or", "This", "That", "These",
+    "Those", "It", "Its", "Their", "They", "He", "She", "We", "I", "Two", "Three", "Under", "While", "However",
+    "Also", "Another", "Other", "Some", "Many", "Most", "All", "Both", "Each", "Such", "Yet", "Then", "Thus",
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+    "November", "December", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
+}
+_CONNECT = {"of", "the", "de", "del", "la", "y", "and", "for"}
+_WORD = re.compile(r"[\w'’-]+")
+_RELATIVE = re.compile(r",\s*(?:which|who|whom|whose|where)\b[^,;]*,")
+_PARENS = re.compile(r"\([^()]*\)|—[^—]*—|–[^–]*–")
+_COMPARISON = re.compile(r"\b(for comparison|compared (?:to|with)|in comparison|by contrast|unlike|whereas)\b", re.IGNORECASE)
+
+
+def names(text: str) -> list[str]:
+    """The names in `text`: runs of capitalized words ("El Salvador", "Tren de Aragua", "CECOT"), common
+    sentence openers, months and weekdays aside."""
+    found: list[str] = []
+    run: list[str] = []
+    pending: list[str] = []
+    for m in _WORD.finditer(text):
+        word = m.group().removesuffix("’s").removesuffix("'s")
+        if word[:1].isupper() and word not in _COMMON:
+            run += pending + [word]
+            pending = []
+        elif run and word.lower() in _CONNECT and not pending:
+            pending = [word]
+        else:
+            if run:
+                found.append(" ".join(run))
+            run, pending = [], []
+    if run:
+        found.append(" ".join(run))
+    return found
+
+
+_ALIASES = {"us": "united states", "u.s.": "united states", "usa": "united states", "america": "united states",
+            "american": "united states", "americans": "united states", "uk": "united kingdom", "britain": "united kingdom"}
+
+
+def _words(name: str) -> list[str]:
+    name = name.lower()
+    return _ALIASES.get(name, name).split()
+
+
+def _same(a: str, b: str) -> bool:
+    """Whether two names may be one: a shared word, or words that share their first five letters ("Mexicans"
+    and "Mexico", "Salvadoran" and "El Salvador"); "US" and "United States" are one."""
+    x, y = _words(a), _words(b)
+    return any(u == v or (len(u) >= 5 and len(v) >= 5 and u[:5] == v[:5]) for u in x for v in y if u not in _CONNECT)
+
+
+def clause_before(sentence: str, start: int, end: int) -> tuple[str, bool]:
+    """The words that say what the span [start, end) of `sentence` is about: the sentence up to the span's
+    end, without its parentheticals and relative clauses; or, for a span inside parentheses or dashes, that
+    aside alone. Second: whether the span stands in a comparison."""
+    for m in _PARENS.finditer(sentence):
+        if m.start() < start and end <= m.end():
+            aside = sentence[m.start() + 1 : end]
+            return aside, bool(_COMPARISON.search(aside))
+    before = sentence[:end]
+    prefix = _RELATIVE.sub(",", _PARENS.sub(" ", before[: start]))
+    text = prefix + before[start:]
+    return text, bool(_COMPARISON.search(prefix[-80:]))
+
+
+def about_the_thing_asked(question: str, sentence: str, start: int, end: int) -> bool:
+    """Whether the span [start, end) of `sentence` speaks of what `question` names. Never in a comparison.
+    When the question names something, the clause that leads to the span may not name only something else
+    ("the United States ... has 2.1 million" for El Salvador); a clause that names nothing ("This has led to
+    the incarceration of over 77,000 people") may answer. (Requiring the question's names in the sentence as
+    well refused 12 of 55 right spans on gold: "six articles", "one-third", "10/09/2025".)"""
+    clause, comparison = clause_before(sentence, start, end)
+    if comparison:
+        return False
+    asked = names(question)
+    if not asked:
+        return True
+    span = sentence[start:end]
+    leading = [n for n in names(clause) if n not in span and span not in n]
+    if leading and not any(_same(a, n) for a in asked for n in leading):
+        return False
+    return True
+
+
+def asks_for_a_figure(question: str) -> bool:
+    """Whether the question asks for a number, a share or a date: the answers that another country's or
+    another year's figure in the same passage can pass for."""
+    return bool(_PERCENT_Q.search(question)) or expected_type(question) in ("number", "date")
+
+
+def of_the_type_asked(question: str, text: str) -> bool:
+    """Whether a span's text is of the kind the question asks for (True when it asks for no kind)."""
+    if _PERCENT_Q.search(question):
+        return bool(_PERCENT.search(text))
+    kind = expected_type(question)
+    if kind in ("number", "date"):
+        return has_type(text, kind, question)
+    return True
+
+
+@dataclass(frozen=True)
+class SpanGate:
+    """P(the span is right) = sigmoid(w · standardized features + b); shown when it passes `threshold`."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float
+    reader: str = ""  # the sha256 of the reader model it was fitted on ("" = any)
+    fitted: dict | None = None  # what it was fitted on and its held-out figures
+
+    def probability(self, span: AnswerSpan) -> float:
+        values = {"margin": span.margin, "has_answer": span.has_answer}
+        z = self.bias + sum(w * (values[f] - m) / s for f, m, s, w in zip(self.features, self.mean, self.scale, self.weights))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("features", "mean", "scale", "weights", "bias", "threshold", "reader", "fitted")}
+
+
+@lru_cache(maxsize=1)
+def shipped_gate() -> SpanGate | None:
+    """The fitted gate of index/search/span_gate.json (None before one is fitted)."""
+    try:
+        data = json.loads(GATE_PATH.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return SpanGate(
+        tuple(data["features"]), tuple(data["mean"]), tuple(data["scale"]), tuple(data["weights"]),
+        float(data["bias"]), float(data["threshold"]), str(data.get("reader", "")), data.get("fitted"),
+    )
+
+
+def confidence(span: AnswerSpan, gate: SpanGate | None, reader_sha256: str) -> float | None:
+    """The calibrated probability that `span` is right, None when no gate was fitted on this reader."""
+    if gate is None or (gate.reader and gate.reader != reader_sha256):
+        return None
+    return gate.probability(span)
+
+
+def shown(question: str, passage_text: str, sentence: tuple[int, int], span: AnswerSpan, probability: float | None,
+          threshold: float, fallback_margin: float) -> bool:
+    """Whether `span` (offsets in `passage_text`, inside the sentence [a, b)) may be shown: confident (its
+    calibrated `probability` passes `threshold`; without a gate fitted on this reader, its margin passes
+    `fallback_margin`), of the type asked and about the thing asked."""
+    if span.end <= span.start:
+        return False
+    if probability is None:
+        if span.margin < fallback_margin:
+            return False
+    elif probability < threshold:
+        return False
+    if not of_the_type_asked(question, span.text):
+        return False
+    if not asks_for_a_figure(question):
+        return True  # a name or a phrase: the reader's own confidence decides
+    a, b = sentence
+    return about_the_thing_asked(question, passage_text[a:b], span.start - a, span.end - a)

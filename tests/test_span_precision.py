@@ -1,0 +1,124 @@
+"""Precision before recall in what is shown: whole figures, spans of the type asked and about the thing
+asked, no span in a passage that does not answer, and no source line whose span does not answer."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from eval.datasets import load_gold
+from eval.metrics import line_answers
+from eval.run import GOLD_DIR
+from index.models.reader import whole_span
+from index.search import Searcher
+from index.search.span_check import about_the_thing_asked, names, of_the_type_asked
+
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+@pytest.mark.parametrize(
+    ("text", "cut", "whole"),
+    [
+        ("the total number of prisoners reached 119,000 people", "119", "119,000"),
+        ("the total number of prisoners reached 119,000 people", "000", "119,000"),
+        ("se incautaron unos 1.200 barcos", "200", "1.200"),
+        ("doubled the defence budget from $145 million to $314 million (in current prices)", "314", "$314 million"),
+        ("has jailed nearly 2 percent of the population", "2", "2 percent"),
+        ("or 1.9% of the country's population", "1.9", "1.9%"),
+        ("or 1.9% of the country's population", "9", "1.9%"),
+        ("the facility alone costs around US$70 million to build", "70", "US$70 million"),
+    ],
+)
+def test_a_span_is_widened_to_the_whole_figure(text, cut, whole):
+    at = text.index(cut) if cut != "9" else text.index("1.9") + 2
+    start, end = whole_span(text, at, at + len(cut))
+    assert text[start:end] == whole
+
+
+def test_a_span_never_starts_or_ends_inside_a_number():
+    """Random texts of grouped and decimal figures, cut anywhere: the widened span never splits a figure."""
+    rng = random.Random(7)
+    for _ in range(2000):
+        figures = [rng.choice(["{:,}", "{:.1f}", "{}"]).format(rng.choice([rng.randint(0, 10**7), rng.random() * 1000]))
+                   for _ in range(3)]
+        text = " ".join(f"{w} {f}" for w, f in zip(["about", "then", "so"], figures)) + " people"
+        a = rng.randrange(len(text))
+        b = rng.randrange(a, len(text)) + 1
+        start, end = whole_span(text, a, b)
+        assert text[a:b].strip() in text[start:end]  # only widened (or trimmed of spaces)
+        for m in _FIGURE.finditer(text):
+            assert not (m.start() < start < m.end()) and not (m.start() < end < m.end()), (text, a, b, text[start:end])
+
+
+def test_a_span_of_the_wrong_type_is_refused():
+    assert of_the_type_asked("How many prisoners does El Salvador hold?", "119,000")
+    assert not of_the_type_asked("How many prisoners does El Salvador hold?", "Terrorism Confinement Center")
+    assert of_the_type_asked("When did CECOT open?", "January 2023")
+    assert not of_the_type_asked("When did CECOT open?", "Terrorism Confinement Center")
+    assert of_the_type_asked("What percentage of the population is incarcerated?", "1.9%")
+    assert not of_the_type_asked("What percentage of the population is incarcerated?", "6.3 million")
+    assert of_the_type_asked("Who leads the PISM?", "anything")  # no kind asked: no type check
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "span", "about"),
+    [
+        ("How many prisoners does El Salvador hold?",
+         "To contextualize the situation, the United States, which ranks second to El Salvador in terms of "
+         "incarcerations per capita, has approximately 2.1 million incarcerated people.", "2.1 million", False),
+        ("How many prisoners does El Salvador hold?",
+         "Two years later, the total number of prisoners in El Salvador reached 119,000 people.", "119,000", True),
+        ("How many prisoners does El Salvador hold?",
+         "This has led to the incarceration of over 77,000 people.", "77,000", True),
+        ("What percentage of the population is incarcerated?",
+         "It reached 119,000 people, or 1.9% of the population (for comparison, in Poland, the prison population "
+         "is approximately 0.19%).", "0.19%", False),
+        ("How many people does the United States hold in prison?",
+         "To contextualize the situation, the United States, which ranks second to El Salvador in terms of "
+         "incarcerations per capita, has approximately 2.1 million incarcerated people.", "2.1 million", True),
+        ("When did CECOT open?", "In January 2023, the government opened the showcase CECOT prison.", "January 2023", True),
+    ],
+)
+def test_a_span_about_another_country_or_thing_is_refused(question, sentence, span, about):
+    at = sentence.index(span)
+    assert about_the_thing_asked(question, sentence, at, at + len(span)) is about
+
+
+def test_names_are_runs_of_capitalized_words():
+    assert names("How many prisoners does El Salvador hold?") == ["El Salvador"]
+    assert names("Who founded Tren de Aragua in 2014?") == ["Tren de Aragua"]
+    assert names("What is the population?") == []
+
+
+@pytest.fixture(scope="module")
+def searcher(bundled_settings) -> Searcher:
+    return Searcher(bundled_settings)
+
+
+PRECISION_GOLD = [q for q in load_gold(GOLD_DIR / "precision.jsonl")]
+
+
+@pytest.mark.parametrize("q", PRECISION_GOLD, ids=[q.id for q in PRECISION_GOLD])
+def test_no_source_line_or_span_shown_that_does_not_answer(searcher, q):
+    """The hand-labelled precision questions: every source line and every span shown answers (a wrong one
+    is worse than none); a question the sources do not answer shows no line."""
+    answer = searcher.search(q.question)
+    for line in answer.sources_say:
+        assert q.answerable and line_answers(line.citation.occurrence.file, line.text, q.answers, q.says), (q.question, line.text)
+        assert of_the_type_asked(q.question, line.text)
+    for hit in answer.hits:
+        if hit.answer is not None:
+            assert not answer.abstained
+            assert of_the_type_asked(q.question, hit.answer.text)
+            assert hit.answer.text == hit.passage.text[hit.answer.start : hit.answer.end]
+
+
+def test_a_passage_that_does_not_answer_shows_no_span_and_no_highlight(searcher):
+    answer = searcher.search("How many times has the state of exception been extended?")
+    spans = searcher.reader_calls().read(answer.question, [h.passage.text for h in answer.hits[: searcher.settings.reader_top]])
+    assert any(span.margin < 0 for span in spans[1:])  # some passage here does not answer
+    for rank, (hit, span) in enumerate(zip(answer.hits, spans), start=1):
+        if rank > 1 and span.margin < searcher.settings.answer_margin:
+            assert hit.evidence == () and hit.answer is None
