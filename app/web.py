@@ -144,7 +144,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
     def source_table() -> list[list]:
         return sources_view()[0]
 
-    def sources_view() -> tuple[list[list], str]:
+    def sources_view(status: str = "") -> tuple[list[list], str]:
         """The Sources table as it is on disk now, and a problem to show (a broken sources.toml)."""
         try:
             live = searcher.index()
@@ -154,14 +154,15 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         try:
             rows = list_sources(settings, live)
         except MetadataError as exc:
-            problem = f"{exc} The index in use is the last one built; fix the file and rebuild."
+            # Said once: a status that already holds this error (a rebuild it stopped) is not repeated.
+            problem = "" if str(exc) in status else f"{exc} The index in use is the last one built; fix the file and rebuild."
             rows = list_sources(settings, live, with_sidecar=False)
         table = [[r.file, r.title, r.publisher, r.date, r.passages if r.indexed else "not indexed", r.added] for r in rows]
         return table, problem
 
     def lists(status: str = ""):
         """Everything that names sources, computed now: per page load and after every change."""
-        table, problem = sources_view()
+        table, problem = sources_view(status)
         choices = source_choices()
         removable = managed_sources(settings.sources_dir)
         trashed = trash_choices(settings)

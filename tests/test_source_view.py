@@ -182,9 +182,9 @@ def test_show_prints_the_context_of_a_passage(bundled, bundled_settings, capsys)
     out = capsys.readouterr().out
     assert "¶ 1  »" in out and "¶ 2  " not in out
 
-    assert main(["show", CSIS, "--paragraph", "999", *flags]) == 1
+    assert main(["show", CSIS, "--paragraph", "999", *flags]) == 2  # a refused request
     assert capsys.readouterr().err == f"error: paragraph 999 is out of range: {CSIS} has {len(doc.paragraphs)} paragraphs (1–{len(doc.paragraphs)})\n"
-    assert main(["show", "nothing.txt", *flags]) == 1
+    assert main(["show", "nothing.txt", *flags]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no source named 'nothing.txt' in the index (sources: ") and CSIS in err and err.count("\n") == 1
     # A reversed range is a usage mistake (issue 26, item 14): one line on stderr, exit 2, before any lookup.
