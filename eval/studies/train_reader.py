@@ -33,7 +33,7 @@ import numpy as np
 
 from eval.metrics import roc_auc, span_scores
 from eval.studies.reader_data import (
-    HELD_OUT_V1, HELD_OUT_V2, SHIFTS_SETS, Example, Mix, counts, held_out_examples, training_examples,
+    CALIBRATION_V2, HELD_OUT_V1, HELD_OUT_V2, SHIFTS_SETS, Example, Mix, counts, held_out_examples, training_examples,
 )
 from index.models.reader import READER_DIR, Reader, window_tokenizer, windows
 
@@ -118,7 +118,16 @@ def _batch(features: list[Feature]):
     return ids, mask, types, start, end
 
 
-def _save_checkpoint(work: Path, model, optimizer, step: int, seconds: float) -> None:
+def data_digest(features: list[Feature], total: int, args) -> str:
+    """What a checkpoint was trained on (every window and label, the step count, the settings that shape a
+    step): a resumed run must see the same, or its weights would be those of no single run."""
+    digest = hashlib.sha256(json.dumps([total, args.batch, args.lr, args.seed, args.precision, args.base_name]).encode())
+    for f in features:
+        digest.update(np.asarray(f.ids + [f.start, f.end], dtype=np.int32).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _save_checkpoint(work: Path, model, optimizer, step: int, seconds: float, digest: str = "") -> None:
     from safetensors.torch import save_file
 
     state = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
@@ -130,7 +139,7 @@ def _save_checkpoint(work: Path, model, optimizer, step: int, seconds: float) ->
                     state[f"opt.{key}.{names[id(p)]}"] = value.contiguous()
     part = work / "checkpoint.part"
     save_file(state, str(part))
-    (work / "checkpoint.json.part").write_text(json.dumps({"step": step, "seconds": round(seconds, 1)}))
+    (work / "checkpoint.json.part").write_text(json.dumps({"step": step, "seconds": round(seconds, 1), "data": digest}))
     os.replace(part, work / "checkpoint.safetensors")
     os.replace(work / "checkpoint.json.part", work / "checkpoint.json")
 
@@ -181,6 +190,12 @@ def train(args) -> Path | None:
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
     )
+    digest = data_digest(features, total, args)
+    if (work / "checkpoint.json").is_file():
+        kept = json.loads((work / "checkpoint.json").read_text()).get("data", digest)
+        if kept != digest:
+            raise SystemExit(f"the checkpoint in {work} was trained on other data or settings ({kept}, now {digest}): "
+                             "run with the same code and flags, or give another --work")
     done = _load_checkpoint(work, model, optimizer)
     before = training_seconds(work) or 0.0
     if done:
@@ -212,7 +227,7 @@ def train(args) -> Path | None:
             print(f"step {step + 1}/{total} loss {loss.item():.3f} {rate:.2f} s/step, {rate * (total - step - 1) / 60:.1f} min left", file=sys.stderr, flush=True)
         stop = args.stop_after is not None and step + 1 >= args.stop_after
         if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == total or stop:
-            _save_checkpoint(work, model, optimizer, step + 1, before + time.perf_counter() - started)
+            _save_checkpoint(work, model, optimizer, step + 1, before + time.perf_counter() - started, digest)
         if stop and step + 1 < total:
             print(f"stopped after step {step + 1} (--stop-after); run the same command again to resume", file=sys.stderr)
             return None
@@ -364,6 +379,8 @@ def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dic
         "files": files,
         # Articles never trained on (nor fitted on by the decision): `verbatim eval` reports them apart.
         "held_out_articles": sorted(set(HELD_OUT_V1) | set(HELD_OUT_V2)),
+        # Never trained on, fitted on: the span gate and the decision are calibrated on these (decide_study).
+        "calibration_articles": list(CALIBRATION_V2) if args.reserve_calibration else [],
         "trained": stats,
         "held_out": figures,
     }
@@ -433,7 +450,7 @@ def main_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shifts", action=argparse.BooleanOptionalAction, default=True, help="add SQuADShifts training texts")
     parser.add_argument("--other", action=argparse.BooleanOptionalAction, default=True, help="negatives: another paragraph of the text")
     parser.add_argument("--perturbed", action=argparse.BooleanOptionalAction, default=True, help="negatives: a swapped name, number or date")
-    parser.add_argument("--reserve-calibration", action=argparse.BooleanOptionalAction, default=False,
+    parser.add_argument("--reserve-calibration", action=argparse.BooleanOptionalAction, default=True,
                         help="leave SQuAD 2.0's calibration articles out of training (they calibrate the span gate and the decision)")
     parser.add_argument("--negative-share", type=float, default=0.33, help="built negatives as a share of all examples")
     parser.add_argument("--precision", choices=("bf16", "fp32"), default=None, help="autocast of the steps (default: bf16 where the CPU has it)")
