@@ -116,9 +116,13 @@ def test_no_source_line_or_span_shown_that_does_not_answer(searcher, q):
 
 
 def test_a_passage_that_does_not_answer_shows_no_span_and_no_highlight(searcher):
-    answer = searcher.search("How many times has the state of exception been extended?")
-    spans = searcher.reader_calls().read(answer.question, [h.passage.text for h in answer.hits[: searcher.settings.reader_top]])
-    assert any(span.margin < 0 for span in spans[1:])  # some passage here does not answer
-    for rank, (hit, span) in enumerate(zip(answer.hits, spans), start=1):
-        if rank > 1 and span.margin < searcher.settings.answer_margin:
-            assert hit.evidence == () and hit.answer is None
+    unanswering = 0
+    for question in ("How many times has the state of exception been extended?", "When did CECOT open?",
+                     "How much did CECOT cost to build?", "Who won Honduras's December presidential election?"):
+        answer = searcher.search(question)
+        spans = searcher.reader_calls().read(question, [h.passage.text for h in answer.hits[: searcher.settings.reader_top]])
+        for rank, (hit, span) in enumerate(zip(answer.hits, spans), start=1):
+            if rank > 1 and span.margin < searcher.settings.answer_margin:
+                unanswering += 1
+                assert hit.evidence == () and hit.answer is None
+    assert unanswering  # the reader found no answer in some passage of these

@@ -99,7 +99,12 @@ def test_build_ask_eval_on_milvus_match_faiss(tmp_path, sources_copy, bundled_se
         assert cli_main(["eval", *common, "--mode", "all", "--no-rerank", "--json", str(out)]) == 0
         capsys.readouterr()
         results[name] = json.loads(out.read_text())
-    assert _hits(results["faiss-bm25s"]) == _hits(results["milvus-bm25s"]) == _hits(results["milvus-milvus"])
+    assert _hits(results["faiss-bm25s"]) == _hits(results["milvus-bm25s"])
+    # Milvus full-text search has no vocabulary to respell a typo from (index/search/candidates.py), so a
+    # question bm25s respells ("oust" -> "out") may rank otherwise: within two questions of FAISS + bm25s.
+    faiss, milvus = _hits(results["faiss-bm25s"]), _hits(results["milvus-milvus"])
+    questions = max(r["metrics"]["questions"] for r in results["faiss-bm25s"]["gold"].values())
+    assert faiss.keys() == milvus.keys() and all(abs(faiss[k] - milvus[k]) <= 2 / questions + 1e-9 for k in faiss)
 
 
 def _hits(result: dict) -> dict:
