@@ -218,8 +218,11 @@ def train(args) -> Path | None:
             + torch.nn.functional.cross_entropy(end_logits, end)
         ) / 2 + bce(has, (start > 0).float())
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if torch.isfinite(norm):
+            optimizer.step()
+        else:  # a bf16 overflow: the step is skipped (as mixed-precision training does), never written into the weights
+            print(f"step {step + 1}: gradient not finite, skipped", file=sys.stderr, flush=True)
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         if (step + 1) % 10 == 0 or step + 1 == total:
@@ -280,6 +283,9 @@ def export(args, weights: Path, out: Path) -> dict[str, str]:
     model = build_model(args.base)
     model.load_state_dict(load_file(str(weights / "model.safetensors")))
     model.eval()
+    broken = [name for name, value in model.state_dict().items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if broken:
+        raise SystemExit(f"the trained weights are not finite ({', '.join(broken[:3])}…): not exported")
     out.mkdir(parents=True, exist_ok=True)
     fp32 = Path(args.work) / "model-fp32.onnx"
     dummy = torch.ones((2, 24), dtype=torch.long)
@@ -445,7 +451,7 @@ def main_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=str(READER_DIR), help="where the ONNX model, tokenizer and card go")
     parser.add_argument("--work", default=str(TRAIN_CACHE / "shipped"), help="checkpoints, outside the work tree by default (a rerun resumes from them)")
     parser.add_argument("--base", default=DEFAULT_BASE, help=f"starting weights: {' or '.join(BASES)}, or a BERT folder")
-    parser.add_argument("--epochs", type=float, default=1.5, help="passes over the data (may be fractional)")
+    parser.add_argument("--epochs", type=float, default=1.0, help="passes over the data (may be fractional)")
     parser.add_argument("--steps", type=int, default=None, help="a fixed number of steps instead of --epochs (the study's budget)")
     parser.add_argument("--shifts", action=argparse.BooleanOptionalAction, default=True, help="add SQuADShifts training texts")
     parser.add_argument("--other", action=argparse.BooleanOptionalAction, default=True, help="negatives: another paragraph of the text")

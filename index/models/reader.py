@@ -233,24 +233,22 @@ def reader_files(folder: Path | None = None) -> ReaderFiles:
     return ReaderFiles(str(card.get("name", READER_NAME)), Path(folder), files, "sha256 verified")
 
 
-def reader_held_out_articles(folder: Path | None = None) -> tuple[str, ...]:
-    """The SQuAD articles the shipped reader (and the decision fitted with it) never saw (from reader.json)."""
-    folder = folder or reader_dir()
+def _card_list(key: str, folder: Path | None) -> tuple[str, ...]:
     try:
-        card = json.loads((Path(folder) / "reader.json").read_text(encoding="utf-8"))
+        card = json.loads((Path(folder or reader_dir()) / "reader.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return ()
-    return tuple(card.get("held_out_articles", ()))
+    return tuple(card.get(key, ()))
+
+
+def reader_held_out_articles(folder: Path | None = None) -> tuple[str, ...]:
+    """The SQuAD articles the shipped reader (and the decision fitted with it) never saw (from reader.json)."""
+    return _card_list("held_out_articles", folder)
 
 
 def reader_calibration_articles(folder: Path | None = None) -> tuple[str, ...]:
     """The SQuAD 2.0 articles the reader never trained on that calibrate its span gate and the decision."""
-    folder = folder or reader_dir()
-    try:
-        card = json.loads((Path(folder) / "reader.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ()
-    return tuple(card.get("calibration_articles", ()))
+    return _card_list("calibration_articles", folder)
 
 
 def get_reader(folder: Path | None = None) -> Reader:
