@@ -16,6 +16,7 @@ from typing import TextIO
 
 from index.build.ocr_progress import PageMeter
 from index.build.progress import Report, Ticker, _duration
+from ingest.records import printable
 
 MIN_ETA_S = 3.0  # no ETA before this much has been read
 
@@ -60,7 +61,7 @@ class AddProgress(Ticker):
 
     def file(self, number: int, total: int, path: Path) -> None:
         """The `number`-th of `total` files starts being read."""
-        self.number, self.total, self.name = number, total, path.name
+        self.number, self.total, self.name = number, total, printable(path.name)  # a name may hold controls
         try:
             self.size = path.stat().st_size
         except OSError:

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TextIO, TypeVar
+from typing import Self, TextIO, TypeVar
 
 T = TypeVar("T")
 
@@ -55,7 +55,7 @@ class Ticker:
         while not self._stop.wait(self.interval):
             self.tick()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         self._stop.clear()
         self.start()
         context = contextvars.copy_context()
