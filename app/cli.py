@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from index.config import LEXICAL_BACKENDS, STORES, Settings
 
 if TYPE_CHECKING:  # only for annotations: the CLI imports ingest/ when a command needs it
+    from index.build.add_progress import AddProgress
     from ingest.library import Added, Trashed
 
 
@@ -123,23 +124,21 @@ def _added_line(item: Added) -> str:
 
 
 @contextmanager
-def _add_progress(settings: Settings, paths: int) -> Iterator[None]:
-    """While `add` reads its files, never silent: each scanned page as OCR reads it (a bar on a terminal, a
-    line otherwise), kept in the index's OCR cache page by page (a killed add resumes there), and a line
-    every 10 s for reads that cannot count themselves (a 100k-row workbook)."""
-    from index.build.ocr_progress import PageMeter, ScanPages, adding_ocr
-    from index.build.progress import Heartbeat
+def _add_progress(settings: Settings) -> Iterator[AddProgress]:
+    """While `add` reads its files, never silent: which file of how many, each scanned page as OCR reads
+    it, with ETAs (bars on a terminal, lines otherwise, a line every 10 s through a long uncounted read);
+    OCR pages kept in the index's cache page by page, so a killed add resumes there."""
+    from index.build.add_progress import AddProgress
+    from index.build.ocr_progress import adding_ocr
     from ingest.ocr import ocr_settings
 
-    bars = sys.stderr.isatty()
-    pages = ScanPages(lambda n: PageMeter(f"scanned file {n} of this add", bars))
-    what = "1 path" if paths == 1 else f"{paths} paths"
-    with ocr_settings(adding_ocr(settings, pages)), Heartbeat(f"add: reading {what} (each file's title and text)"):
-        yield
+    with AddProgress("add", bars=sys.stderr.isatty()) as meter, ocr_settings(adding_ocr(settings, meter.pages)):
+        yield meter
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     from ingest.library import add_sources
+    from ingest.ocr import OCR_NOTE, ocr_language_note
     from ingest.records import printable
 
     settings = _settings(args)
@@ -147,14 +146,18 @@ def cmd_add(args: argparse.Namespace) -> int:
     if missing:  # a typo: refused before anything is copied
         print(f"error: no such file or folder: {', '.join(printable(m) for m in missing)}", file=sys.stderr)
         return 2
-    with _add_progress(settings, len(args.paths)):
+    with _add_progress(settings) as meter:
         added, skipped = add_sources(
-            args.paths, settings.sources_dir, trash_dir=settings.trash, metadata=args.metadata, limits=_trash_limits(settings)
+            args.paths, settings.sources_dir, trash_dir=settings.trash, metadata=args.metadata,
+            limits=_trash_limits(settings), on_file=meter.file,
         )
     for item in added:
         print(_added_line(item))
     for item in skipped:
         print(f"skipped {printable(item.file)}: {item.reason}", file=sys.stderr)
+    note = ocr_language_note([printable(i.file) for i in added if not i.unchanged and OCR_NOTE in i.title])
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     if any(not item.unchanged for item in added):
         return _build_after_change(args)
     return 0 if not skipped else 1

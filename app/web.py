@@ -14,13 +14,16 @@ from index.config import Settings
 from app.present import answer_to_dicts, answer_to_html, escape, problem_to_html, question_link, says_to_dict
 from app.questions import MAX_QUESTION_CHARS, clean_question, language_note, shown, unknown_sources, validate_k, validate_question
 from app.source_page import source_routes
+from index.build.add_progress import AddProgress
+from index.build.ocr_progress import adding_ocr
 from index.build.pipeline import build_index, list_sources
+from index.build.progress import Report
 from index.search import MODES, Answer, Searcher
 from index.models.model_files import ModelFileError
 from index.storage.store import IndexError_
 from ingest.library import MAX_FILE_BYTES, NotASource, add_sources, list_trash, managed_sources, remove_source, restore_source
 from ingest.metadata import MetadataError
-from ingest.ocr import ocr_settings
+from ingest.ocr import OCR_NOTE, ocr_language_note, ocr_settings
 from ingest.readers import SUPPORTED_SUFFIXES
 
 # Example questions, each with the source that answers it: shown only while that source is indexed, so a
@@ -77,15 +80,10 @@ def report_summary(notes: list[str]) -> list[str]:
     return [f"{files} files: {counted}.", *notes]
 
 
-def upload_ocr(settings: Settings, progress, files: int):
-    """OCR settings while uploaded files are read: pages kept in the index's cache as they are read, and
-    each page reported on the Sources tab's progress bar ("OCR scanned file 1 of this upload: 12/60
-    pages, 0.4 s/page, ETA 19s"); the reading itself is announced first."""
-    from index.build.ocr_progress import CallbackMeter, ScanPages, adding_ocr
-
-    progress(0, desc=f"Reading {files} uploaded file{'s' if files != 1 else ''} (title and text; scanned pages by OCR)")
-    report = lambda line, done, total: progress((done, total), desc=line, unit="pages")  # noqa: E731
-    return adding_ocr(settings, ScanPages(lambda n: CallbackMeter(f"scanned file {n} of this upload", report)))
+def progress_report(progress, prefix: str = "") -> Report:
+    """A Gradio progress bar as a build's or an add's `report`: the line (which file, which page, the
+    ETA, counted down every second) as its text, the count as its bar."""
+    return lambda line, done, total, unit: progress((done, total), desc=prefix + line, unit=unit)
 
 
 def example_questions(indexed: set[str]) -> list[list[str]]:
@@ -205,10 +203,11 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             log.exception("search failed")
             return None, UNEXPECTED
 
-    def rebuild(notes: list[str], progress=gr.Progress(track_tqdm=True)):
-        """Index the sources folder (only new text is embedded); the chat switches when it is done."""
+    def rebuild(notes: list[str], progress=gr.Progress()):
+        """Index the sources folder (only new text is embedded); the chat switches when it is done. Each
+        step (the file read, its OCR pages, the passages embedded) is shown with its ETA on the report box."""
         try:
-            report = build_index(settings, progress=True)  # loads the full model on the first rebuild only
+            report = build_index(settings, report=progress_report(progress, "Rebuilding the index: "))
         except (IndexError_, MetadataError) as exc:
             notes.append(f"The index was not rebuilt: {exc} The previous index is still live.")
         except Exception:
@@ -222,14 +221,18 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             notes.extend(f"Skipped {s.file}: {s.reason}" for s in report.skipped)
         return lists("\n\n".join(notes))
 
-    def upload(paths: list[str] | None, progress=gr.Progress(track_tqdm=True)):
+    def upload(paths: list[str] | None, progress=gr.Progress()):
         """Add the uploaded files and rebuild; the upload widget is emptied either way, so a
-        later upload never sends these files again."""
+        later upload never sends these files again. While the files are read, the report box shows which
+        file of how many, its OCR pages and the ETA; the OCR pages are cached in the index as they are read."""
         if not paths:
             return *lists("Choose files to upload first."), None
         try:
-            with ocr_settings(upload_ocr(settings, progress, len(paths))):
-                added, skipped = add_sources([Path(p) for p in paths], settings.sources_dir, trash_dir=settings.trash)
+            with AddProgress("Reading the upload", report=progress_report(progress)) as meter:
+                with ocr_settings(adding_ocr(settings, meter.pages)):
+                    added, skipped = add_sources(
+                        [Path(p) for p in paths], settings.sources_dir, trash_dir=settings.trash, on_file=meter.file
+                    )
         except MetadataError as exc:
             return *lists(f"Nothing was added: {exc}"), None
         notes = [
@@ -237,6 +240,9 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             else f"{'Updated' if a.replaced else 'Added'} {a.file}: {a.title}" for a in added
         ]
         notes = report_summary(notes + [f"Skipped {s.file}: {s.reason}" for s in skipped])
+        note = ocr_language_note([a.file for a in added if not a.unchanged and OCR_NOTE in a.title])
+        if note:
+            notes.append(f"Note: {note}")
         if all(a.unchanged for a in added):  # nothing new: no rebuild
             return *lists("\n\n".join(notes)), None
         return *rebuild(notes, progress), None
@@ -270,7 +276,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         status = f"Nothing was removed: the choice changed from {pending}. Press Remove source… to remove {name or 'another source'}."
         return gr.Row(visible=False), "", plain_reply(status, settings)
 
-    def remove_confirmed(pending: str | None, chosen: str | None, progress=gr.Progress(track_tqdm=True)):
+    def remove_confirmed(pending: str | None, chosen: str | None, progress=gr.Progress()):
         """"Yes, remove NAME": removes NAME, the source the confirmation named, and only while it is still
         the one chosen (a choice changed after the question was asked removes nothing)."""
         if pending and chosen != pending:
@@ -287,12 +293,12 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             return lists(str(exc))
         return rebuild([done(item)], progress)
 
-    def remove(name: str | None, progress=gr.Progress(track_tqdm=True)):
+    def remove(name: str | None, progress=gr.Progress()):
         """Second step (or the API): move the named source to the trash and rebuild."""
         done = lambda item: f"Removed {item.file} (in the trash). {removal_outcome(item.file)}"  # noqa: E731
         return change_sources(remove_source, name, "Choose a source to remove.", done, progress)
 
-    def restore(name: str | None, progress=gr.Progress(track_tqdm=True)):
+    def restore(name: str | None, progress=gr.Progress()):
         """Bring a removed source back from the trash, with its metadata, and rebuild."""
         return change_sources(restore_source, name, "Choose a removed source to restore.", lambda item: f"Restored {item.file}.", progress)
 
@@ -426,7 +432,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         api_remove.click(remove, [pending], outputs, api_name="remove", concurrency_id="build", concurrency_limit=1, show_progress_on=[status])
         restore_button.click(restore, [trashed], outputs, api_name="restore", concurrency_id="build", concurrency_limit=1, show_progress_on=[status])
         rebuild_button.click(
-            lambda progress=gr.Progress(track_tqdm=True): rebuild([], progress),
+            lambda progress=gr.Progress(): rebuild([], progress),
             None,
             outputs,
             api_name="rebuild",

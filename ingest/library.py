@@ -22,6 +22,7 @@ import secrets
 import shutil
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -191,6 +192,7 @@ def add_sources(
     trash_dir: Path | None = None,
     metadata: str = "new",
     limits: TrashLimits | None = None,
+    on_file: Callable[[int, int, Path], None] | None = None,
 ) -> tuple[list[Added], list[Skipped]]:
     """Copy files (folders are walked, their subfolders kept) into `sources_dir`, each checked
     readable and non-empty first.
@@ -202,7 +204,8 @@ def add_sources(
     skipped, naming the first. One writer at a time (the sources lock); sources.toml is replaced
     atomically. Raises MetadataError, before copying anything, when sources.toml is broken. A file whose
     path falls in a subfolder `verbatim sync` mirrors is skipped (the next sync would trash it). The
-    trash's `limits` (default: the Settings' ones) are applied after the add.
+    trash's `limits` (default: the Settings' ones) are applied after the add. `on_file(n, total, path)`
+    hears of each file as its reading starts (the n-th of `total` files to read), for progress.
     """
     if metadata not in METADATA_CHOICES:
         raise ValueError(f"metadata must be one of {', '.join(METADATA_CHOICES)}, not {metadata!r}")
@@ -213,7 +216,13 @@ def add_sources(
     with sources_lock(sources_dir):
         load_metadata(sources_dir)  # a broken file stops the add before anything is copied
         claimed: dict[str, Path] = {}  # target -> the file of this add that took it
-        for item in _incoming(paths):
+        incoming = _incoming(paths)
+        to_read = sum(not item.skip for item in incoming)
+        number = 0
+        for item in incoming:
+            if on_file is not None and not item.skip:
+                number += 1
+                on_file(number, to_read, item.path)
             origin = mirrored_folder(sources_dir, item.target.split("/")[0]) if "/" in item.target else None
             if origin is not None:
                 first = item.target.split("/")[0]

@@ -29,7 +29,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -81,6 +81,13 @@ def ocr_settings(settings: OcrSettings) -> Iterator[None]:
         yield
     finally:
         _SETTINGS.reset(token)
+
+
+def ocr_language_note(files: list[str]) -> str:
+    """The warning said when files were just read by OCR ("" for none): which ones, and its languages."""
+    if not files:
+        return ""
+    return f"{', '.join(files)} {'was' if len(files) == 1 else 'were'} read by OCR. {OCR_LANGUAGES_NOTE}."
 
 
 # ---------------------------------------------------------------- the engine
@@ -203,7 +210,9 @@ class PageCache:
 
 def recognize_pages(data: bytes, pages: list[int], render: Callable[[int], object]) -> dict[int, str]:
     """Text of each of `pages` (1-based) of the file `data`: cached pages as they are, the others
-    rendered by `render(page)` (serially: renderers are not thread-safe) and recognized side by side."""
+    rendered by `render(page)` (serially: renderers are not thread-safe) and recognized side by side.
+    Each page is cached as it is read; progress is reported from the calling thread (a callback bound to
+    the caller's context, as a web request's progress bar is, would not be heard from a worker)."""
     found = engine()
     settings = _SETTINGS.get()
     cache = PageCache(hashlib.sha256(data).hexdigest(), found.key, settings.cache_dir)
@@ -215,23 +224,21 @@ def recognize_pages(data: bytes, pages: list[int], render: Callable[[int], objec
         progress(done, len(pages))
     if not todo:
         return texts  # type: ignore[return-value]
-    counter = threading.Lock()
 
     def read(page: int) -> tuple[int, str]:
-        nonlocal done
         with _PDFIUM:
             image = render(page)
         text = recognize(image, found.languages)
         cache.put(page, text)
-        with counter:
-            done += 1
-            if progress is not None:
-                progress(done, len(pages))
         return page, text
 
     with ThreadPoolExecutor(max_workers=max(1, min(settings.workers, len(todo))), thread_name_prefix="ocr") as pool:
-        for page, text in pool.map(read, todo):
+        for future in as_completed([pool.submit(read, page) for page in todo]):
+            page, text = future.result()
             texts[page] = text
+            done += 1
+            if progress is not None:
+                progress(done, len(pages))
     return texts  # type: ignore[return-value]
 
 

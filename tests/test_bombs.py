@@ -267,3 +267,58 @@ def test_verbatim_add_refuses_every_bomb_in_bounded_time_and_memory(made, tmp_pa
     print(f"verbatim add of {len(skipped)} bombs: {seconds:.1f}s (damaged files: {baseline:.1f}s), peak RSS {peak_mb:.0f} MB")
     assert peak_mb < PEAK_RSS_MB, f"peak RSS {peak_mb:.0f} MB"
     assert seconds < 2 * baseline + SECONDS_PER_FILE, f"{seconds:.1f}s, where damaged files took {baseline:.1f}s"
+
+
+def _server_pid(url: str) -> int:
+    """The process of `verbatim serve` listening at `url` (a child of this test)."""
+    port = url.rstrip("/").rsplit(":", 1)[1]
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"serve" in argv and b"--port" in argv and argv[argv.index(b"--port") + 1] == port.encode():
+            return int(proc.name)
+    raise LookupError(f"no server on port {port}")
+
+
+def _memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS (now) and VmHWM (the peak since it was last reset) of a process, in MB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM")}
+
+
+def test_a_web_upload_of_bombs_stays_within_1_gb_of_the_idle_server_and_keeps_nothing(made, tmp_path, embedder):
+    """The issue's web case (a 0.2 MB .docx of 60 MB XML took the server from 0.7 to 1.95 GB, and it stayed
+    at 1.6 GB): through the app's upload, each bomb is refused in one line, the server's peak stays within
+    1 GB of its idle size, and what it holds after is what it held before."""
+    from gradio_client import Client, handle_file
+
+    from index.build.pipeline import build_index
+    from index.config import Settings
+    from tests.conftest import running_server
+
+    settings = Settings(sources_dir=tmp_path / "sources", index_dir=tmp_path / "index")
+    settings.sources_dir.mkdir()
+    (settings.sources_dir / "harbour.txt").write_text("Harbour Notes\n\nThe harbour survey counted 212 fishing boats in 2024.\n")
+    build_index(settings, embedder=embedder)
+    bombs = tmp_path / "bombs"
+    bombs.mkdir()
+    text = b"<w:p><w:r><w:t>The Maple farm has six oxen and the Oak farm has two mules.</w:t></w:r></w:p>"
+    (bombs / "bomb60.docx").write_bytes(zipped_bomb(made[".docx"], ".docx", 60 * MB, filler=text))
+    (bombs / "vast.pdf").write_bytes(vast_page_pdf(7200, 7200))
+    (bombs / "big.png").write_bytes(png_bomb(17_000, 17_000))
+    with running_server(settings, tmp_path / "serve.log") as url:
+        client = Client(url, verbose=False)
+        assert "212 fishing boats" in client.predict("How many fishing boats?", 3, "hybrid", api_name="/ask")["results"][0]["text"]
+        pid = _server_pid(url)
+        idle = _memory_mb(pid)["VmRSS"]  # warm: models loaded, one question answered
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # the peak (VmHWM) counts from here
+        status, *_ = client.predict([handle_file(str(p)) for p in sorted(bombs.iterdir())], api_name="/upload")
+        after = _memory_mb(pid)
+    skipped = [line for line in status.splitlines() if line.startswith("Skipped ")]
+    assert sorted(line.split(":")[0] for line in skipped) == ["Skipped big.png", "Skipped bomb60.docx", "Skipped vast.pdf"], status
+    assert all("refused" in line for line in skipped) and not list(settings.sources_dir.glob("*.docx"))
+    print(f"\nweb upload of 3 bombs: server idle {idle:.0f} MB, peak {after['VmHWM']:.0f} MB, after {after['VmRSS']:.0f} MB")
+    assert after["VmHWM"] - idle < PEAK_RSS_MB
+    assert after["VmRSS"] - idle < 200  # nothing kept

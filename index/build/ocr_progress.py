@@ -12,35 +12,52 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from index.build.progress import _duration
+from index.build.progress import Report, _duration
 from index.config import Settings, cpu_threads
 from ingest.ocr import OcrSettings, PageProgress
 
 OCR_CACHE = "ocr-cache"  # under the index folder: one JSON file of recognized pages per file content (sha256)
 
 
-def page_line(name: str, done: int, total: int, cached: int, elapsed: float) -> str:
-    """"OCR scan.pdf: 12/60 pages (4 from the cache), 0.4 s/page, ETA 19s": the rate counts pages read now."""
+def page_line(name: str, done: int, total: int, cached: int, elapsed: float, waiting: float = 0.0) -> str:
+    """"OCR scan.pdf: 12/60 pages (4 from the cache), 0.4 s/page, ETA 19s": the rate counts pages read now
+    (`elapsed` is the time they took); the ETA counts down the `waiting` seconds since the last one."""
     read = done - cached
     rate = f", {elapsed / read:.1f} s/page" if read else ""
     from_cache = f" ({cached} from the cache)" if cached else ""
-    eta = f", ETA {_duration(elapsed / read * (total - done))}" if read and done < total else ""
+    eta = ""
+    if read and done < total:
+        left = elapsed / read * (total - done) - waiting
+        eta = f", ETA {_duration(left)}" if left >= 0 else f", ETA passed {_duration(-left)} ago (this page is slower)"
     return f"OCR {name}: {done}/{total} pages{from_cache}{rate}{eta}"
 
 
 class PageMeter:
-    """Reports one file's OCR progress: (done, total) pages, as a tqdm bar or as lines on stderr."""
+    """Reports one file's OCR progress, (done, total) pages: as a tqdm bar (`bars`), to `report` (the web
+    app's progress bar), or as a line on stderr."""
 
-    def __init__(self, name: str, bars: bool) -> None:
-        self.name, self.bars = name, bars
+    def __init__(
+        self, name: str, bars: bool, report: Report | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.name, self.bars, self.report, self.clock = name, bars, report, clock
         self.bar = None
-        self.started = time.monotonic()
+        self.started = self.last = clock()
         self.first: int | None = None
+        self.done, self.total = 0, 0
+
+    def line(self) -> str:
+        """The state now: pages read, and the ETA counted down since the last page."""
+        now = self.clock()
+        return page_line(self.name, self.done, self.total, self.first or 0, self.last - self.started, now - self.last)
 
     def __call__(self, done: int, total: int) -> None:
         if self.first is None:
             self.first = done  # pages found in the cache: not part of the rate
-        if self.bars:
+            self.started = self.clock()
+        self.done, self.total, self.last = done, total, self.clock()
+        if self.report is not None:
+            self.report(self.line(), done, total, "pages")
+        elif self.bars:
             if self.bar is None:
                 from tqdm import tqdm
 
@@ -49,39 +66,8 @@ class PageMeter:
                 self.bar.update(done - self.bar.n)
             if done >= total:
                 self.bar.close()
-            return
-        print(page_line(self.name, done, total, self.first, time.monotonic() - self.started), file=sys.stderr, flush=True)
-
-
-class CallbackMeter:
-    """One file's OCR progress handed to `report(line, done, total)` (the web app's progress bar)."""
-
-    def __init__(self, name: str, report: Callable[[str, int, int], None]) -> None:
-        self.name, self.report = name, report
-        self.started = time.monotonic()
-        self.first: int | None = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.first is None:
-            self.first = done
-        self.report(page_line(self.name, done, total, self.first, time.monotonic() - self.started), done, total)
-
-
-class ScanPages:
-    """OCR progress over files the reader does not name (an add or an upload reads its files itself):
-    a document starts when the page count starts again, and gets its own meter, `meter(n)` for the n-th."""
-
-    def __init__(self, meter: Callable[[int], PageProgress]) -> None:
-        self.meter = meter
-        self.count, self.done, self.total = 0, 0, 0
-        self.current: PageProgress | None = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.current is None or total != self.total or done < self.done:
-            self.count += 1
-            self.current = self.meter(self.count)
-        self.done, self.total = done, total
-        self.current(done, total)
+        else:
+            print(self.line(), file=sys.stderr, flush=True)
 
 
 def adding_ocr(settings: Settings, progress: PageProgress | None) -> OcrSettings:
@@ -94,10 +80,12 @@ def ocr_cache_dir(settings: Settings) -> Path:
     return Path(settings.index_dir) / OCR_CACHE
 
 
-def ocr_for(settings: Settings, name: str, bars: bool, lines: bool, workers: int | None = None) -> OcrSettings:
+def ocr_for(
+    settings: Settings, name: str, bars: bool, lines: bool, workers: int | None = None, report: Report | None = None
+) -> OcrSettings:
     """OCR settings for reading one file in a build: the index's cache, a page meter when progress is shown."""
     return OcrSettings(
         cache_dir=ocr_cache_dir(settings),
-        progress=PageMeter(name, bars) if bars or lines else None,
+        progress=PageMeter(name, bars, report) if bars or lines or report else None,
         workers=workers or cpu_threads(),
     )

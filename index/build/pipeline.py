@@ -28,7 +28,7 @@ from index.config import Settings
 from index.models.embed import Embedder, get_embedder
 from index.build.ocr_progress import ocr_for
 from index.models.onnx_encoder import OnnxEncoder
-from index.build.progress import ProgressLines, counted
+from index.build.progress import Heartbeat, ProgressLines, Report, counted
 from index.models.query_encoder import ensure_query_encoder
 from index.storage.store import (
     FORMAT_VERSION,
@@ -233,13 +233,16 @@ class BuildRunner(Protocol):
     """Runs the read and embed stages: in this process (LocalRunner) or on a Ray cluster (RayRunner)."""
 
     def read(
-        self, paths: list[Path], settings: Settings, known: dict[str, str], progress: bool, lines: bool = False
+        self, paths: list[Path], settings: Settings, known: dict[str, str], progress: bool, lines: bool = False,
+        report: Report | None = None,
     ) -> list[SourceOutcome]:
-        """`read_source` of every path, in the order given; `progress` bars, or `lines` every 10 s (logs)."""
+        """`read_source` of every path, in the order given; `progress` bars, `lines` every 10 s (logs), or
+        each step to `report` (the web app's bar)."""
         ...
 
     def embed(
-        self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool, lines: bool = False
+        self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool, lines: bool = False,
+        report: Report | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Passage vectors and per-sentence vectors, as `Embedder.encode_passages` computes them."""
         ...
@@ -256,18 +259,19 @@ class LocalRunner:
         self.embedder = embedder
 
     def read(
-        self, paths: list[Path], settings: Settings, known: dict[str, str], progress: bool, lines: bool = False
+        self, paths: list[Path], settings: Settings, known: dict[str, str], progress: bool, lines: bool = False,
+        report: Report | None = None,
     ) -> list[SourceOutcome]:
-        if progress:
+        if progress and report is None:
             from tqdm import tqdm
 
             paths = tqdm(paths, desc="reading sources", unit="file")
-        paths = counted(paths, "reading sources", "files", enabled=lines, describe=lambda p: p.name)
+        paths = counted(paths, "reading sources", "files", enabled=lines or report is not None, describe=lambda p: p.name, report=report)
         sources_dir = settings.sources_dir
         outcomes = []
         for path in paths:
             # A scanned file's pages are recognized side by side, cached in the index, counted page by page.
-            with ocr_settings(ocr_for(settings, path.name, progress, lines)):
+            with ocr_settings(ocr_for(settings, path.name, progress, lines, report=report)):
                 outcomes.append(
                     read_source(
                         path,
@@ -281,11 +285,13 @@ class LocalRunner:
         return outcomes
 
     def embed(
-        self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool, lines: bool = False
+        self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool, lines: bool = False,
+        report: Report | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        with ProgressLines("embedding", len(texts), "passages") if lines else nullcontext() as meter:
+        counting = lines or report is not None
+        with ProgressLines("embedding", len(texts), "passages", report=report) if counting else nullcontext() as meter:
             return self.embedder.encode_passages(
-                texts, sentences, batch_size=settings.embed_batch_size, progress=progress,
+                texts, sentences, batch_size=settings.embed_batch_size, progress=progress and report is None,
                 on_progress=meter.update if meter else None,
             )
 
@@ -312,6 +318,7 @@ def build_index(
     progress: bool = False,
     progress_lines: bool = False,
     runner: BuildRunner | None = None,
+    report: Report | None = None,
 ) -> BuildReport:
     """Build a new index version from `settings.sources_dir` and make it live.
 
@@ -319,7 +326,8 @@ def build_index(
     not read again (its passages come from the live index) and passages already embedded keep their
     vectors, so a rebuild costs about the new text only. `runner` decides where reading and embedding
     run (default: on Ray when `settings.ray_address` is set, else here). `progress` shows bars (a
-    terminal, the app); `progress_lines` writes a line every 10 s to stderr instead (logs, CI).
+    terminal); `progress_lines` writes a line every 10 s to stderr instead (logs, CI); `report` hears
+    each step's line, count and ETA instead of both (the web app's progress bar).
 
     The sources folder is held shared for the whole build (adds and removes wait), so the manifest
     describes exactly the files and metadata that were read. Temporary folders of builds that died
@@ -332,25 +340,32 @@ def build_index(
         remove_dead_temporaries(settings.index_dir)
         preflight(store_config(settings))  # a store that cannot take this build refuses it before any work
         if runner is not None:
-            return _build(settings, runner, full, progress, progress_lines, started)
-        runner = default_runner(settings, embedder)
+            return _build(settings, runner, full, progress, progress_lines, started, report)
+        with _step("loading the embedding model", report):
+            runner = default_runner(settings, embedder)
         try:
-            return _build(settings, runner, full, progress, progress_lines, started)
+            return _build(settings, runner, full, progress, progress_lines, started, report)
         finally:
             close = getattr(runner, "close", None)  # a Ray started for this build stops with it
             if close is not None:
                 close()
 
 
+def _step(label: str, report: Report | None):
+    """A step that cannot count itself, said every second to `report` (nothing without one)."""
+    return Heartbeat(label, report) if report is not None else nullcontext()
+
+
 def _build(
-    settings: Settings, runner: BuildRunner, full: bool, progress: bool, progress_lines: bool, started: float
+    settings: Settings, runner: BuildRunner, full: bool, progress: bool, progress_lines: bool, started: float,
+    report: Report | None = None,
 ) -> BuildReport:
     live = _reusable_version(settings, full)
     same_params = live is not None and live.manifest.build_params == build_params(settings)
     known = {name: record.fingerprint for name, record in live.sources.items()} if same_params else {}
     sidecar = load_metadata(settings.sources_dir)
     files, links = scan_sources(settings.sources_dir)  # symbolic links are not indexed: the report says why
-    outcomes = runner.read(files, settings, known, progress, progress_lines)
+    outcomes = runner.read(files, settings, known, progress, progress_lines, report=report)
     assembled = assemble_sources(outcomes, live if same_params else None)
     passages = assembled.passages
     dimension = live.manifest.dimension if live is not None else runner.dimension(settings)
@@ -362,15 +377,17 @@ def _build(
             settings,
             progress,
             progress_lines,
+            report=report,
         )
         vectors.passage[vectors.todo] = new_vectors
         for i, rows in zip(vectors.todo, new_sentences, strict=True):
             vectors.sentences[i] = rows
-    # The question encoder (ONNX) comes from the model in this process; a Ray build loads it here once.
-    encoder = ensure_query_encoder(
-        settings.index_dir, getattr(runner, "embedder", None) or get_embedder(settings.model, settings.embed_runtime)
-    )
-    version, records = write_built_version(settings, assembled, vectors, sidecar, dimension, full, encoder)
+    with _step(f"writing the new index version ({len(passages):,} passages)", report):
+        # The question encoder (ONNX) comes from the model in this process; a Ray build loads it here once.
+        encoder = ensure_query_encoder(
+            settings.index_dir, getattr(runner, "embedder", None) or get_embedder(settings.model, settings.embed_runtime)
+        )
+        version, records = write_built_version(settings, assembled, vectors, sidecar, dimension, full, encoder)
     return BuildReport(
         version=version,
         sources=len(records),

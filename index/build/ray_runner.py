@@ -32,7 +32,7 @@ from index.config import Settings
 from index.models.embed import load_embedder
 from index.models.model_files import resolve_model
 from index.build.ocr_progress import PageMeter, ocr_cache_dir
-from index.build.progress import ProgressLines
+from index.build.progress import ProgressLines, Report
 from index.storage.store import IndexError_
 from ingest.ocr import OcrSettings, ocr_settings
 from ingest.passages import TokenCounter
@@ -193,7 +193,8 @@ class RayRunner:
     # -- stages
 
     def read(
-        self, paths: list[Path], settings: Settings, known: dict[str, str], progress: bool, lines: bool = False
+        self, paths: list[Path], settings: Settings, known: dict[str, str], progress: bool, lines: bool = False,
+        report: Report | None = None,
     ) -> list[SourceOutcome]:
         self.connect()
         ray = _ray()
@@ -221,12 +222,16 @@ class RayRunner:
             for chunk, chunk_outcomes in zip(chunks, results, strict=True):
                 for (i, _), outcome in zip(chunk, chunk_outcomes, strict=True):
                     outcomes[i] = outcome
-        if progress or lines:
-            print(f"read {len(paths):,} sources ({len(todo):,} new or changed) on Ray", file=sys.stderr, flush=True)
+        done = f"read {len(paths):,} sources ({len(todo):,} new or changed) on Ray"
+        if report is not None:
+            report(done, len(paths), len(paths), "files")
+        elif progress or lines:
+            print(done, file=sys.stderr, flush=True)
         return outcomes  # type: ignore[return-value]
 
     def embed(
-        self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool, lines: bool = False
+        self, texts: list[str], sentences: list[list[tuple[int, int]]], settings: Settings, progress: bool, lines: bool = False,
+        report: Report | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         self.connect()
         ray = _ray()
@@ -266,7 +271,7 @@ class RayRunner:
         # A distributed build always reports progress lines, on a terminal too: it can run for hours.
         print(f"embedding {len(texts):,} passages on {workers} Ray worker(s)", file=sys.stderr, flush=True)
         try:
-            with ProgressLines("embedding on Ray", len(texts), "passages", interval=5.0) as meter:
+            with ProgressLines("embedding on Ray", len(texts), "passages", interval=5.0, report=report) as meter:
                 for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
                     if vectors is None:
                         vectors = np.zeros((len(texts), batch["vector"].shape[1]), dtype=np.float32)
