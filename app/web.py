@@ -19,7 +19,7 @@ from index.build.ocr_progress import adding_ocr
 from index.build.pipeline import build_index, list_sources
 from index.build.progress import Report
 from index.search import MODES, Answer, Searcher
-from index.models.model_files import ModelFileError
+from index.models.model_files import EncoderUnavailable, ModelFileError
 from index.storage.store import IndexError_
 from ingest.library import MAX_FILE_BYTES, NotASource, add_sources, list_trash, managed_sources, remove_source, restore_source
 from ingest.metadata import MetadataError
@@ -194,6 +194,8 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                 if problem:
                     return None, problem
             return searcher.search(clean_question(question), k=k, mode=mode, files=files or None), None
+        except EncoderUnavailable as exc:  # the model the index was built with is not on this machine
+            return None, plain_reply(f"The index cannot be used: {exc}", settings)
         except ModelFileError as exc:
             return None, plain_reply(f"A model file cannot be used: {exc}", settings)
         except IndexError_ as exc:

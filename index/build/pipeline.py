@@ -385,7 +385,7 @@ def _build(
     with _step(f"writing the new index version ({len(passages):,} passages)", report):
         # The question encoder (ONNX) comes from the model in this process; a Ray build loads it here once.
         encoder = ensure_query_encoder(
-            settings.index_dir, getattr(runner, "embedder", None) or get_embedder(settings.model, settings.embed_runtime)
+            getattr(runner, "embedder", None) or get_embedder(settings.model, settings.embed_runtime)
         )
         version, records = write_built_version(settings, assembled, vectors, sidecar, dimension, full, encoder)
     return BuildReport(

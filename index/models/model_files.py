@@ -34,6 +34,11 @@ class ModelFileError(RuntimeError):
     """A model file is missing or is not the published file; the message names the fix."""
 
 
+class EncoderUnavailable(ModelFileError):
+    """The model an index was built with is missing on this machine or changed: the index is refused
+    (exit 2 on the command line); the message names the fix."""
+
+
 @dataclass(frozen=True)
 class PackagedModel:
     """Model files carried by one PyPI wheel, pinned by version and sha256."""

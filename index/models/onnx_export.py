@@ -5,8 +5,9 @@ dozen tokens. So a local model whose pipeline is transformer -> mean/CLS pooling
 exported to ONNX once per machine (`verbatim models fetch`, run by `make setup`, or the first build)
 into the models folder's exports/, the export is checked to give the model's own vectors on PROBES,
 and its files' sha256 are recorded beside it (export.json), so every later load can check them.
-Builds embed with the export when it exists (index/models/embed.py) and every index carries a copy for
-its questions (index/models/query_encoder.py). This module needs torch only to make an export.
+Builds embed with the export when it exists (index/models/embed.py), and its files, kept once per
+machine by sha256 (index/models/model_store.py), encode every index's questions
+(index/models/query_encoder.py). This module needs torch only to make an export.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from index.models.model_files import ModelFileError, models_dir, resolve_model, sha256_of, verify_file
+from index.models.model_store import publish
 from index.models.onnx_encoder import EncoderSpec, OnnxEncoder
 
 # The export must reproduce the model's own vectors: checked on these before it is used.
@@ -129,6 +131,14 @@ def cached_export(model: str) -> tuple[Path, EncoderSpec] | None:
     return target[2], target[1]
 
 
+def publish_export(folder: Path) -> dict[str, str]:
+    """Keep a verified export's files in the shared store by sha256; {file: sha256} as recorded when it was made."""
+    files = json.loads((folder / "export.json").read_text())["files"]
+    for file, sha256 in files.items():
+        publish(folder / file, sha256)
+    return files
+
+
 def _agreement(folder: Path, spec: EncoderSpec, embedder) -> float:
     onnx = OnnxEncoder(folder / "model.onnx", folder / "tokenizer.json", spec)
     return float(np.sum(onnx.encode(PROBES) * embedder.encode(PROBES), axis=1).min())
@@ -170,7 +180,7 @@ def export_model(embedder, force: bool = False) -> Path | None:
                 return cached
         except (ModelFileError, OSError, ValueError, RuntimeError):
             pass
-        # Damaged or disagreeing: export again. Indexes keep their own hard links to the old files.
+        # Damaged or disagreeing: export again (the shared store keeps its own link to the old files).
         shutil.rmtree(cached, ignore_errors=True)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{cached.name}-", dir=cached.parent))

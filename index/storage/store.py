@@ -13,6 +13,10 @@
                               with store "milvus" the vectors are searched in a Milvus collection)
         lexical/              bm25s index (JSON + .npy); absent with lexical "milvus" (BM25 in the collection)
 
+No model is copied in: the manifest names the question encoder by model and sha256, and its files stay
+in the models folder, one copy per machine (index/models/query_encoder.py). An index made before kept
+a copy in index_dir/encoders/; it still opens, and the folder goes once no version names it.
+
 A build writes a whole version into a temporary directory, renames it into place and only then
 points CURRENT at it, so a crash at any moment leaves the previous version live and intact.
 """
@@ -40,6 +44,7 @@ from ingest.records import Passage, SourceMeta
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
 FIX = "run `verbatim build --full` to rebuild it"
+LEGACY_ENCODERS = "encoders"  # where indexes made before models were referenced kept their encoder's copy
 
 
 class IndexError_(Exception):
@@ -99,7 +104,7 @@ class Manifest:
     lexical: str = "bm25s"  # where BM25 runs: "bm25s" (files in lexical/) or "milvus" (the vector collection)
     # name -> [bytes, crc32] of every file in the version, so truncation or corruption is caught at load.
     files: dict[str, list[int]] = field(default_factory=dict)
-    # How questions are encoded without torch (index/models/query_encoder.py): the ONNX file and its sha256.
+    # How questions are encoded without torch (index/models/query_encoder.py): the model, its files' sha256.
     query_encoder: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -284,6 +289,21 @@ def _prune(index_dir: Path, live: str, keep_previous: int) -> None:
     for old in versions[: max(0, len(versions) - keep_previous)]:
         shutil.rmtree(old, ignore_errors=True)
     remove_dead_temporaries(index_dir)  # write_version runs under the build lock
+    _drop_legacy_encoders(index_dir)
+
+
+def _drop_legacy_encoders(index_dir: Path) -> None:
+    """The encoder copy an older index kept (90 MB) goes once no remaining version reads it."""
+    folder = index_dir / LEGACY_ENCODERS
+    if not folder.is_dir():
+        return
+    for version in index_dir.glob("v-*"):
+        try:
+            if read_manifest(version).query_encoder.get("path"):
+                return
+        except IndexError_:
+            return  # a version that cannot be read might: keep the copy
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _live_store_entry(live: Path | None) -> dict | None:
