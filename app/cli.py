@@ -526,7 +526,23 @@ def cmd_models(args: argparse.Namespace) -> int:
     )
     for file, sha256 in reader.files.items():
         print(f"    {file} sha256 {sha256}")
-    if model not in PACKAGED:
+    from index.models.shipped import SHIPPED_ENCODERS, shipped_encoder
+
+    for name in SHIPPED_ENCODERS:
+        try:
+            shipped = shipped_encoder(name, verify=True)
+            state, files = "sha256 verified", shipped.files
+        except ModelFileError as exc:
+            state, files = str(exc), {}
+        card = shipped.card if files else {}
+        print(
+            f"{name}\n    {card.get('upstream', '')} bi-encoder ('query: ' / 'passage: ', mean pooling), vocabulary pruned to "
+            f"English and Spanish, shipped in the repository; licence {card.get('licence', '?')}; choose it with --model {name}"
+            f"\n    {state}"
+        )
+        for file, sha256 in files.items():
+            print(f"    {file} sha256 {sha256}")
+    if model not in PACKAGED and model not in SHIPPED_ENCODERS:
         print(f"{model}\n    embedding model (sentence-transformers); {_export_state(model)}")
     return 0
 

@@ -174,6 +174,24 @@ def load_squad(
     return documents, questions
 
 
+def load_paired_squad(
+    paragraphs: str | Path, questions: str | Path, max_articles: int | None = None
+) -> tuple[list[Document], list[GoldQuestion]]:
+    """Questions of one SQuAD file asked of another's paragraphs, paired by question id (XQuAD: a Spanish
+    question, the English paragraph and English answers of the same id).
+
+    The documents and answers are `paragraphs`' (load_squad); each question's text is the one of the same
+    id in `questions`. A question id the other file lacks raises ValueError naming it.
+    """
+    documents, originals = load_squad(paragraphs, max_articles=max_articles)
+    _, asked = load_squad(questions)
+    text_of = {q.id: q.question for q in asked}
+    missing = [q.id for q in originals if q.id not in text_of]
+    if missing:
+        raise ValueError(f"{questions}: no question with id {missing[0]!r} ({len(missing)} of {len(originals)} missing)")
+    return documents, [GoldQuestion(q.id, text_of[q.id], q.answers, q.sources, q.says) for q in originals]
+
+
 # --- BEIR --------------------------------------------------------------------
 
 def _load_qrels(path: Path) -> dict[str, dict[str, int]]:

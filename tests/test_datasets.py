@@ -11,6 +11,7 @@ from eval.datasets import (
     GoldQuestion,
     load_beir,
     load_gold,
+    load_paired_squad,
     load_squad,
     safe_document_name,
 )
@@ -213,3 +214,24 @@ def test_real_beir_slice_loads():
     judged = {doc for judgements in small.qrels.values() for doc in judgements}
     assert judged <= {d.name for d in small.documents}
     assert len(small.documents) < 5000
+
+
+def test_load_paired_squad_asks_one_files_questions_of_the_others_paragraphs(tmp_path):
+    english = tmp_path / "en.json"
+    english.write_text(json.dumps(_squad_fixture()), encoding="utf-8")
+    spanish = _squad_fixture()
+    spanish["data"][0]["paragraphs"][0]["context"] = "Super Bowl 50 fue un partido de fútbol americano."
+    spanish["data"][0]["paragraphs"][0]["qas"][0]["question"] = "¿Qué partido fue la Super Bowl 50?"
+    spanish["data"][0]["paragraphs"][0]["qas"][0]["answers"] = [{"text": "fútbol americano", "answer_start": 31}]
+    path = tmp_path / "es.json"
+    path.write_text(json.dumps(spanish), encoding="utf-8")
+    documents, questions = load_paired_squad(english, path)
+    assert documents == load_squad(english)[0]  # the paragraphs are the English file's
+    first = questions[0]
+    assert first.question == "¿Qué partido fue la Super Bowl 50?"
+    assert first.answers == ("American football game", "football game")  # and so are the answers
+    assert [q.id for q in questions] == ["a1", "a2", "b1"]
+    del spanish["data"][1]
+    path.write_text(json.dumps(spanish), encoding="utf-8")
+    with pytest.raises(ValueError, match="no question with id 'b1'"):
+        load_paired_squad(english, path)

