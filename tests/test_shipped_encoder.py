@@ -93,3 +93,32 @@ def test_a_damaged_shipped_file_is_refused_with_the_fix(tmp_path, monkeypatch):
     monkeypatch.setattr(shipped, "TRAINED_DIR", copy)
     with pytest.raises(ModelFileError, match="git checkout -- index/models/trained/multilingual-e5-small"):
         shipped.shipped_encoder(E5, verify=True)
+
+
+def test_an_index_built_with_it_names_it_and_answers_across_languages(tmp_path):
+    from index.build.pipeline import build_index
+    from index.config import Settings
+    from index.search import Searcher
+    from index.storage.store import load_version
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "carceles.txt").write_text(
+        "El Centro de Confinamiento del Terrorismo abrió en enero de 2023 en Tecoluca. "
+        "Tiene capacidad para cuarenta mil reclusos.\n\nEl café salvadoreño se exporta sobre todo a Estados Unidos.\n",
+        encoding="utf-8",
+    )
+    (sources / "economy.txt").write_text(
+        "Remittances from the United States make up about a quarter of El Salvador's economy.\n\n"
+        "Bitcoin became legal tender in September 2021.\n",
+        encoding="utf-8",
+    )
+    settings = Settings(model=E5, sources_dir=sources, index_dir=tmp_path / "index", rerank=False, read=False)
+    build_index(settings, full=True)
+    entry = load_version(settings.index_dir).manifest.query_encoder
+    assert entry["kind"] == "shipped" and entry["name"] == E5
+    searcher = Searcher(settings)
+    first = searcher.search("When did the Terrorism Confinement Center open?", k=3, mode="dense").hits[0]
+    assert first.passage.files == ("carceles.txt",) and "enero de 2023" in first.passage.text
+    first = searcher.search("¿Cuándo se convirtió el bitcoin en moneda de curso legal?", k=3, mode="dense").hits[0]
+    assert first.passage.files == ("economy.txt",) and "September 2021" in first.passage.text
