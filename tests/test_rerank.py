@@ -1,6 +1,7 @@
 """The cross-encoder second stage and the answerability decision, on the real packaged models."""
 
 import dataclasses
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from index.search.answerability import MODEL_PATH, AnswerabilityModel, count_foc
 from index.build.pipeline import build_index
 from index.search.evidence import count_bonus
 from index.config import DEFAULT_RERANKER, Settings
-from index.models.model_files import MODELS_ENV, model_folder
+from index.models.model_files import MODELS_ENV, model_folder, models_dir
 from index.models.onnx_runtime import length_batches
 from index.models.rerank import get_reranker
 from index.search import Searcher
@@ -114,13 +115,16 @@ def test_question_types():
 
 @pytest.fixture()
 def damaged_models(tmp_path):
-    """A models folder whose cross-encoder file has one byte flipped."""
-    folder = tmp_path / "models" / DEFAULT_RERANKER
-    shutil.copytree(model_folder(DEFAULT_RERANKER), folder)
-    data = bytearray((folder / "model.onnx").read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    (folder / "model.onnx").write_bytes(bytes(data))
-    return tmp_path / "models"
+    """This machine's models folder (linked file by file, so the index's encoder is still found) whose
+    cross-encoder file has one byte flipped, in a copy of its own."""
+    models = tmp_path / "models"
+    shutil.copytree(models_dir(), models, symlinks=True, copy_function=os.symlink)
+    folder = models / DEFAULT_RERANKER
+    damaged = bytearray((model_folder(DEFAULT_RERANKER) / "model.onnx").read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    (folder / "model.onnx").unlink()  # the link, never the machine's own file
+    (folder / "model.onnx").write_bytes(bytes(damaged))
+    return models
 
 
 def _ask(settings, models, *args):
