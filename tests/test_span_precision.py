@@ -59,6 +59,13 @@ def test_a_span_of_the_wrong_type_is_refused():
     assert not of_the_type_asked("When did CECOT open?", "Terrorism Confinement Center")
     assert of_the_type_asked("What percentage of the population is incarcerated?", "1.9%")
     assert not of_the_type_asked("What percentage of the population is incarcerated?", "6.3 million")
+    # A question for a title, a name or a person: never a bare date or figure.
+    assert not of_the_type_asked("What is the title of the article Magaloni co-authored?", "September 11, 2025")
+    assert not of_the_type_asked("Who leads the MS-13 gang?", "2023")
+    assert not of_the_type_asked("Which company built CECOT?", "$70 million")
+    assert of_the_type_asked("What is the title of the article Magaloni co-authored?", "“Does the Bukele Model Have a Future?”")
+    assert of_the_type_asked("What is the title of the episode?", "The Grim Side of El Salvador’s “Security Model”")
+    assert of_the_type_asked("What did Noboa promise?", "2023")  # no kind asked: the other checks decide
     assert of_the_type_asked("Who leads the PISM?", "anything")  # no kind asked: no type check
 
 

@@ -29,6 +29,19 @@ GATE_PATH = Path(__file__).resolve().parent / "span_gate.json"
 
 _PERCENT_Q = re.compile(r"^\s*(what|which) (percentage|percent)\b", re.IGNORECASE)
 _PERCENT = re.compile(r"%|\bper ?cent|\bpercentage\b", re.IGNORECASE)
+# A question for a name: "what is the title/name of", "what is X called", "which company/organization ...".
+_NAME_Q = re.compile(
+    r"^\s*(?:what|which) (?:is|was|are|were) (?:the )?(?:title|name|names)\b|\bcalled\?\s*$|"
+    r"^\s*(?:which|what) (?:company|organi[sz]ation|party|gang|group|newspaper|magazine|think tank|agency|country|city)\b",
+    re.IGNORECASE,
+)
+# A span that is only a date or a figure: "September 11, 2025", "2023", "119,000", "$70 million", "1.9%".
+_MONTHS = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+_BARE_FIGURE = re.compile(
+    rf"(?:(?:{_MONTHS}\s+\d{{1,2}},?\s+\d{{4}})|(?:\d{{1,2}}\s+{_MONTHS}\s+\d{{4}})|(?:{_MONTHS}\s+\d{{4}})|"
+    r"(?:\d{1,2}/\d{1,2}/\d{2,4})|(?:(?:US)?[$€£]?\s?\d[\d,.]*\s*(?:%|percent|per cent|thousand|million|billion)?))",
+    re.IGNORECASE,
+)
 _COMMON = {
     "What", "Who", "Whom", "Whose", "When", "Where", "Which", "Why", "How", "In", "On", "At", "By", "For", "The",
     "A", "An", "Is", "Are", "Was", "Were", "Did", "Do", "Does", "To", "From", "After", "Before", "During",
@@ -123,12 +136,17 @@ def asks_for_a_figure(question: str) -> bool:
 
 
 def of_the_type_asked(question: str, text: str) -> bool:
-    """Whether a span's text is of the kind the question asks for (True when it asks for no kind)."""
+    """Whether a span's text is of the kind the question asks for (True when it asks for no kind).
+
+    A question for a name, a title or a person is never answered by a bare date or figure ("What is the
+    title of the article?" -> "September 11, 2025", read from the line that dates it)."""
     if _PERCENT_Q.search(question):
         return bool(_PERCENT.search(text))
     kind = expected_type(question)
     if kind in ("number", "date"):
         return has_type(text, kind, question)
+    if (kind == "person" or _NAME_Q.search(question)) and _BARE_FIGURE.fullmatch(text.strip()):
+        return False
     return True
 
 
@@ -186,6 +204,11 @@ def shown(question: str, passage_text: str, sentence: tuple[int, int], span: Ans
             return False
     elif probability < threshold:
         return False
+    return fits(question, passage_text, sentence, span)
+
+
+def fits(question: str, passage_text: str, sentence: tuple[int, int], span: AnswerSpan) -> bool:
+    """Whether `span` is of the type asked and, for a figure, about the thing asked (confidence aside)."""
     if not of_the_type_asked(question, span.text):
         return False
     if not asks_for_a_figure(question):
