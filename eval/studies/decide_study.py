@@ -75,7 +75,7 @@ def _span_rows(searcher: Searcher, answer, group: str, article: str, q) -> list[
             "margin": span.margin, "has_answer": span.has_answer, "text": span.text,
             "type_ok": of_the_type_asked(answer.question, span.text),
             "about_ok": about_the_thing_asked(answer.question, hit.passage.text[a:b], span.start - a, span.end - a),
-            "nonempty": span.end > span.start, "right": bool(right),
+            "nonempty": span.end > span.start, "right": bool(right), "answered": not answer.abstained,
         })
     return rows
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import os
 import random
 import sys
@@ -372,7 +373,7 @@ Figures of the open task (retrieval, reranking, reading and the decision togethe
 docs/reader.md and come from `verbatim eval`.
 
 ## Licence
-The weights derive from {base_short} (Apache-2.0) fine-tuned on SQuAD (CC BY-SA 4.0){shifts_licence}.
+The weights derive from {base_short} ({base_licence}) fine-tuned on SQuAD (CC BY-SA 4.0){shifts_licence}.
 """
 
 
@@ -398,6 +399,7 @@ def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dic
             name=config["name"],
             base=config["base"],
             base_short=config["base"].split(" (")[0],
+            base_licence=args.base_licence or _licence_of(config["base"]),
             layers=bert_config["num_hidden_layers"],
             hidden=bert_config["hidden_size"],
             size_mb=(out / "model.onnx").stat().st_size / 1e6,
@@ -433,6 +435,12 @@ BASES = {
 DEFAULT_BASE = "ms-marco-l12"
 
 
+def _licence_of(base: str) -> str:
+    """The licence a BASES description names ("… (Apache-2.0), …"); a folder given as --base names none."""
+    found = re.search(r"\(([^()]*)\)", base)
+    return found.group(1) if found else "the base weights' own licence: give --base-licence"
+
+
 def base_folder(base: str) -> str:
     """The folder of starting weights named by --base (a name of BASES, or a folder)."""
     if base == "ms-marco-l12":
@@ -451,6 +459,7 @@ def main_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=str(READER_DIR), help="where the ONNX model, tokenizer and card go")
     parser.add_argument("--work", default=str(TRAIN_CACHE / "shipped"), help="checkpoints, outside the work tree by default (a rerun resumes from them)")
     parser.add_argument("--base", default=DEFAULT_BASE, help=f"starting weights: {' or '.join(BASES)}, or a BERT folder")
+    parser.add_argument("--base-licence", default=None, help="the starting weights' licence for the model card (default: the one BASES names; MIT for multilingual-e5-small)")
     parser.add_argument("--epochs", type=float, default=1.0, help="passes over the data (may be fractional)")
     parser.add_argument("--steps", type=int, default=None, help="a fixed number of steps instead of --epochs (the study's budget)")
     parser.add_argument("--shifts", action=argparse.BooleanOptionalAction, default=True, help="add SQuADShifts training texts")
