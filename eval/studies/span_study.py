@@ -100,10 +100,15 @@ def out_of_fold(rows: list[dict], k: int = 5) -> np.ndarray:
     return p
 
 
+def may_show(row: dict) -> bool:
+    """Whether a span may be shown at all: it passes the rule checks and its question is answered (rows
+    collected before the decision was recorded count as answered)."""
+    return row["type_ok"] and row["about_ok"] and row.get("answered", True)
+
+
 def precision_recall(rows: list[dict], p: np.ndarray, t: float) -> tuple[float, float, int]:
-    """Among rows that pass the rule checks, of questions the decision answers (a span is never shown
-    otherwise): precision of those shown at threshold t, recall of right ones."""
-    ok = np.array([r["type_ok"] and r["about_ok"] and r.get("answered", True) for r in rows])
+    """Among rows that may be shown: precision of those shown at threshold t, recall of right ones."""
+    ok = np.array([may_show(r) for r in rows])
     right = np.array([r["right"] for r in rows])
     shown = ok & (p >= t)
     precision = float(right[shown].mean()) if shown.any() else 1.0
@@ -117,9 +122,13 @@ def choose_threshold(rows: list[dict], p: np.ndarray, targets: dict[str, float] 
     Gold's target is 0.90. SQuAD 2.0's is 0.80: half of its fit articles' questions were written to look
     answerable and are not, and the reader trained here is confidently wrong on enough of them that no
     threshold keeps 0.90 of its shown spans right there while showing any (0.88 at best, on 2 % of them)."""
+    groups = []
+    for g, target in targets.items():
+        mask = np.array([r["group"] == g for r in rows])
+        if mask.any():
+            groups.append(([r for r in rows if r["group"] == g], p[mask], target))
     for t in np.arange(0.05, 0.99, 0.01):
-        if all(precision_recall([r for r in rows if r["group"] == g], p[[r["group"] == g for r in rows]], t)[0] >= target
-               for g, target in targets.items() if any(r["group"] == g for r in rows)):
+        if all(precision_recall(sub, q, t)[0] >= target for sub, q, target in groups):
             return round(float(t), 2)
     return 0.99
 
@@ -134,7 +143,7 @@ def report(rows: list[dict]) -> dict:
         sub = [r for r in rows if r["group"] == g]
         for name, tt in (("gate", t), ("margin >= 0 (before)", None)):
             if tt is None:
-                shown = [r["margin"] >= 0 and r["type_ok"] and r["about_ok"] and r.get("answered", True) for r in sub]
+                shown = [r["margin"] >= 0 and may_show(r) for r in sub]
                 precision = float(np.mean([r["right"] for r, s in zip(sub, shown) if s])) if any(shown) else 1.0
                 n = sum(shown)
                 recall = sum(r["right"] and s for r, s in zip(sub, shown)) / max(1, sum(r["right"] for r in sub))

@@ -22,9 +22,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import os
 import random
+import re
 import sys
 import time
 from dataclasses import dataclass

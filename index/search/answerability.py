@@ -36,9 +36,9 @@ _NUMBER = re.compile(
     r"thousand|million|billion|half|third|quarter|dozen|twice|double|several)\b",
     re.IGNORECASE,
 )
+MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 _DATE = re.compile(
-    r"\b(1\d{3}|20\d{2})\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b|\b(january|february|march|april|may|june|july|august|"
-    r"september|october|november|december|century|decade|spring|summer|autumn|fall|winter)\b",
+    rf"\b(1\d{{3}}|20\d{{2}})\b|\b\d{{1,2}}/\d{{1,2}}/\d{{2,4}}\b|\b({MONTHS}|century|decade|spring|summer|autumn|fall|winter)\b",
     re.IGNORECASE,
 )
 _CAPITALIZED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")

@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from index.models.reader import AnswerSpan
-from index.search.answerability import expected_type, has_type
+from index.search.answerability import MONTHS, expected_type, has_type
 
 GATE_PATH = Path(__file__).resolve().parent / "span_gate.json"
 
@@ -36,9 +36,8 @@ _NAME_Q = re.compile(
     re.IGNORECASE,
 )
 # A span that is only a date or a figure: "September 11, 2025", "2023", "119,000", "$70 million", "1.9%".
-_MONTHS = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
 _BARE_FIGURE = re.compile(
-    rf"(?:(?:{_MONTHS}\s+\d{{1,2}},?\s+\d{{4}})|(?:\d{{1,2}}\s+{_MONTHS}\s+\d{{4}})|(?:{_MONTHS}\s+\d{{4}})|"
+    rf"(?:(?:(?:{MONTHS})\s+\d{{1,2}},?\s+\d{{4}})|(?:\d{{1,2}}\s+(?:{MONTHS})\s+\d{{4}})|(?:(?:{MONTHS})\s+\d{{4}})|"
     r"(?:\d{1,2}/\d{1,2}/\d{2,4})|(?:(?:US)?[$€£]?\s?\d[\d,.]*\s*(?:%|percent|per cent|thousand|million|billion)?))",
     re.IGNORECASE,
 )
@@ -204,11 +203,6 @@ def shown(question: str, passage_text: str, sentence: tuple[int, int], span: Ans
             return False
     elif probability < threshold:
         return False
-    return fits(question, passage_text, sentence, span)
-
-
-def fits(question: str, passage_text: str, sentence: tuple[int, int], span: AnswerSpan) -> bool:
-    """Whether `span` is of the type asked and, for a figure, about the thing asked (confidence aside)."""
     if not of_the_type_asked(question, span.text):
         return False
     if not asks_for_a_figure(question):
