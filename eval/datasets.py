@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# The public benchmark data (../shared/benchmarks beside the repository; never copied into it). A clone kept
+# elsewhere names it with $VERBATIM_BENCHMARKS.
+BENCHMARKS_ENV = "VERBATIM_BENCHMARKS"
+BENCHMARKS = Path(os.environ.get(BENCHMARKS_ENV) or Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from index.models.embed import get_embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "sources"
-SHARED = ROOT.parent / "shared"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 # Modules by the wall time `make test` gave them (2 workers, longest first; README "Test suite").

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from eval.datasets import (
+    BENCHMARKS,
     BeirData,
     Document,
     GoldQuestion,
@@ -16,7 +17,6 @@ from eval.datasets import (
     safe_document_name,
 )
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 
 
 # --- gold ------------------------------------------------------------------------

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from eval.datasets import BENCHMARKS
 from index.config import Settings
 from ingest.clean import clean_document
 from ingest.passages import document_passages
 from ingest.readers import read_document
 
-from conftest import SHARED, cli_env
+from conftest import cli_env
 
-SQUAD = SHARED / "benchmarks" / "squad-v1.1-dev-part1.json"
+SQUAD = BENCHMARKS / "squad-v1.1-dev-part1.json"
 SIZE = 20_000_000
 PHRASES = {
     "start": "The archive of Vessby harbour opens with the ledger of 1843, which lists 77 whalers.",

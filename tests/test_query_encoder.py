@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from eval.datasets import load_gold, load_squad
+from eval.datasets import BENCHMARKS, load_gold, load_squad
 from eval.run import default_gold_files
 from index.config import Settings
 from index.models.model_files import resolve_model, sha256_of
@@ -23,9 +24,9 @@ from index.models.onnx_encoder import OnnxEncoder
 from index.models.onnx_export import exportable_spec
 from index.models.query_encoder import open_query_encoder
 from index.storage.store import load_version
-from tests.conftest import ROOT, SHARED, cli_env
+from tests.conftest import ROOT, cli_env
 
-SQUAD = SHARED / "benchmarks" / "squad-v1.1-dev-part1.json"
+SQUAD = BENCHMARKS / "squad-v1.1-dev-part1.json"
 HARD = [
     "CECOT",
     "¿Cuántas personas están presas? 萨尔瓦多有多少囚犯？ 🙂",
@@ -53,6 +54,7 @@ def test_index_names_its_onnx_encoder_with_checksums(bundled_settings):
         assert sha256_of(blob_path(sha256)) == sha256
 
 
+@pytest.mark.skipif(not SQUAD.exists(), reason="no benchmark data (its SQuAD questions make the 300): set $VERBATIM_BENCHMARKS")
 def test_onnx_vectors_equal_sentence_transformers_on_real_questions(bundled_settings, torch_embedder):
     embedder = torch_embedder
     index = load_version(bundled_settings.index_dir)

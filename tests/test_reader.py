@@ -14,6 +14,7 @@ import pytest
 
 from app.cli import main as cli_main
 from app.present import answer_to_dicts, answer_to_html, answer_to_markdown, answer_to_text
+from eval.datasets import BENCHMARKS
 from index.build.pipeline import build_index
 from index.models.model_files import ModelFileError
 from index.models.reader import READER_DIR, READER_ENV, AnswerSpan, Reader, best_span, get_reader, reader_files, whole_words
@@ -181,6 +182,7 @@ def _train(out: Path, work: Path, *extra: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not (BENCHMARKS / "squad-v2.0-dev-part1.json").exists(), reason="no benchmark data: set $VERBATIM_BENCHMARKS")
 def test_the_training_command_runs_end_to_end_and_resumes(tmp_path):
     """Interrupted after one step and run again, it resumes and ends with the weights of an uninterrupted run."""
     whole, parts = tmp_path / "whole", tmp_path / "parts"

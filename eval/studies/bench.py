@@ -35,10 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.datasets import BENCHMARKS
 from index.config import Settings
 from eval.studies.corpus_gen import recombined_documents, write_documents
 
-DEFAULT_SQUAD = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "squad-v1.1-dev-part1.json"
+DEFAULT_SQUAD = BENCHMARKS / "squad-v1.1-dev-part1.json"
 CACHE_DIR = Path("var/bench/cache")
 GOALS = {
     "ingest_ratio": 0.9,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_squad, with_source_files
+from eval.datasets import BENCHMARKS, Document, GoldQuestion, load_beir, load_gold, load_squad, with_source_files
 from eval.run import default_gold_files
 from index.build.pipeline import build_index, index_is_current
 from index.config import Settings
@@ -24,9 +24,8 @@ from index.models.embed import get_embedder
 from index.models.rerank import get_reranker
 
 STUDIES_DIR = Path("var/studies")
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
-SQUAD = SHARED / "squad-v1.1-dev-part1.json"
-TREC = SHARED / "trec-dl-msmarco-5k"
+SQUAD = BENCHMARKS / "squad-v1.1-dev-part1.json"
+TREC = BENCHMARKS / "trec-dl-msmarco-5k"
 
 
 class ScoreCache:

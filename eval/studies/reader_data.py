@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
-SQUAD1 = SHARED / "squad-v1.1-dev-part1.json"
-SQUAD2 = SHARED / "squad-v2.0-dev-part1.json"
-SHIFTS = SHARED / "squadshifts"
+from eval.datasets import BENCHMARKS
+
+SQUAD1 = BENCHMARKS / "squad-v1.1-dev-part1.json"
+SQUAD2 = BENCHMARKS / "squad-v2.0-dev-part1.json"
+SHIFTS = BENCHMARKS / "squadshifts"
 SHIFTS_SETS = ("new_wiki", "reddit", "amazon_reviews")
 # Held out by article: never trained on; the figures of the model card and of `verbatim eval`.
 HELD_OUT_V2 = ("Packet_switching", "Yuan_dynasty", "Warsaw")
