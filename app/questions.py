@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from ingest.language import ENGLISH, is_supported, question_language
 from ingest.records import printable
 

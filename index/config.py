@@ -11,6 +11,9 @@ from pathlib import Path
 
 DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
 DEFAULT_RERANKER = "ms-marco-MiniLM-L-12-v2-int8"  # a packaged cross-encoder (index/models/model_files.py)
+# The multilingual encoder of every index's multilingual part (index/models/trained/multilingual-e5-small).
+MULTILINGUAL_MODEL = "multilingual-e5-small-en-es"
+MULTILINGUAL_CODECS = ("8bit", "fp16", "fp32")  # index/storage/multilingual.py
 
 
 def _env_path(name: str, default: str) -> Path:
@@ -103,6 +106,18 @@ class Settings:
     # Past this many passages the dense index is an HNSW graph instead of exact search: chosen by
     # `verbatim bench` (README "Performance"), where exact search stops being cheap and recall@10 stays >= 0.98.
     ann_threshold: int = 50_000
+    # The multilingual part of each version (index/storage/multilingual.py): every passage embedded a second time by
+    # MULTILINGUAL_MODEL, stored with `multilingual_codec`, so questions in other languages than English are answered
+    # and English questions reach passages in other languages (docs/crosslingual.md). `--no-multilingual` skips it.
+    multilingual: bool = field(default_factory=lambda: _env_flag("VERBATIM_MULTILINGUAL", True))
+    multilingual_codec: str = "8bit"
+    # An English question on a collection with passages in other languages: the `crosslingual_candidates` of those
+    # nearest it by the multilingual encoder join the candidates, and the best of them takes the last place shown
+    # when its multilingual cosine is within `crosslingual_margin` of the first shown passage's (docs/crosslingual.md).
+    crosslingual_candidates: int = 10
+    crosslingual_margin: float = 0.05
+    # The multilingual route abstains when the best passage's multilingual cosine is below this.
+    multilingual_abstain_below: float = 0.0
     # Search.
     k: int = 5
     mode: str = "hybrid"
@@ -151,6 +166,8 @@ class Settings:
             raise ConfigError(f"unknown lexical backend {self.lexical!r}: use {' or '.join(LEXICAL_BACKENDS)}")
         if self.embed_runtime not in EMBED_RUNTIMES:
             raise ConfigError(f"unknown embedding runtime {self.embed_runtime!r}: use {' or '.join(EMBED_RUNTIMES)}")
+        if self.multilingual_codec not in MULTILINGUAL_CODECS:
+            raise ConfigError(f"unknown multilingual codec {self.multilingual_codec!r}: use {' or '.join(MULTILINGUAL_CODECS)}")
         if self.lexical == "milvus" and self.store != "milvus":
             raise ConfigError("--lexical milvus needs --store milvus: BM25 then runs in the Milvus collection")
         for name in ("trash_versions", "trash_max_days", "trash_max_mb"):
@@ -209,4 +226,5 @@ class Settings:
             rerank=getattr(args, "rerank", None),
             reranker=getattr(args, "reranker", None),
             read=getattr(args, "read", None),
+            multilingual=getattr(args, "multilingual", None),
         )

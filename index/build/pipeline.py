@@ -9,6 +9,8 @@ The build is a fixed sequence of stages, shared by the local build and the Ray b
 2. merge: every file's passages -> one list, identical text stored once (`assemble_sources`);
 3. plan: which passages need embedding; the others keep their live vectors (`reuse_vectors`);
 4. embed: the new passages' vectors and sentence vectors;                          runner.embed
+   and, unless --no-multilingual, their multilingual vectors and languages (`multilingual_part`);
+                                                                                 runner.embed_multilingual
 5. write: the version (FAISS files or Milvus upsert, BM25), then the switch (`write_built_version`).
 """
 
@@ -24,17 +26,18 @@ from typing import Protocol
 import numpy as np
 
 from index.build.stages import SourceOutcome, read_source
-from index.config import Settings
+from index.config import MULTILINGUAL_MODEL, Settings
 from index.models.embed import Embedder, get_embedder
 from index.build.ocr_progress import ocr_for
 from index.models.onnx_encoder import OnnxEncoder
 from index.build.progress import Heartbeat, ProgressLines, Report, counted
-from index.models.query_encoder import ensure_query_encoder
+from index.models.query_encoder import ensure_query_encoder, shipped_entry
 from index.storage.store import (
     FORMAT_VERSION,
     IndexError_,
     IndexVersion,
     Manifest,
+    MultilingualPart,
     SourceRecord,
     build_lock,
     current_version_path,
@@ -44,6 +47,7 @@ from index.storage.store import (
     write_version,
 )
 from index.storage.vector_store import StoreConfig, preflight
+from ingest.language import passage_language
 from ingest.lock import sources_lock
 from ingest.ocr import ocr_settings
 from ingest.passages import PASSAGE_RULES_VERSION, PassageItem, merge_passages
@@ -72,6 +76,7 @@ class BuildReport:
     skipped: tuple[Skipped, ...]
     seconds: float
     up_to_date: bool = False
+    embedded_multilingual: int = 0  # passages embedded by the multilingual encoder (the others reused)
 
 
 def store_config(settings: Settings) -> StoreConfig:
@@ -85,6 +90,7 @@ def build_params(settings: Settings) -> dict:
         "max_passage_tokens": settings.max_passage_tokens,
         "passage_overlap": settings.passage_overlap,
         "passage_rules": PASSAGE_RULES_VERSION,
+        "multilingual": settings.multilingual_codec if settings.multilingual else False,
     }
 
 
@@ -226,6 +232,31 @@ def reuse_vectors(passages: list[Passage], live: IndexVersion | None, dimension:
     return Vectors(vectors, sentence_vectors, todo)
 
 
+def multilingual_part(
+    passages: list[Passage], live: IndexVersion | None, runner: BuildRunner, settings: Settings, progress: bool,
+    lines: bool = False, report: Report | None = None,
+) -> tuple[MultilingualPart | None, int]:
+    """Stage 4b: every passage's multilingual vector (those the live version has by the same encoder are decoded
+    from it, the others embedded) and language; and how many were embedded. None for an index without passages."""
+    if not passages:
+        return None, 0
+    encoder = shipped_entry(MULTILINGUAL_MODEL)
+    part = live.multilingual if live is not None else None
+    known = live.row_of_id if part is not None and part.encoder.get("files") == encoder["files"] else {}
+    old = part.vectors() if known else None
+    rows = [known.get(p.id) for p in passages]
+    todo = [i for i, row in enumerate(rows) if row is None]
+    new = runner.embed_multilingual([passages[i].text for i in todo], settings, progress, lines, report=report) if todo else None
+    vectors = np.zeros((len(passages), (new if new is not None else old).shape[1]), dtype=np.float32)
+    if new is not None:
+        vectors[todo] = new
+    for i, row in enumerate(rows):
+        if row is not None:
+            vectors[i] = old[row]
+    languages = [passage_language(p.text) for p in passages]
+    return MultilingualPart(vectors, languages, encoder, settings.multilingual_codec), len(todo)
+
+
 # ---------------------------------------------------------------- where stages 1 and 4 run
 
 
@@ -245,6 +276,12 @@ class BuildRunner(Protocol):
         report: Report | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Passage vectors and per-sentence vectors, as `Embedder.encode_passages` computes them."""
+        ...
+
+    def embed_multilingual(
+        self, texts: list[str], settings: Settings, progress: bool, lines: bool = False, report: Report | None = None
+    ) -> np.ndarray:
+        """Passage vectors by the multilingual encoder (MULTILINGUAL_MODEL), for the multilingual part."""
         ...
 
     def dimension(self, settings: Settings) -> int:
@@ -294,6 +331,18 @@ class LocalRunner:
                 texts, sentences, batch_size=settings.embed_batch_size, progress=progress and report is None,
                 on_progress=meter.update if meter else None,
             )
+
+    def embed_multilingual(
+        self, texts: list[str], settings: Settings, progress: bool, lines: bool = False, report: Report | None = None
+    ) -> np.ndarray:
+        encoder = get_embedder(MULTILINGUAL_MODEL)  # loaded only by a build that has passages to embed with it
+        counting = lines or report is not None
+        with ProgressLines("embedding (multilingual)", len(texts), "passages", report=report) if counting else nullcontext() as meter:
+            vectors, _ = encoder.encode_passages(
+                texts, [[] for _ in texts], batch_size=settings.embed_batch_size, progress=progress and report is None,
+                on_progress=meter.update if meter else None,
+            )
+        return vectors
 
     def dimension(self, settings: Settings) -> int:
         return self.embedder.dimension
@@ -382,12 +431,15 @@ def _build(
         vectors.passage[vectors.todo] = new_vectors
         for i, rows in zip(vectors.todo, new_sentences, strict=True):
             vectors.sentences[i] = rows
+    multilingual, embedded_multilingual = (
+        multilingual_part(passages, live, runner, settings, progress, progress_lines, report) if settings.multilingual else (None, 0)
+    )
     with _step(f"writing the new index version ({len(passages):,} passages)", report):
         # The question encoder (ONNX) comes from the model in this process; a Ray build loads it here once.
         encoder = ensure_query_encoder(
             getattr(runner, "embedder", None) or get_embedder(settings.model, settings.embed_runtime)
         )
-        version, records = write_built_version(settings, assembled, vectors, sidecar, dimension, full, encoder)
+        version, records = write_built_version(settings, assembled, vectors, sidecar, dimension, full, encoder, multilingual)
     return BuildReport(
         version=version,
         sources=len(records),
@@ -396,6 +448,7 @@ def _build(
         reused=len(passages) - len(vectors.todo),
         skipped=tuple(links + assembled.skipped),
         seconds=time.perf_counter() - started,
+        embedded_multilingual=embedded_multilingual,
     )
 
 
@@ -407,6 +460,7 @@ def write_built_version(
     dimension: int,
     full: bool,
     query_encoder: dict,
+    multilingual: MultilingualPart | None = None,
 ) -> tuple[Path, list[SourceRecord]]:
     """Stage 5: the manifest and source records, then the version written and switched live."""
     counts: dict[str, int] = {}
@@ -436,6 +490,7 @@ def write_built_version(
         vectors.sentences,
         store=store_config(settings),
         full=full,
+        multilingual=multilingual,
     )
     return version, records
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from index.build.stages import SourceFile, SourceOutcome, cut_source, open_source
-from index.config import Settings
+from index.config import MULTILINGUAL_MODEL, Settings
 from index.models.embed import load_embedder
 from index.models.model_files import resolve_model
 from index.build.ocr_progress import PageMeter, ocr_cache_dir
@@ -292,6 +292,15 @@ class RayRunner:
         self._dimension = int(vectors.shape[1])
         self.embed_seconds = time.perf_counter() - started
         return vectors, sentence_vectors  # type: ignore[return-value]
+
+    def embed_multilingual(
+        self, texts: list[str], settings: Settings, progress: bool, lines: bool = False, report: Report | None = None
+    ) -> np.ndarray:
+        """The multilingual part's passage vectors, embedded on Ray actors of the multilingual encoder."""
+        dimension, seconds = self._dimension, self.embed_seconds  # of the index's own model: kept
+        vectors, _ = self.embed(texts, [[] for _ in texts], settings.with_overrides(model=MULTILINGUAL_MODEL, embed_runtime="onnx"), progress, lines, report)
+        self._dimension, self.embed_seconds = dimension, seconds + self.embed_seconds
+        return vectors
 
     def dimension(self, settings: Settings) -> int:
         if self._dimension is None:

@@ -61,6 +61,13 @@ def ensure_query_encoder(embedder) -> dict:
     return {"kind": "onnx", "model": embedder.name, "export": cached.name, "files": files, "spec": spec.to_dict()}
 
 
+def shipped_entry(name: str) -> dict:
+    """The manifest entry naming shipped encoder `name` by its files' sha256, as ensure_query_encoder writes it
+    (no model is loaded)."""
+    shipped = shipped_encoder(name)
+    return {"kind": "shipped", "name": name, "files": dict(shipped.files), "spec": dict(shipped.spec)}
+
+
 def _recorded(folder: Path) -> dict[str, str]:
     """{file: sha256} an export folder says it holds (empty when it says nothing readable)."""
     try:

@@ -6,7 +6,7 @@ import numpy as np
 
 from index.models.embed import Embedder
 from index.models.query_encoder import TextEncoder
-from index.search.records import Candidates
+from index.search.records import MULTILINGUAL_ROUTE, Candidates
 from index.storage.lexical import WORD, corrected_question, stem
 from index.storage.store import IndexVersion
 
@@ -24,30 +24,65 @@ def best_sentence(index: IndexVersion, rows: np.ndarray, question_vector: np.nda
     return np.maximum.reduceat(sims, offsets)
 
 
+def rows_of_files(index: IndexVersion, files: list[str]) -> np.ndarray:
+    """Rows of every passage of `files`, in row order."""
+    wanted = set(files)
+    return np.flatnonzero([bool(wanted & set(p.files)) for p in index.passages]).astype(np.int64)
+
+
 def find_candidates(
-    index: IndexVersion, encoder: Embedder | TextEncoder, question: str, files: list[str] | None, n: int
+    index: IndexVersion, encoder: Embedder | TextEncoder, question: str, files: list[str] | None, n: int,
+    multilingual: TextEncoder | None = None, foreign: int = 0,
 ) -> Candidates:
     """The union of the dense and the lexical top `n` (every passage of `files` when given), scored by both.
 
     A question term no passage has is read as the nearest term passages do have (a typo: "prisn" is
     "prison"), and both retrievers get the question so spelled; words the index knows are never changed.
+    With `multilingual` (the encoder of the index's multilingual part), the `foreign` passages in other languages
+    than English nearest the question by it join the candidates, and every candidate gets its multilingual cosine:
+    the English models do not find a Spanish passage for an English question.
     """
     question = spelled_question(index, question, encoder)
     question_vector = encoder.encode([question])[0]
     lexical_query = index.lexical.query(question)
+    part = index.multilingual if multilingual is not None else None
+    across = multilingual.encode([question])[0] if part is not None else None
     if files:
-        wanted = set(files)
-        rows = np.flatnonzero([bool(wanted & set(p.files)) for p in index.passages])
+        rows = rows_of_files(index, files)
     else:
         ids, _ = index.dense.search(question_vector, n)
         dense_rows = {index.row_of_id[int(i)] for i in ids}
         lexical_rows = {int(r) for r in lexical_query.top(n)}
-        rows = np.array(sorted(dense_rows | lexical_rows), dtype=np.int64)
+        foreign_rows = {int(r) for r in part.search(across, foreign, part.foreign_rows)[0]} if part is not None else set()
+        rows = np.array(sorted(dense_rows | lexical_rows | foreign_rows), dtype=np.int64)
     dense = index.vectors[rows] @ question_vector if len(rows) else np.zeros(0, dtype=np.float32)
     lexical = lexical_query.at(rows) if len(rows) else np.zeros(0, dtype=np.float32)
     bound = lexical_query.bound
     confidence = float(lexical.max()) / bound if bound > 0 and len(rows) else 0.0
-    return Candidates(index, question_vector, rows, dense, lexical, best_sentence(index, rows, question_vector), confidence)
+    crosslingual = part.scores(across, rows) if part is not None else np.zeros(0, dtype=np.float32)
+    return Candidates(
+        index, question_vector, rows, dense, lexical, best_sentence(index, rows, question_vector), confidence,
+        crosslingual=crosslingual,
+    )
+
+
+def multilingual_candidates(
+    index: IndexVersion, encoder: Embedder | TextEncoder, multilingual: TextEncoder, question: str, language: str,
+    files: list[str] | None, n: int,
+) -> Candidates:
+    """The multilingual route: the top `n` passages by the multilingual encoder's cosine alone (every passage of
+    `files` when given), whatever their language. BM25 is left out: it hands rank 1 to a passage that shares the
+    question's names and cognates (docs/crosslingual.md). The question is encoded by the index's own encoder too,
+    for the highlight, which reads that encoder's sentence vectors."""
+    part = index.multilingual
+    across = multilingual.encode([question])[0]
+    rows = rows_of_files(index, files) if files else np.sort(part.search(across, n)[0])
+    scores = part.scores(across, rows)
+    question_vector = encoder.encode([question])[0]
+    return Candidates(
+        index, question_vector, rows, scores, np.zeros(len(rows), dtype=np.float32), best_sentence(index, rows, question_vector),
+        route=MULTILINGUAL_ROUTE, language=language, crosslingual=scores,
+    )
 
 
 def spelled_question(index: IndexVersion, question: str, encoder: Embedder | TextEncoder | None = None) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 from index.search.answerability import AnswerabilityModel, Signals, expected_type, has_type, missing_rarest, rare_term_coverage, unknown_share
 from index.config import Settings
 from index.storage.lexical import tokenize
-from index.search.records import Decision, Ranking, Reading
+from index.search.records import MULTILINGUAL_ROUTE, Decision, Ranking, Reading
 
 
 def answer_signals(question: str, ranking: Ranking, reading: Reading) -> Signals:
@@ -55,6 +55,8 @@ def decide(question: str, ranking: Ranking, reading: Reading, settings: Settings
     """The stage. The learned decision needs the second stage's verdict (and the reader's, when the model
     was fitted with it) from the cross-encoder it was fitted on; otherwise the cosine floor decides."""
     c = ranking.candidates
+    if c.route == MULTILINGUAL_ROUTE:
+        return Decision(multilingual_abstains(ranking, reading, settings))
     floor = (float(c.best_sentence.max()) if len(c.best_sentence) else 0.0) < settings.abstain_below
     if ranking.reranked is None or not ranking.chosen:
         return Decision(floor)
@@ -63,3 +65,13 @@ def decide(question: str, ranking: Ranking, reading: Reading, settings: Settings
         return Decision(floor, None, signals)
     probability = model.probability(signals)
     return Decision(probability < model.threshold, probability, signals)
+
+
+def multilingual_abstains(ranking: Ranking, reading: Reading, settings: Settings) -> bool:
+    """The multilingual route's decision: abstain when no passage comes within `multilingual_abstain_below` of the
+    question by the multilingual cosine, or when the (multilingual) reader read the first passages and finds no
+    answer in any of them. The English decision's signals come from English models, so they do not apply."""
+    c = ranking.candidates
+    if not ranking.chosen or float(c.dense[ranking.chosen[0]]) < settings.multilingual_abstain_below:
+        return True
+    return bool(reading.spans) and max(span.margin for span in reading.spans) < settings.answer_margin

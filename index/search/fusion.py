@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from index.config import Settings
-from index.search.records import Candidates, Fused
+from index.search.records import MULTILINGUAL_ROUTE, Candidates, Fused
 
 FUSIONS = ("convex", "adaptive", "minmax", "zscore", "rrf")
 
@@ -64,7 +64,10 @@ def fuse(
 
 
 def fuse_candidates(c: Candidates, mode: str, settings: Settings) -> Fused:
-    """The stage: `mode`'s score of every candidate (dense, lexical, or the hybrid blend of the settings)."""
+    """The stage: `mode`'s score of every candidate (dense, lexical, or the hybrid blend of the settings); on the
+    multilingual route, the multilingual cosine whatever the mode (it has no lexical side)."""
     s = settings
+    if c.route == MULTILINGUAL_ROUTE:
+        return Fused(c, c.dense.astype(np.float64))
     scores = fuse(c.semantic(s.sentence_weight), c.lexical, mode, s.dense_weight, s.fusion, c.lexical_confidence, s.lexical_shift)
     return Fused(c, scores)

@@ -25,20 +25,23 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from index.search.answerability import shipped_model
-from index.config import Settings
+from index.config import MULTILINGUAL_MODEL, Settings
 from index.models.embed import Embedder
 from index.models.query_encoder import TextEncoder, open_query_encoder
-from index.models.reader import AnswerSpan, Reader, get_reader
+from index.models.reader import READER_DIR, AnswerSpan, Reader, get_reader
 from index.models.rerank import CrossEncoder, get_reranker
-from index.search.candidates import find_candidates
+from index.search.candidates import find_candidates, multilingual_candidates
 from index.search.decision import decide
 from index.search.fusion import fuse_candidates
 from index.search.highlight import highlight
 from index.search.ranking import rank
 from index.search.reading import read
-from index.search.records import Answer, Candidates, Ranking
+from index.search.records import ENGLISH_ROUTE, MULTILINGUAL_ROUTE, Answer, Candidates, Ranking
 from index.search.sources_say import sources_say
 from index.storage.store import CURRENT, IndexError_, IndexVersion, Manifest, current_version_path, load_version, read_manifest
+from ingest.language import ENGLISH, is_supported, question_language
+
+MULTILINGUAL_READER_DIR = READER_DIR.parent / "reader-multilingual"  # installed once trained; its spans then mark answers
 
 MODES = ("dense", "lexical", "hybrid")
 RECENT_QUESTIONS = 256  # candidates kept per Searcher (about 5 KB each)
@@ -233,6 +236,18 @@ class Searcher:
         """The reader for one search: a passage read for the same question before is not read again."""
         return ReaderCalls(self.reader, self._recent_spans)
 
+    def multilingual_encoder(self, index: IndexVersion) -> TextEncoder:
+        """The encoder of the index's multilingual part, loaded at the first search that needs it."""
+        entry = index.manifest.multilingual["encoder"]
+        return self._model(("multilingual", entry), lambda: open_query_encoder(self.settings.index_dir, entry, MULTILINGUAL_MODEL))
+
+    def multilingual_reader_calls(self) -> ReaderCalls | None:
+        """The multilingual reader for one search on the multilingual route, None until one is installed (the
+        passages are then shown without an answer span)."""
+        if not (MULTILINGUAL_READER_DIR / "model.onnx").is_file():
+            return None
+        return ReaderCalls(lambda: self._model(("reader", "multilingual"), lambda: get_reader(MULTILINGUAL_READER_DIR)), self._recent_spans)
+
     def _open_encoder(self, manifest: Manifest) -> TextEncoder:
         return open_query_encoder(self.settings.index_dir, manifest.query_encoder, self.settings.model)
 
@@ -274,6 +289,9 @@ class Searcher:
             self._submit(("reranker", name), lambda: get_reranker(name))
         if self.settings.rerank and self.settings.read:  # the reader reads only after the second stage
             self._submit(("reader",), get_reader)
+        if manifest.multilingual.get("foreign"):  # English questions read the multilingual vectors too
+            entry = manifest.multilingual["encoder"]
+            self._submit(("multilingual", entry), lambda: open_query_encoder(self.settings.index_dir, entry, MULTILINGUAL_MODEL))
 
     def candidates(self, question: str, files: list[str] | None = None) -> Candidates:
         """The passages worth ranking for `question`, with both retrievers' exact scores.
@@ -294,14 +312,24 @@ class Searcher:
         return found
 
     def _find_candidates(self, index: IndexVersion, question: str, files: list[str] | None) -> Candidates:
-        return find_candidates(index, self.encoder(index), question, files, self.settings.candidates)
+        """The route: a question in another language the multilingual part reads -> its vectors alone; an English
+        one (or one the index cannot read) -> the English models, plus the nearest passages in other languages."""
+        s = self.settings
+        part = index.multilingual
+        language = question_language(question)
+        if part is not None and language != ENGLISH and is_supported(language):
+            return multilingual_candidates(index, self.encoder(index), self.multilingual_encoder(index), question, language, files, s.candidates)
+        across = self.multilingual_encoder(index) if part is not None and len(part.foreign_rows) else None
+        return replace(find_candidates(index, self.encoder(index), question, files, s.candidates, across, s.crosslingual_candidates), language=language)
 
     def rank(
         self, question: str, mode: str, rerank: bool, files: list[str] | None = None, k: int | None = None,
         cross_encoder: CrossEncoderCalls | None = None,
     ) -> Ranking:
-        """Stages 1-3: candidates, fused, then (with `rerank`) re-scored by the cross-encoder; the k shown."""
+        """Stages 1-3: candidates, fused, then (with `rerank`) re-scored by the cross-encoder; the k shown. The
+        English cross-encoder does not read the multilingual route's candidates."""
         fused = fuse_candidates(self.candidates(question, files), mode, self.settings)
+        rerank = rerank and fused.candidates.route == ENGLISH_ROUTE
         if rerank and cross_encoder is None:
             cross_encoder = self.cross_encoder_calls()
         return rank(question, fused, k or self.settings.k, self.settings, cross_encoder if rerank else None)
@@ -324,8 +352,13 @@ class Searcher:
         rerank = s.rerank if rerank is None else rerank
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        cross_encoder = self.cross_encoder_calls() if rerank else None
-        reader = self.reader_calls() if s.read and rerank else None  # the reader follows the second stage
+        route = self.candidates(question, files).route
+        if route == MULTILINGUAL_ROUTE:
+            rerank = False  # the English cross-encoder cannot read the question
+            cross_encoder, reader = None, self.multilingual_reader_calls() if s.read else None
+        else:
+            cross_encoder = self.cross_encoder_calls() if rerank else None
+            reader = self.reader_calls() if s.read and rerank else None  # the reader follows the second stage
         ranking = self.rank(question, mode, rerank, files, k, cross_encoder)
         reading = read(question, ranking, s, reader, cross_encoder)
         decision = decide(question, ranking, reading, s, shipped_model())
@@ -344,4 +377,6 @@ class Searcher:
             answerability=decision.probability,
             reused_ms=reused * 1000,
             sources_say=said,
+            route=c.route,
+            language=c.language,
         )

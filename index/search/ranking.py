@@ -9,7 +9,7 @@ from index.config import Settings
 from index.search.evidence import sentence_scores
 from index.storage.lexical import tokenize
 from index.models.rerank import CrossEncoder, rerank
-from index.search.records import Fused, Ranking
+from index.search.records import ENGLISH_ROUTE, Fused, Ranking
 
 
 def diversify(order: list[int], scores: np.ndarray, files: list[tuple[str, ...]], k: int, ratio: float) -> list[int]:
@@ -57,5 +57,29 @@ def rank(question: str, fused: Fused, k: int, settings: Settings, cross_encoder:
         scores = reranked.scores
     order = sorted(range(len(c.rows)), key=lambda i: -scores[i])
     files_of = [c.passage(i).files for i in range(len(c.rows))]
-    chosen = diversify(order, scores, files_of, k, s.diversify_ratio)
+    # The diversification's ratio was set on the English models' scores; the multilingual cosines lie too close
+    # together for it (every source would get a place), so that route keeps the encoder's own order.
+    chosen = diversify(order, scores, files_of, k, s.diversify_ratio if c.route == ENGLISH_ROUTE else 1.0)
+    if c.route == ENGLISH_ROUTE and len(c.crosslingual):
+        chosen = with_foreign_passage(chosen, order, c.crosslingual, c.index.multilingual.languages, c.rows, k, s.crosslingual_margin)
     return Ranking(c, scores, order, chosen, reranked, head)
+
+
+def with_foreign_passage(
+    chosen: list[int], order: list[int], crosslingual: np.ndarray, languages: tuple[str, ...], rows: np.ndarray, k: int,
+    margin: float,
+) -> list[int]:
+    """`chosen`, with the best candidate in another language than the first shown passage's in the last place when
+    none is shown and the multilingual encoder finds it within `margin` (cosine) of the first shown passage: the
+    English models rank a passage they cannot read below the English ones, whatever it says."""
+    if not chosen:
+        return chosen
+    top_language = languages[rows[chosen[0]]]
+    shown_languages = {languages[rows[i]] for i in chosen}
+    others = [i for i in order if languages[rows[i]] not in shown_languages | {top_language, "und"}]
+    if not others:
+        return chosen
+    best = max(others, key=lambda i: crosslingual[i])
+    if crosslingual[best] < crosslingual[chosen[0]] - margin:
+        return chosen
+    return [*chosen[: k - 1], best] if len(chosen) >= k else [*chosen, best]

@@ -17,9 +17,19 @@ from index.storage.store import IndexVersion
 from ingest.records import Occurrence, Passage, SourceMeta, Span
 
 
+ENGLISH_ROUTE = "english"  # the English models: MiniLM + BM25 fused, the English cross-encoder and reader
+MULTILINGUAL_ROUTE = "multilingual"  # the multilingual encoder's vectors alone, in their own order
+
+
 @dataclass(frozen=True)
 class Candidates:
-    """Rows of one index version worth ranking for a question, with each retriever's score."""
+    """Rows of one index version worth ranking for a question, with each retriever's score.
+
+    On the multilingual route (a question in another language than English) `dense` holds the multilingual
+    encoder's cosines and `lexical` zeros; `question_vector` and `best_sentence` stay the index's own encoder's (the
+    sentence vectors the highlight reads are its). `crosslingual`: the multilingual cosine of each row, when the
+    multilingual vectors were searched (empty otherwise).
+    """
 
     index: IndexVersion
     question_vector: np.ndarray
@@ -30,6 +40,9 @@ class Candidates:
     lexical_confidence: float = 0.0  # best BM25 score / the most the question's terms can give
     found_at: float = 0.0  # time.perf_counter() when they were found, and how long that took
     seconds: float = 0.0
+    route: str = ENGLISH_ROUTE
+    language: str = "English"  # the question's, as ingest/language.py tells it
+    crosslingual: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
     def semantic(self, sentence_weight: float) -> np.ndarray:
         """Semantic score: the passage's cosine blended with its best sentence's."""
@@ -140,6 +153,8 @@ class Answer:
     # the candidates, and the cross-encoder's readings.
     reused_ms: float = 0.0
     sources_say: tuple[SourceSays, ...] = ()  # one line per source when sources answer differently
+    route: str = ENGLISH_ROUTE  # which models answered (ENGLISH_ROUTE or MULTILINGUAL_ROUTE)
+    language: str = "English"  # the question's
 
     @property
     def fresh_ms(self) -> float:

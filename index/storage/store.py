@@ -12,6 +12,8 @@
         dense.faiss           FAISS inner-product index keyed by passage id (store "faiss";
                               with store "milvus" the vectors are searched in a Milvus collection)
         lexical/              bm25s index (JSON + .npy); absent with lexical "milvus" (BM25 in the collection)
+        multilingual/         the multilingual encoder's vectors and each passage's language
+                              (index/storage/multilingual.py); absent when built with --no-multilingual
 
 No model is copied in: the manifest names the question encoder by model and sha256, and its files stay
 in the models folder, one copy per machine (index/models/query_encoder.py). An index made before kept
@@ -38,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from index.storage.lexical import LexicalIndex
+from index.storage.multilingual import MultilingualVectors, open_multilingual, write_multilingual
 from index.storage.vector_store import FaissStore, MilvusFullText, MilvusStore, StoreConfig, VectorStore
 from ingest.records import Passage, SourceMeta
 
@@ -57,6 +60,16 @@ class IndexMissing(IndexError_):
 
 class IndexCorrupt(IndexError_):
     pass
+
+
+@dataclass(frozen=True)
+class MultilingualPart:
+    """What a build hands write_version for the multilingual part: one vector and one language per passage."""
+
+    vectors: np.ndarray
+    languages: list[str]
+    encoder: dict  # the manifest entry naming the encoder
+    codec: str
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,8 @@ class Manifest:
     files: dict[str, list[int]] = field(default_factory=dict)
     # How questions are encoded without torch (index/models/query_encoder.py): the model, its files' sha256.
     query_encoder: dict = field(default_factory=dict)
+    # The multilingual part (index/storage/multilingual.py): its encoder, codec and files; empty when not built.
+    multilingual: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -128,6 +143,7 @@ class IndexVersion:
     lexical: LexicalIndex | MilvusFullText
     sentence_matrix: np.ndarray
     sentence_rows: np.ndarray
+    multilingual: MultilingualVectors | None = None
     row_of_id: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -217,6 +233,7 @@ def write_version(
     keep_previous: int = 1,
     store: StoreConfig | None = None,
     full: bool = False,
+    multilingual: MultilingualPart | None = None,
 ) -> Path:
     """Write a complete new version and make it live; older versions beyond `keep_previous` go.
 
@@ -248,7 +265,10 @@ def write_version(
         if not store.full_text:
             LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
         lexical = "milvus" if store.full_text else "bm25s"
-        manifest = replace(manifest, store=store.kind, vector_store=entry, lexical=lexical, files=file_checksums(tmp))
+        part = {}
+        if multilingual is not None:
+            part = write_multilingual(tmp, multilingual.vectors, multilingual.languages, multilingual.encoder, multilingual.codec)
+        manifest = replace(manifest, store=store.kind, vector_store=entry, lexical=lexical, files=file_checksums(tmp), multilingual=part)
         (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2), encoding="utf-8")
         _fsync_tree(tmp)
         final = index_dir / name
@@ -381,6 +401,7 @@ def open_version(
             lexical = MilvusFullText(MilvusStore.client_for(entry), entry["collection"], ids)
         else:
             lexical = LexicalIndex.load(version / "lexical", size=len(passages))
+        multilingual = open_multilingual(version, manifest.multilingual, len(passages)) if manifest.multilingual else None
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorrupt(f"index files in {version} are damaged ({type(exc).__name__}: {exc}); {FIX}") from exc
     counts = {len(passages), vectors.shape[0], dense.size, manifest.passage_count, len(sentence_rows) - 1}
@@ -388,5 +409,6 @@ def open_version(
     if not consistent or (len(passages) and vectors.shape[1] != manifest.dimension):
         raise IndexCorrupt(f"index files in {version} disagree on the passage count {sorted(counts)}; {FIX}")
     return IndexVersion(
-        version, manifest, {s.meta.file: s for s in sources}, passages, vectors, dense, lexical, sentence_matrix, sentence_rows
+        version, manifest, {s.meta.file: s for s in sources}, passages, vectors, dense, lexical, sentence_matrix, sentence_rows,
+        multilingual,
     )
