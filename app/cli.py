@@ -352,7 +352,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
-    note = language_note(clean_question(question), settings.model)
+    note = language_note(clean_question(question), settings.model, searcher.index().multilingual is not None)
     if note:
         print(f"note: {note}", file=sys.stderr)  # stderr: --json and --markdown stay what they say
     answer = searcher.search(clean_question(question), k=args.k, mode=args.mode, files=args.source or None)
@@ -645,6 +645,7 @@ More: README.md and docs/ (docs/README.md lists the pages).""",
         epilog="""examples:
   verbatim build                                   # incremental: new or changed text only
   verbatim build --full                            # re-embed everything (after a model change)
+  verbatim build --no-multilingual                 # English only: no multilingual vectors (smaller, faster build)
   verbatim build --store milvus                    # vectors in milvus-lite (pip install 'verbatim[milvus]')
   verbatim build --ray                             # read and embed on a Ray started here (pip install 'verbatim[ray]')
   verbatim build --ray head.internal:6379          # ... or on a running cluster
@@ -652,6 +653,12 @@ See docs/scaling.md for Milvus and Ray.""",
     )
     _common(p)
     p.add_argument("--full", action="store_true", help="rebuild from scratch, re-embedding everything")
+    p.add_argument(
+        "--multilingual", action=argparse.BooleanOptionalAction, default=None,
+        help="embed every passage with the multilingual encoder too, so questions in Spanish (and other languages in "
+        "Latin letters) are answered and English questions reach passages in those languages (default: on; "
+        "VERBATIM_MULTILINGUAL=0 turns it off)",
+    )
     _ray_flags(p)
     p.set_defaults(func=cmd_build)
 
@@ -841,12 +848,19 @@ networks you do not trust (docs/security.md).""",
   verbatim eval --mode all                         # every retriever side by side
   verbatim eval --min hit@1=0.75                   # exit 1 below a floor (also gold.hit@1, gold.dense.hit@1)
   verbatim eval --squad squad-v1.1-dev.json --max-articles 6
+  verbatim eval --squad xquad.en.shared.json --questions-from xquad.es.shared.json
+                                                   # Spanish questions over English paragraphs, paired by id
   verbatim eval --beir trec-dl-msmarco-5k/ --json out.json
 See docs/quality.md for the figures and how they were measured.""",
     )
     _common(p)
     p.add_argument("--gold", type=Path, action="append", help="gold JSON Lines file (repeatable; default eval/gold/*.jsonl)")
     p.add_argument("--squad", type=Path, help="SQuAD v1.1 JSON file (indexed in a temporary directory)")
+    p.add_argument(
+        "--questions-from", type=Path, metavar="SQUAD_JSON",
+        help="with --squad: ask this SQuAD file's questions (another language) of --squad's paragraphs, paired by question id "
+        "and scored against --squad's answers (XQuAD; ids it lacks are left out)",
+    )
     p.add_argument("--beir", type=Path, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv")
     p.add_argument("--offcorpus", type=Path, help="SQuAD JSON whose questions the sources cannot answer: all should abstain")
     p.add_argument(

@@ -133,6 +133,13 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         except IndexError_:
             return []
 
+    def _multilingual() -> bool:
+        """Whether the live index answers questions in other languages than English (its multilingual part)."""
+        try:
+            return searcher.index().multilingual is not None
+        except IndexError_:
+            return False
+
     def source_choices() -> list[tuple[str, str]]:
         try:
             return [(rec.meta.title or name, name) for name, rec in sorted(searcher.index().sources.items())]
@@ -314,7 +321,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             reply = problem_to_html(asked, problem)
         else:
             reply = answer_to_html(result, by_source=bool(by_source), link=question_link(asked, int(k), mode, files))
-            note = language_note(asked, settings.model)
+            note = language_note(asked, settings.model, _multilingual())
             if note:
                 reply = f'<p class="vb-note">{escape(note)}</p>\n{reply}'
             spelled = did_you_mean(searcher, asked)  # typos: the question as the sources spell it
@@ -349,7 +356,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         return {
             "abstained": result.abstained,
             "version": result.version,
-            "note": language_note(clean_question(question), settings.model) or "",  # e.g. a question in Spanish
+            "note": language_note(clean_question(question), settings.model, _multilingual()) or "",  # e.g. Russian
             "sources_say": [says_to_dict(line) for line in result.sources_say],
             "results": answer_to_dicts(result),
         }

@@ -181,21 +181,23 @@ def load_squad(
 
 
 def load_paired_squad(
-    paragraphs: str | Path, questions: str | Path, max_articles: int | None = None
+    paragraphs: str | Path, questions: str | Path, max_articles: int | None = None, only_paired: bool = False
 ) -> tuple[list[Document], list[GoldQuestion]]:
     """Questions of one SQuAD file asked of another's paragraphs, paired by question id (XQuAD: a Spanish
     question, the English paragraph and English answers of the same id).
 
     The documents and answers are `paragraphs`' (load_squad); each question's text is the one of the same
-    id in `questions`. A question id the other file lacks raises ValueError naming it.
+    id in `questions`. A question id the other file lacks raises ValueError naming it; with `only_paired`
+    (a translation that kept only some questions, as SQuAD-es does) such questions are left out instead, and
+    ValueError is raised only when no id pairs.
     """
     documents, originals = load_squad(paragraphs, max_articles=max_articles)
     _, asked = load_squad(questions)
     text_of = {q.id: q.question for q in asked}
     missing = [q.id for q in originals if q.id not in text_of]
-    if missing:
+    if missing and (not only_paired or len(missing) == len(originals)):
         raise ValueError(f"{questions}: no question with id {missing[0]!r} ({len(missing)} of {len(originals)} missing)")
-    return documents, [GoldQuestion(q.id, text_of[q.id], q.answers, q.sources, q.says) for q in originals]
+    return documents, [GoldQuestion(q.id, text_of[q.id], q.answers, q.sources, q.says) for q in originals if q.id in text_of]
 
 
 # --- BEIR --------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from index.config import Settings
 from eval import metrics
-from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_squad, near_topic, with_source_files
+from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_paired_squad, load_squad, near_topic, with_source_files
 from index.build.pipeline import build_index, index_is_current
 from index.models.embed import get_embedder
 from index.models.reader import reader_held_out_articles
@@ -339,8 +339,10 @@ def run_eval(
     offcorpus: Path | None = None,
     neartopic: Path | None = None,
     heldout_only: bool = False,
+    questions_from: Path | None = None,
 ) -> EvalRun:
-    """Run every requested dataset in every requested mode through the one search path."""
+    """Run every requested dataset in every requested mode through the one search path. With `questions_from`,
+    SQuAD's questions are that file's, paired with `squad`'s paragraphs and answers by id (XQuAD, SQuAD-es)."""
     modes = modes or [settings.mode]
     run = EvalRun()
     if gold_files is None:
@@ -360,7 +362,11 @@ def run_eval(
             questions = [q for q in questions if set(q.sources) <= held]
         run.results["offcorpus"] = {m: score_offcorpus(searcher, questions, m) for m in modes}
     if squad:
-        documents, questions = load_squad(squad, max_articles=max_articles)
+        if questions_from:
+            documents, questions = load_paired_squad(squad, questions_from, max_articles=max_articles, only_paired=True)
+            print(f"{len(questions):,} questions of {questions_from.name} paired by id with {squad.name}", file=sys.stderr)
+        else:
+            documents, questions = load_squad(squad, max_articles=max_articles)
         with tempfile.TemporaryDirectory(prefix="verbatim-squad-") as tmp:
             temp_settings, doc_of_file = temporary_index(documents, settings, Path(tmp))
             file_of_doc = {v: k for k, v in doc_of_file.items()}
@@ -396,6 +402,9 @@ def run_eval(
 def main(args) -> int:
     """The `verbatim eval` subcommand (arguments parsed by app.cli)."""
     settings = Settings.from_args(args)
+    if getattr(args, "questions_from", None) and not args.squad:
+        print("error: --questions-from needs --squad: the paragraphs and answers its questions are paired with", file=sys.stderr)
+        return 2
     # "all" is every retriever, and the second stage over hybrid unless --no-rerank says otherwise.
     every = [m for m in EVAL_MODES if settings.rerank or m != RERANKED]
     modes = every if args.mode == "all" else [args.mode or default_mode(settings)]
@@ -413,6 +422,7 @@ def main(args) -> int:
         offcorpus=args.offcorpus,
         neartopic=getattr(args, "neartopic", None),
         heldout_only=getattr(args, "heldout_only", False),
+        questions_from=getattr(args, "questions_from", None),
     )
     print_report(run, modes)
     if args.json:

@@ -24,7 +24,7 @@ _FUNCTION_WORDS = {
     "English": "the a an of in on at to for from by with about into over under is are was were be been being do does did "
     "what who whom whose which when where why how many much there here this that these those it its his her their they "
     "he she we you i me my our your and or but not no has have had can could will would should may might than then",
-    "Spanish": "el la los las un una unos unas de del al en con por para sobre entre es son está están estaba era fue fueron "
+    "Spanish": "el la los las un una unos unas a de del al en con por para sobre entre es son está están estaba era fue fueron "
     "ser sido qué que quién quiénes cuál cuáles cuándo dónde cómo cuánto cuántos cuánta cuántas hay y o pero no se su "
     "sus lo le les este esta estos estas ese esa esos esas muy más también cuando donde como según desde hasta ha han",
     "French": "le la les un une des du de au aux avec pour sur dans par est sont était étaient été qui que quoi quel quelle "
@@ -41,6 +41,10 @@ _FUNCTION_WORDS = {
 }
 _WORDS = {language: frozenset(words.split()) for language, words in _FUNCTION_WORDS.items()}
 _ANY_FUNCTION_WORD = frozenset().union(*_WORDS.values())
+# Question words only Spanish writes with an accent: a mark of Spanish as sure as "¿" (SQuAD-es drops the "¿" of
+# short questions: "Qué desarrolló Paul Baran").
+_SPANISH_ASKING = frozenset("qué cuál cuáles cuándo dónde cómo cuánto cuántos cuánta cuántas quién quiénes".split())
+_SHARE = {w: 1 / sum(w in own for own in _WORDS.values()) for w in _ANY_FUNCTION_WORD}
 # Every language above is written in Latin letters, which the multilingual encoder's pruned vocabulary cuts
 # exactly as its full one does: all of them can be searched. A question in another script cannot.
 SUPPORTED = frozenset(CODES)
@@ -52,7 +56,7 @@ _SCRIPTS = {"CYRILLIC": "Cyrillic script", "GREEK": "Greek", "ARABIC": "Arabic s
 _LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
 _LETTER_RUN = re.compile(f"[{_LATIN}]+|[^\\W\\d_{_LATIN}]+")
 _LATIN_LETTERS = re.compile(f"[{_LATIN}]")
-PASSAGE_MIN_WORDS = 4  # function words a passage needs before its language is told (else UNDETERMINED)
+PASSAGE_MIN_WORDS = 2.0  # function words (shared ones in part) a passage needs to tell its language, else UNDETERMINED
 
 
 def _script_language(text: str) -> str | None:
@@ -78,8 +82,8 @@ def question_language(question: str) -> str:
             continue
         # Words both languages have ("in", "a", "was") tell nothing either way.
         count, english = sum(w in own - _WORDS[ENGLISH] for w in words), sum(w in _WORDS[ENGLISH] - own for w in words)
-        if language == "Spanish" and ("¿" in question or "¡" in question):
-            count += 1  # Spanish marks: one function word then suffices ("¿Quién?")
+        if language == "Spanish" and ("¿" in question or "¡" in question or _SPANISH_ASKING & set(words)):
+            count += 1  # Spanish marks (¿, or an accented question word): one function word then suffices ("¿Quién?")
         # Two words of its own, or a short question all of whose words are its ("Wie is Bukele?").
         enough = count >= 2 or (count >= 1 and len(words) >= 2 and all(w in own for w in words))
         if enough and count > english and count > best_count:
@@ -98,7 +102,8 @@ def passage_language(text: str) -> str:
     if _script_language(text):
         return UNDETERMINED
     words = [w.lower() for w in _LETTER_RUN.findall(text)]
-    counts = {language: sum(w in own for w in words) for language, own in _WORDS.items()}
+    # A word several languages share counts for each of them in part ("de" is Spanish, French, Portuguese...).
+    counts = {language: sum(_SHARE[w] for w in words if w in own) for language, own in _WORDS.items()}
     best = max(counts, key=lambda language: counts[language])
     if counts[best] < PASSAGE_MIN_WORDS:
         return UNDETERMINED

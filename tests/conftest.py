@@ -14,6 +14,11 @@ from index.config import Settings
 from index.build.pipeline import build_index
 from index.models.embed import get_embedder
 
+# Builds in tests skip the multilingual part (a second, 12-layer encoder over every passage) unless they ask for it:
+# the shared index of the bundled sources has it, and tests/test_multilingual.py builds the others that need it.
+# VERBATIM_MULTILINGUAL=1 runs the whole suite with it.
+os.environ.setdefault("VERBATIM_MULTILINGUAL", "0")
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "sources"
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -49,9 +54,9 @@ def torch_embedder():
 
 @pytest.fixture(scope="session")
 def bundled_settings(tmp_path_factory, embedder) -> Settings:
-    """Settings pointing at a fresh index of the bundled sources, built once."""
+    """Settings pointing at a fresh index of the bundled sources (with its multilingual part), built once."""
     index_dir = tmp_path_factory.mktemp("index")
-    settings = Settings(sources_dir=SOURCES, index_dir=index_dir)
+    settings = Settings(sources_dir=SOURCES, index_dir=index_dir, multilingual=True)
     build_index(settings, embedder=embedder, full=True)
     return settings
 
@@ -69,7 +74,7 @@ def indexed_copy(tmp_path, sources_copy, bundled_settings) -> Settings:
     """A writable copy of the bundled sources with a copy of their built index: the state a fresh build
     of the copy leaves (the index holds no paths), for tests whose subject is what happens next."""
     shutil.copytree(bundled_settings.index_dir, tmp_path / "index")
-    return Settings(sources_dir=sources_copy, index_dir=tmp_path / "index")
+    return Settings(sources_dir=sources_copy, index_dir=tmp_path / "index", multilingual=True)
 
 
 @pytest.fixture(scope="session")

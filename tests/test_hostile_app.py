@@ -319,10 +319,12 @@ def test_ask_with_a_mistyped_source_says_so_and_exits_2(bundled_settings, capsys
     assert code == 0 and out
 
 
-def test_ask_in_spanish_gets_the_language_note(bundled_settings, capsys):
+def test_ask_in_spanish_is_answered_and_russian_gets_the_language_note(bundled_settings, capsys):
     code, out, err = _ask(bundled_settings, capsys, "--json", "¿Cuántas personas están presas en El Salvador?")
+    assert code == 0 and out.startswith("[") and "note:" not in err  # the index has its multilingual part
+    code, out, err = _ask(bundled_settings, capsys, "--json", "Сколько людей в тюрьмах Сальвадора?")
     assert code == 0 and out.startswith("[")  # stdout stays JSON; the note is on stderr
-    assert "note: This question looks like it is in Spanish" in err and "please ask in English" in err
+    assert "note: This question looks like it is in Cyrillic script" in err and "please ask in English or Spanish" in err
     code, out, err = _ask(bundled_settings, capsys, "How many people are in prison in El Salvador?")
     assert code == 0 and "note:" not in err and "119,000" in out
 
