@@ -7,6 +7,9 @@
   bytes on disk;
 - cost: SQuAD v1.1 part 1 (the 12 articles' paragraphs) built with and without the part: bytes on disk and build
   seconds (the ratio; both builds in the same run, one after the other, every passage embedded);
+- latency: on the bundled corpus (index with the part), a cold `verbatim ask` for an English and a Spanish question
+  beside a bare `python -c "import numpy, faiss"` in the same run (eval/studies/bench.py's measure), and the served
+  app's answer p50 / p95 over English (gold) and Spanish questions;
 - abstention floor: the multilingual cosine of the first passage for the answerable and the unanswerable
   SQuAD-es questions asked of SQuAD 2.0 part 1's English paragraphs, and the floor that maximizes abstention F1
   while answering >= 0.85 of the answerable ones.
@@ -105,15 +108,52 @@ def abstention_floor(workdir: Path) -> dict:
     }
 
 
+SPANISH_QUESTIONS = [
+    "¿Cuántos presos hay en El Salvador?", "¿Cuándo abrió el CECOT?", "¿Cuántas veces se prorrogó el régimen de excepción?",
+    "¿Quién es Nayib Bukele?", "¿Qué países copian el modelo de seguridad de El Salvador?", "¿Cuánto costó el Plan Control Territorial?",
+    "¿Cuál es la tasa de encarcelamiento de El Salvador?", "¿Qué dijo Beatriz Magaloni sobre las detenciones?",
+    "¿Cuántas personas puede albergar el CECOT?", "¿Qué pasó con las pandillas en El Salvador?",
+]
+
+
+def latency(workdir: Path, runs: int = 3) -> dict:
+    """Cold `verbatim ask` (English, Spanish) against a bare import, and web answer p50/p95 for both languages."""
+    import statistics
+
+    from eval.run import default_gold_files
+    from eval.datasets import load_gold
+    from eval.studies.bench import BARE_IMPORT, _timed_process, _web_session
+    from index.build.pipeline import build_index
+
+    sources = Path(__file__).resolve().parents[2] / "sources"
+    settings = Settings(sources_dir=sources, index_dir=workdir / "bundled" / "index", multilingual=True)
+    build_index(settings, full=True)
+    env = {**__import__("os").environ, "VERBATIM_INDEX_DIR": str(settings.index_dir), "VERBATIM_SOURCES_DIR": str(sources)}
+    english = [q.question for path in default_gold_files() for q in load_gold(path)]
+    out: dict = {}
+    bare = [_timed_process([sys.executable, "-c", BARE_IMPORT], env) for _ in range(runs)]
+    for name, question in (("english", english[0]), ("spanish", SPANISH_QUESTIONS[0])):
+        asks = [_timed_process([sys.executable, "-m", "app.cli", "ask", question, "--json"], env) for _ in range(runs)]
+        out[f"ask_{name}_s"] = round(statistics.median(asks), 2)
+    out["bare_import_s"] = round(statistics.median(bare), 3)
+    for name in ("english", "spanish"):
+        out[f"ask_{name}_vs_bare"] = round(out[f"ask_{name}_s"] / out["bare_import_s"], 1)
+    for name, questions in (("english", english[:30]), ("spanish", SPANISH_QUESTIONS)):
+        web = _web_session(env, questions, len(questions))
+        out[f"web_{name}_p50_ms"], out[f"web_{name}_p95_ms"] = web["p50_ms"], web["p95_ms"]
+    print(f"latency: {out}", file=sys.stderr, flush=True)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=STUDIES_DIR / "multilingual_part.json")
-    parser.add_argument("--parts", nargs="+", default=["codecs", "cost", "floor"], choices=["codecs", "cost", "floor"])
+    parser.add_argument("--parts", nargs="+", default=["codecs", "cost", "floor"], choices=["codecs", "cost", "floor", "latency"])
     args = parser.parse_args()
     workdir = STUDIES_DIR / "multilingual_part"
     workdir.mkdir(parents=True, exist_ok=True)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    run = {"codecs": codecs, "cost": cost, "floor": abstention_floor}
+    run = {"codecs": codecs, "cost": cost, "floor": abstention_floor, "latency": latency}
     for part in args.parts:
         results[part] = run[part](workdir)
         args.out.write_text(json.dumps(results, indent=2) + "\n")

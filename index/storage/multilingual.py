@@ -26,8 +26,8 @@ from ingest.language import CODES, ENGLISH, UNDETERMINED
 FOLDER = "multilingual"
 VECTORS_FILE = "vectors.faiss"
 LANGUAGES_FILE = "languages.json"
-# How vectors are stored (Settings.multilingual_codec): 8-bit scalar quantization is a quarter of fp32; the three
-# are compared on XQuAD-es in docs/crosslingual.md.
+# How vectors are stored (Settings.multilingual_codec, fp16 by default): the three are compared on XQuAD-es in
+# docs/crosslingual.md.
 _QUANTIZERS = {"8bit": faiss.ScalarQuantizer.QT_8bit, "fp16": faiss.ScalarQuantizer.QT_fp16}
 DEFAULT_LANGUAGE = CODES[ENGLISH]
 # Languages whose passages English questions cannot reach through the English models: neither English nor too
