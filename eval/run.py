@@ -15,7 +15,9 @@ from pathlib import Path
 
 from index.config import Settings
 from eval import metrics
-from eval.datasets import Document, GoldQuestion, load_beir, load_gold, load_paired_squad, load_squad, near_topic, with_source_files
+from eval.datasets import (
+    Document, GoldQuestion, load_article_paired_squad, load_beir, load_gold, load_paired_squad, load_squad, near_topic, with_source_files,
+)
 from index.build.pipeline import build_index, index_is_current
 from index.models.embed import get_embedder
 from index.models.reader import reader_held_out_articles
@@ -327,6 +329,22 @@ def check_floors(run: EvalRun, floors: list[tuple[str, float]], modes: list[str]
     return failures
 
 
+def paired_questions(squad: Path, questions_from: Path, max_articles: int | None) -> tuple[list[Document], list[GoldQuestion]]:
+    """`questions_from`'s questions over `squad`'s paragraphs: paired by id (XQuAD), else by article when no id
+    pairs (SQuAD-es, whose ids are not those of squad-v2.0-dev-part1.json); which one is said on stderr."""
+    try:
+        documents, questions = load_paired_squad(squad, questions_from, max_articles=max_articles, only_paired=True)
+        print(f"{len(questions):,} questions of {questions_from.name} paired by id with {squad.name}", file=sys.stderr)
+    except ValueError:
+        documents, questions = load_article_paired_squad(squad, questions_from, max_articles=max_articles)
+        print(
+            f"no id of {questions_from.name} is in {squad.name}: its {len(questions):,} questions are asked of the article of "
+            "the same title (title_en), scored with their own answers (abstention and answered compare; hit@k compares "
+            "answers in their language with these paragraphs)", file=sys.stderr,
+        )
+    return documents, questions
+
+
 def run_eval(
     settings: Settings,
     gold_files: list[Path] | None = None,
@@ -363,8 +381,7 @@ def run_eval(
         run.results["offcorpus"] = {m: score_offcorpus(searcher, questions, m) for m in modes}
     if squad:
         if questions_from:
-            documents, questions = load_paired_squad(squad, questions_from, max_articles=max_articles, only_paired=True)
-            print(f"{len(questions):,} questions of {questions_from.name} paired by id with {squad.name}", file=sys.stderr)
+            documents, questions = paired_questions(squad, questions_from, max_articles)
         else:
             documents, questions = load_squad(squad, max_articles=max_articles)
         with tempfile.TemporaryDirectory(prefix="verbatim-squad-") as tmp:

@@ -86,6 +86,28 @@ def test_a_spanish_question_about_cecot_finds_january_2023(bundled_settings):
     assert any("In January 2023, the government opened the showcase CECOT prison" in h.passage.text for h in answer.hits[:3])
 
 
+def test_the_multilingual_reader_reads_when_it_is_installed(bundled_settings, monkeypatch):
+    """Until the multilingual reader is installed the route shows passages without a span; once its folder holds a
+    model (the English reader stands in for it here: the same files and interface) it reads the shown passages."""
+    from index.models.reader import READER_DIR
+    from index.search import pipeline
+
+    question = "¿Cuántos presos hay en El Salvador?"
+    monkeypatch.setattr(pipeline, "MULTILINGUAL_READER_DIR", bundled_settings.index_dir / "no-reader-here")
+    without = Searcher(bundled_settings)
+    assert all(hit.answer is None for hit in without.search(question).hits)
+    assert not any(key[0] == "reader" for key in without._models)
+    monkeypatch.setattr(pipeline, "MULTILINGUAL_READER_DIR", READER_DIR)
+    searcher = Searcher(bundled_settings.with_overrides(rerank=False))  # the English path would not load a reader
+    answer = searcher.search(question)
+    assert answer.route == MULTILINGUAL_ROUTE
+    assert ("reader", "multilingual") in searcher._models
+    from index.models.reader import get_reader
+
+    name = get_reader(READER_DIR).name  # what the reader's readings are kept under
+    assert all(searcher._recent_spans.get((name, question, hit.passage.text)) is not None for hit in answer.hits)
+
+
 def test_english_questions_keep_the_english_path(bundled_settings):
     index = load_version(bundled_settings.index_dir)
     assert index.multilingual is not None and index.multilingual.size == len(index.passages)

@@ -179,8 +179,9 @@ class Searcher:
         self._recent_logits = RecentLogits()  # and the cross-encoder's readings of them
         self._recent_spans: Recent[tuple, tuple[AnswerSpan, float]] = Recent(RECENT_SPANS)  # and the reader's
 
-    def index(self) -> IndexVersion:
-        """The live index version, reloaded when CURRENT points elsewhere (a finished rebuild)."""
+    def index(self, language: str = ENGLISH) -> IndexVersion:
+        """The live index version, reloaded when CURRENT points elsewhere (a finished rebuild). `language`: the
+        question's, when a question asks (a first load then starts loading only the models its route needs)."""
         pointer_path = Path(self.settings.index_dir) / CURRENT
         try:
             pointer = pointer_path.read_text(encoding="utf-8").strip()
@@ -188,7 +189,7 @@ class Searcher:
             pointer = None
         with self._lock:
             if self._index is None or pointer != self._pointer:
-                self._preload_models()
+                self._preload_models(language)
                 self._index = load_version(
                     self.settings.index_dir,
                     expected_model=self.settings.model,
@@ -270,10 +271,13 @@ class Searcher:
                     del self._models[key]
             raise
 
-    def _preload_models(self) -> None:
+    def _preload_models(self, language: str = ENGLISH) -> None:
         """Start loading the question encoder and the cross-encoder on other threads as soon as the
         manifest is known: onnxruntime builds its sessions (and the sha256 checks run) without the
-        GIL, while this thread loads the index files. A cold start pays the longest, not the sum."""
+        GIL, while this thread loads the index files. A cold start pays the longest, not the sum.
+        A question in another language loads the multilingual encoder instead of the English cross-encoder
+        and reader (its route reads neither); an English one loads it only for a collection with passages in
+        other languages."""
         if self._given_encoder is not None:
             return
         version = current_version_path(Path(self.settings.index_dir))
@@ -284,14 +288,17 @@ class Searcher:
         if manifest is None:
             return
         self._submit(("encoder", manifest.query_encoder), lambda: self._open_encoder(manifest))
+        multilingual = bool(manifest.multilingual) and language != ENGLISH and is_supported(language)
+        if manifest.multilingual and (multilingual or manifest.multilingual.get("foreign")):
+            entry = manifest.multilingual["encoder"]
+            self._submit(("multilingual", entry), lambda: open_query_encoder(self.settings.index_dir, entry, MULTILINGUAL_MODEL))
+        if multilingual:
+            return
         if self.settings.rerank:
             name = self.settings.reranker
             self._submit(("reranker", name), lambda: get_reranker(name))
         if self.settings.rerank and self.settings.read:  # the reader reads only after the second stage
             self._submit(("reader",), get_reader)
-        if manifest.multilingual.get("foreign"):  # English questions read the multilingual vectors too
-            entry = manifest.multilingual["encoder"]
-            self._submit(("multilingual", entry), lambda: open_query_encoder(self.settings.index_dir, entry, MULTILINGUAL_MODEL))
 
     def candidates(self, question: str, files: list[str] | None = None) -> Candidates:
         """The passages worth ranking for `question`, with both retrievers' exact scores.
@@ -299,7 +306,7 @@ class Searcher:
         They depend on the question, the files and the index version only, so the last RECENT_QUESTIONS
         are kept (read-only) and reused whatever the mode or k (Answer.reused_ms says what that saved).
         """
-        index = self.index()  # one consistent version for the whole question
+        index = self.index(question_language(question))  # one consistent version for the whole question
         key = (str(index.path), question, tuple(files) if files else None)
         found = self._recent.get(key)
         if found is not None:
@@ -316,7 +323,7 @@ class Searcher:
         one (or one the index cannot read) -> the English models, plus the nearest passages in other languages."""
         s = self.settings
         part = index.multilingual
-        language = question_language(question)
+        language = question_language(question)  # (told twice per fresh question: it takes microseconds)
         if part is not None and language != ENGLISH and is_supported(language):
             return multilingual_candidates(index, self.encoder(index), self.multilingual_encoder(index), question, language, files, s.candidates)
         across = self.multilingual_encoder(index) if part is not None and len(part.foreign_rows) else None
