@@ -10,6 +10,8 @@
 - latency: on the bundled corpus (index with the part), a cold `verbatim ask` for an English and a Spanish question
   beside a bare `python -c "import numpy, faiss"` in the same run (eval/studies/bench.py's measure), and the served
   app's answer p50 / p95 over English (gold) and Spanish questions;
+- off-corpus floor: the first passage's multilingual cosine for XQuAD-es's questions asked of the bundled corpus
+  (none answered there) and for 10 Spanish questions about it, and the share each floor abstains on / answers;
 - abstention floor: the multilingual cosine of the first passage for the answerable and the unanswerable
   SQuAD-es questions asked of SQuAD 2.0 part 1's English paragraphs, and the floor that maximizes abstention F1
   while answering >= 0.85 of the answerable ones.
@@ -145,15 +147,34 @@ def latency(workdir: Path, runs: int = 3) -> dict:
     return out
 
 
+def offcorpus_floor(workdir: Path) -> dict:
+    """XQuAD-es questions asked of the bundled corpus (off-corpus) against SPANISH_QUESTIONS, by floor."""
+    from index.build.pipeline import build_index
+
+    sources = Path(__file__).resolve().parents[2] / "sources"
+    settings = Settings(sources_dir=sources, index_dir=workdir / "bundled" / "index", multilingual=True, read=False)
+    build_index(settings, full=True)
+    searcher = Searcher(settings.with_overrides(multilingual_abstain_below=-1.0))
+    _, asked = load_squad(XQUAD / "xquad.es.shared.json")
+    off = np.array([searcher.search(q.question).hits[0].score for q in asked])
+    on = np.array([searcher.search(q).hits[0].score for q in SPANISH_QUESTIONS])
+    out = {"offcorpus": len(off), "offcorpus_top_p50": round(float(np.median(off)), 4), "offcorpus_top_max": round(float(off.max()), 4),
+           "bundled_top": [round(float(x), 4) for x in on]}
+    for floor in (0.76, 0.77, 0.78, 0.79, 0.80):
+        out[f"floor {floor}"] = {"offcorpus_abstained": round(float((off < floor).mean()), 3), "bundled_answered": int((on >= floor).sum())}
+    print(f"offcorpus: {out}", file=sys.stderr, flush=True)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=STUDIES_DIR / "multilingual_part.json")
-    parser.add_argument("--parts", nargs="+", default=["codecs", "cost", "floor"], choices=["codecs", "cost", "floor", "latency"])
+    parser.add_argument("--parts", nargs="+", default=["codecs", "cost", "floor"], choices=["codecs", "cost", "floor", "offcorpus", "latency"])
     args = parser.parse_args()
     workdir = STUDIES_DIR / "multilingual_part"
     workdir.mkdir(parents=True, exist_ok=True)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    run = {"codecs": codecs, "cost": cost, "floor": abstention_floor, "latency": latency}
+    run = {"codecs": codecs, "cost": cost, "floor": abstention_floor, "offcorpus": offcorpus_floor, "latency": latency}
     for part in args.parts:
         results[part] = run[part](workdir)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
