@@ -97,18 +97,26 @@ def _same_index(version, reference) -> None:
     assert [p.to_dict() for p in version.passages] == [p.to_dict() for p in reference.passages]
     assert {f: s.to_dict() for f, s in version.sources.items()} == {f: s.to_dict() for f, s in reference.sources.items()}
     mine, theirs = version.manifest.to_dict(), reference.manifest.to_dict()
-    for key in ("built_at", "files"):
+    # A build without the multilingual part (these tests' default, tests/conftest.py) against the bundled index,
+    # which has one: the rest must agree.
+    skipped = ("multilingual",) if version.multilingual is None else ()
+    for key in ("built_at", "files", *skipped):
         mine.pop(key), theirs.pop(key)
     assert mine == theirs
-    exact = ("passages.jsonl", "documents.jsonl", "sentence_rows.npy")
+    exact = ("passages.jsonl", "documents.jsonl", "sentence_rows.npy")  # (the multilingual files differ by fp16 rounding)
     assert {f: version.manifest.files[f] for f in exact} == {f: reference.manifest.files[f] for f in exact}
     assert np.abs(version.vectors - reference.vectors).max() <= 1e-5
     assert np.abs(version.sentence_matrix.astype(np.float32) - reference.sentence_matrix.astype(np.float32)).max() <= 1e-3
+    if version.multilingual is not None:  # the multilingual part, embedded on Ray too (fp16)
+        assert version.multilingual.languages == reference.multilingual.languages
+        assert np.abs(version.multilingual.vectors() - reference.multilingual.vectors()).max() <= 1e-3
 
 
 def test_cli_ray_build_equals_the_local_build_and_prints_progress(ray_cluster, bundled_settings, tmp_path, capsys):
     index_dir = tmp_path / "index"
-    code = cli_main(["build", "--ray", "--sources-dir", str(bundled_settings.sources_dir), "--index-dir", str(index_dir)])
+    code = cli_main(
+        ["build", "--ray", "--multilingual", "--sources-dir", str(bundled_settings.sources_dir), "--index-dir", str(index_dir)]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     reference = load_version(bundled_settings.index_dir)

@@ -90,8 +90,15 @@ def build_params(settings: Settings) -> dict:
         "max_passage_tokens": settings.max_passage_tokens,
         "passage_overlap": settings.passage_overlap,
         "passage_rules": PASSAGE_RULES_VERSION,
-        "multilingual": settings.multilingual_codec if settings.multilingual else False,
     }
+
+
+def multilingual_is_current(manifest: Manifest, settings: Settings) -> bool:
+    """Whether a version's multilingual part is what the settings ask for (none, or this codec). Not a build
+    parameter: adding or dropping the part reads no source again and re-embeds nothing else."""
+    if not settings.multilingual:
+        return not manifest.multilingual
+    return manifest.multilingual.get("codec") == settings.multilingual_codec
 
 
 def _with_metadata_fingerprint(prints: dict[str, str], sources_dir: Path) -> dict[str, str]:
@@ -128,6 +135,7 @@ def index_is_current(settings: Settings) -> bool:
         manifest is not None
         and manifest.model == settings.model
         and manifest.build_params == build_params(settings)
+        and multilingual_is_current(manifest, settings)
         and manifest.store == settings.store
         and manifest.lexical == settings.lexical
         and manifest.sources == source_fingerprints(settings.sources_dir)
