@@ -119,7 +119,7 @@ class Settings:
     crosslingual_candidates: int = 10
     crosslingual_margin: float = 0.05
     # The multilingual route abstains when the best passage's multilingual cosine is below this: chosen on XQuAD-es's
-    # questions asked of the bundled corpus (0.638 abstain) and 10 Spanish questions about it (all answered; the lowest
+    # questions asked of the bundled corpus (0.640 abstain) and 10 Spanish questions about it (all answered; the lowest
     # scores 0.801), `python -m eval.studies.multilingual_part --parts offcorpus`. Near-topic unanswerable questions
     # (SQuAD-es) need the multilingual reader: their best cosine is the answerable ones' (0.819 against 0.829).
     multilingual_abstain_below: float = 0.78
