@@ -252,6 +252,21 @@ def train(args) -> Path | None:
     return final
 
 
+def checkpoint_weights(work: Path) -> tuple[Path, int]:
+    """The model weights of the last checkpoint in `work` as a weights folder (for an export before the run
+    ends), and its step."""
+    from safetensors.torch import load_file, save_file
+
+    if not (work / "checkpoint.json").is_file():
+        raise SystemExit(f"no checkpoint in {work}")
+    step = int(json.loads((work / "checkpoint.json").read_text())["step"])
+    state = load_file(str(work / "checkpoint.safetensors"))
+    folder = work / f"at-step-{step}"
+    folder.mkdir(exist_ok=True)
+    save_file({k[6:]: v for k, v in state.items() if k.startswith("model.")}, str(folder / "model.safetensors"))
+    return folder, step
+
+
 def mix_of(args) -> Mix:
     """The training mix the command line asks for."""
     return Mix(args.shifts, args.other, args.perturbed, args.negative_share, args.reserve_calibration)
@@ -395,7 +410,7 @@ its sha256 is in `reader.json` and checked at every load.
 | training data | SQuAD 2.0 dev part 1 and SQuAD v1.1 dev part 1 (Rajpurkar et al. 2016, 2018; CC BY-SA 4.0), training articles only; {shifts}: {data} |
 | held out (never trained on) | SQuAD 2.0: {held_v2}; SQuAD v1.1: {held_v1}; SQuADShifts: one text in ten (eval/studies/reader_data.py) |
 | settings | {epochs} epochs, batch {batch}, AdamW lr {lr}, 10% warm-up then linear decay, {precision} steps, windows of {max_tokens} word pieces with a stride of {stride}, seed {seed} |
-| training | {examples} examples, {windows} windows, {steps} steps; {minutes} on {machine} |
+| training | {examples} examples, {windows} windows, {steps} steps{stopped}; {minutes} on {machine} |
 | rebuild | `{command}` |
 
 ## Held-out figures (the shipped file, read with index/models/reader.py)
@@ -461,6 +476,7 @@ def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dic
             examples=stats["examples"],
             windows=stats["windows"],
             steps=stats["steps"],
+            stopped=f" ({stats['stopped']})" if stats.get("stopped") else "",
             minutes=f"{stats['minutes']} min of training steps" if stats["minutes"] else "training time not recorded by this run (docs/reader.md)",
             machine=stats["machine"],
             command=stats["command"],
@@ -530,6 +546,8 @@ def main_parser() -> argparse.ArgumentParser:
     parser.add_argument("--measure", type=int, default=0, help="only time this many steps and exit")
     parser.add_argument("--stop-after", type=int, default=None, help="stop after this step, as an interruption would")
     parser.add_argument("--weights-only", action="store_true", help="train, keep the weights in --work, skip the ONNX export and card")
+    parser.add_argument("--export-checkpoint", action="store_true",
+                        help="no training: export the last checkpoint in --work (a run stopped before its end), saying at which step")
     return parser
 
 
@@ -559,7 +577,11 @@ def main(argv: list[str] | None = None) -> int:
             opt.zero_grad()
             print(f"step {i}: {time.perf_counter() - t:.2f} s ({ids.shape[0]} x {ids.shape[1]})")
         return 0
-    weights = train(args)
+    stopped_at = None
+    if args.export_checkpoint:
+        weights, stopped_at = checkpoint_weights(Path(args.work))
+    else:
+        weights = train(args)
     if weights is None or args.weights_only:
         return 0
     out = Path(args.out)
@@ -575,8 +597,8 @@ def main(argv: list[str] | None = None) -> int:
     stats = {
         "examples": len(examples),
         "windows": len(features),
-        "steps": steps,
-        "epochs": round(steps / per_epoch, 2),
+        "steps": stopped_at or steps,
+        "epochs": round((stopped_at or steps) / per_epoch, 2),
         "minutes": round(trained / 60, 1) if trained else None,  # the training steps, over every (resumed) run
         "machine": f"{os.cpu_count()} cores, no GPU",
         "mix": mix_of(args).describe(),
@@ -585,6 +607,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{kinds['other']} other-paragraph and {kinds['perturbed']} perturbed negatives",
         "command": rebuild_command(args),
     }
+    if stopped_at is not None and stopped_at < steps:
+        # Exported before the end of its schedule: the learning rate had not decayed to 0.
+        stats["stopped"] = f"exported at step {stopped_at} of {steps}"
+        stats["command"] += f" --stop-after {stopped_at}; then the same with --export-checkpoint"
     # The card is written first without figures so that Reader can verify and load the new files.
     write_card(args, out, files, {}, stats)
     figures = held_out_figures(Reader(out), sample=args.figures_sample or args.sample, spanish=args.multilingual)
