@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
@@ -346,3 +348,94 @@ def near_topic(
     remaining = normalize_for_match(" ".join(d.text for d in removed))
     questions = [q for q in questions if not any(a in remaining for a in distinct_answers(q.answers))]
     return NearTopic(present, removed, questions, kept)
+
+
+# --- translated SQuAD (SQuAD-es) --------------------------------------------
+
+def _plain(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+
+
+def _anchors(text: str) -> set[str]:
+    """The words a translation keeps: numbers and capitalized names, accents and case dropped."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return {w.lower() for w in re.findall(r"\b(?:\d[\d.,]*|[A-Z][A-Za-z]{2,})\b", plain)}
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
+def monotone_alignment(left: list[Any], right: list[Any], score, floor: float = 0.05) -> list[int | None]:
+    """For each item of `left`, the item of `right` it translates (or None): the order-keeping pairing
+    (either side may skip items) that maximizes the summed `score(l, r)`, counting only pairs above `floor`."""
+    n, m = len(left), len(right)
+    best = [[0.0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            s = score(left[i], right[j])
+            paired = best[i + 1][j + 1] + s if s > floor else -1.0
+            best[i][j] = max(paired, best[i + 1][j], best[i][j + 1])
+    out: list[int | None] = [None] * n
+    i = j = 0
+    while i < n and j < m:
+        s = score(left[i], right[j])
+        if s > floor and best[i][j] == best[i + 1][j + 1] + s:
+            out[i], i, j = j, i + 1, j + 1
+        elif best[i][j] == best[i + 1][j]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def translated_pairs(paragraphs: str | Path, questions: str | Path) -> Iterator[tuple[dict, str, int, dict]]:
+    """Each question of a translated SQuAD file (SQuAD-es: each article names its original in `title_en`;
+    question ids differ from the original's) with the original question it translates: (translated qa,
+    original article title, original paragraph index, original qa). Articles pair by title; paragraphs, then
+    questions, by an order-keeping alignment on the numbers and names a translation keeps (for questions
+    also: both answerable or both not, where the answer lies in the paragraph, how alike the answers are
+    spelt). A question that pairs with none is left out."""
+    original = {a["title"]: a for a in json.loads(Path(paragraphs).read_text(encoding="utf-8-sig"))["data"]}
+    for article in json.loads(Path(questions).read_text(encoding="utf-8-sig"))["data"]:
+        english = original.get(article.get("title_en") or article.get("title"))
+        if english is None:
+            continue
+        p_es, p_en = article["paragraphs"], english["paragraphs"]
+        pairs = monotone_alignment([_anchors(p["context"]) for p in p_es], [_anchors(p["context"]) for p in p_en], _jaccard)
+        for es, en in zip(p_es, pairs):
+            if en is None:
+                continue
+            target = p_en[en]
+
+            def where(qa: dict, context: str) -> float | None:
+                if qa.get("is_impossible") or not qa.get("answers"):
+                    return None
+                return qa["answers"][0]["answer_start"] / max(1, len(context))
+
+            def question_score(a: dict, b: dict, es=es, target=target) -> float:
+                wa, wb = where(a, es["context"]), where(b, target["context"])
+                if (wa is None) != (wb is None):
+                    return 0.0
+                if wa is None:
+                    return 0.5 + _jaccard(_anchors(a["question"]), _anchors(b["question"]))
+                # Names, numbers and cognates survive translation: the answers' letters agree in part.
+                alike = SequenceMatcher(None, _plain(a["answers"][0]["text"]), _plain(b["answers"][0]["text"])).ratio()
+                return 0.5 * (1.0 - abs(wa - wb)) + alike + _jaccard(_anchors(a["question"]), _anchors(b["question"]))
+
+            for qa, k in zip(es["qas"], monotone_alignment(es["qas"], target["qas"], question_score, floor=0.45)):
+                if k is not None:
+                    yield qa, english["title"], en, target["qas"][k]
+
+
+def load_translated_squad(paragraphs: str | Path, questions: str | Path) -> tuple[list[Document], list[GoldQuestion]]:
+    """The questions of a translated SQuAD file asked of the original's paragraphs (`translated_pairs`),
+    each with the original's answers (none for an unanswerable one)."""
+    documents, _ = load_squad(paragraphs)
+    titles = [a["title"] for a in json.loads(Path(paragraphs).read_text(encoding="utf-8-sig"))["data"]]
+    name_of = {title: d.name for title, d in zip(titles, documents)}
+    out = []
+    for qa, title, _, gold in translated_pairs(paragraphs, questions):
+        answers = () if gold.get("is_impossible") else tuple(dict.fromkeys(a["text"].strip() for a in gold["answers"]))
+        out.append(GoldQuestion(str(qa["id"]), qa["question"].strip(), answers, (name_of[title],)))
+    return documents, out

@@ -14,7 +14,9 @@ from eval.datasets import (
     load_gold,
     load_paired_squad,
     load_squad,
+    load_translated_squad,
     safe_document_name,
+    translated_pairs,
 )
 
 
@@ -235,3 +237,34 @@ def test_load_paired_squad_asks_one_files_questions_of_the_others_paragraphs(tmp
     path.write_text(json.dumps(spanish), encoding="utf-8")
     with pytest.raises(ValueError, match="no question with id 'b1'"):
         load_paired_squad(english, path)
+
+
+def test_translated_squad_pairs_paragraphs_and_questions_despite_a_dropped_paragraph(tmp_path):
+    """SQuAD-es keeps neither the original's question ids nor every paragraph: questions pair by alignment."""
+    def qa(qid, question, answer=None, start=0):
+        answers = [{"text": answer, "answer_start": start}] if answer else []
+        return {"id": qid, "question": question, "answers": answers, "is_impossible": answer is None}
+
+    english = {"data": [{"title": "Warsaw", "paragraphs": [
+        {"context": "Warsaw lies on the Vistula River in Poland.", "qas": [qa("e1", "Which river runs through Warsaw?", "Vistula River", 19)]},
+        {"context": "In 1897 about 34% of Warsaw's people were Jewish, said Jan Bloch.", "qas": [
+            qa("e2", "What share of Warsaw was Jewish in 1897?", "about 34%", 8), qa("e3", "Who counted Krakow in 1897?")]},
+        {"context": "The Saxon Garden, Ogród Saski, opened in 1727.", "qas": [qa("e4", "When did the Saxon Garden open?", "1727", 41)]},
+    ]}]}
+    spanish = {"data": [{"title": "Varsovia", "title_en": "Warsaw", "paragraphs": [
+        {"context": "En 1897 cerca del 34% de la población de Varsovia era judía, dijo Jan Bloch.", "qas": [
+            qa("s2", "¿Qué parte de Varsovia era judía en 1897?", "cerca del 34%", 8), qa("s3", "¿Quién contó Cracovia en 1897?")]},
+        {"context": "El Jardín Sajón, Ogród Saski, abrió en 1727.", "qas": [qa("s4", "¿Cuándo abrió el Jardín Sajón?", "1727", 39)]},
+    ]}]}
+    (tmp_path / "en.json").write_text(json.dumps(english), encoding="utf-8")
+    (tmp_path / "es.json").write_text(json.dumps(spanish), encoding="utf-8")
+    pairs = [(qa["id"], title, paragraph, gold["id"]) for qa, title, paragraph, gold in translated_pairs(tmp_path / "en.json", tmp_path / "es.json")]
+    assert pairs == [("s2", "Warsaw", 1, "e2"), ("s3", "Warsaw", 1, "e3"), ("s4", "Warsaw", 2, "e4")]
+    documents, questions = load_translated_squad(tmp_path / "en.json", tmp_path / "es.json")
+    assert [d.name for d in documents] == ["Warsaw.txt"]
+    assert all(q.sources == ("Warsaw.txt",) for q in questions)
+    assert [(q.question, q.answers, q.answerable) for q in questions] == [
+        ("¿Qué parte de Varsovia era judía en 1897?", ("about 34%",), True),
+        ("¿Quién contó Cracovia en 1897?", (), False),
+        ("¿Cuándo abrió el Jardín Sajón?", ("1727",), True),
+    ]

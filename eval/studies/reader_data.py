@@ -21,16 +21,20 @@ import json
 import random
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from eval.datasets import BENCHMARKS
+from eval.datasets import BENCHMARKS, translated_pairs
 
 SQUAD1 = BENCHMARKS / "squad-v1.1-dev-part1.json"
 SQUAD2 = BENCHMARKS / "squad-v2.0-dev-part1.json"
 SHIFTS = BENCHMARKS / "squadshifts"
 SHIFTS_SETS = ("new_wiki", "reddit", "amazon_reviews")
+XQUAD_EN = BENCHMARKS / "xquad-es" / "xquad.en.shared.json"
+XQUAD_ES = BENCHMARKS / "xquad-es" / "xquad.es.shared.json"
+SQUAD_ES = BENCHMARKS / "squad-es" / "squad-es-v2.0-dev.shared.json"
+SPANISH_SETS = ("xquad_es", "squad_es")
 # Held out by article: never trained on; the figures of the model card and of `verbatim eval`.
 HELD_OUT_V2 = ("Packet_switching", "Yuan_dynasty", "Warsaw")
 HELD_OUT_V1 = ("Warsaw", "Packet_switching", "Black_Death", "Geology", "Newcastle_upon_Tyne")
@@ -322,6 +326,29 @@ def held_out_examples(source: str) -> list[Example]:
     if source == "v2":
         return [as_example(q) for q in squad_questions(SQUAD2, HELD_OUT_V2, True)]
     return [as_example(q) for q in shifts_questions(True, (source,))]
+
+
+def spanish_held_out_examples(source: str) -> list[Example]:
+    """Spanish questions read against the English paragraph of the same question id (cross-lingual, closed
+    task), on held-out articles only: `xquad_es` (XQuAD's professional translations; answerable) or
+    `squad_es` (SQuAD-es, machine-translated SQuAD 2.0 questions; both kinds)."""
+    if source == "xquad_es":
+        asked = {
+            qa["id"]: qa["question"]
+            for article in json.loads(XQUAD_ES.read_text(encoding="utf-8"))["data"]
+            for paragraph in article["paragraphs"]
+            for qa in paragraph["qas"]
+        }
+        held = (*HELD_OUT_V1, *HELD_OUT_V2)
+        english = _questions(XQUAD_EN, "squad", lambda title, _n: title in held)
+        return [replace(as_example(q), question=asked[q.qid]) for q in english if q.qid in asked]
+    # SQuAD-es's ids are not the original's: each question is paired with the one it translates.
+    by_id = {q.qid: q for q in _questions(SQUAD2, "squad", lambda title, _n: title in HELD_OUT_V2)}
+    return [
+        replace(as_example(by_id[gold["id"]]), qid=qa["id"], question=qa["question"])
+        for qa, _, _, gold in translated_pairs(SQUAD2, SQUAD_ES)
+        if gold["id"] in by_id
+    ]
 
 
 def counts(examples: list[Example]) -> dict[str, int]:

