@@ -202,33 +202,6 @@ def load_paired_squad(
     return documents, [GoldQuestion(q.id, text_of[q.id], q.answers, q.sources, q.says) for q in originals if q.id in text_of]
 
 
-def load_article_paired_squad(
-    paragraphs: str | Path, questions: str | Path, max_articles: int | None = None
-) -> tuple[list[Document], list[GoldQuestion]]:
-    """Questions of one SQuAD file asked of another's paragraphs, paired by article: a question's source is the
-    article of `paragraphs` whose title is its article's `title_en` (else its `title`). For translations whose ids
-    are not the original's (SQuAD-es against squad-v2.0-dev-part1.json). The answers stay `questions`' own, in its
-    language: which questions are answerable is what pairs; hit@k compares those answers with `paragraphs`' text.
-    ValueError when an article has no counterpart.
-    """
-    documents, _ = load_squad(paragraphs, max_articles=max_articles)
-    names = {d.name for d in documents}
-    data = json.loads(Path(questions).read_text(encoding="utf-8-sig"))
-    _, asked = load_squad(questions)
-    source_of: dict[str, str] = {}
-    taken: set[str] = set()
-    for index, article in enumerate(data.get("data", [])):
-        own = safe_document_name(article.get("title") or f"article_{index}", taken)
-        taken.add(own)
-        source_of[own] = safe_document_name(article.get("title_en") or article.get("title") or f"article_{index}", set())
-    lacking = sorted({source_of[q.sources[0]] for q in asked} - names)
-    if max_articles is not None:
-        asked = [q for q in asked if source_of[q.sources[0]] in names]
-    elif lacking:
-        raise ValueError(f"{questions}: no article {lacking[0]!r} in {paragraphs}")
-    return documents, [GoldQuestion(q.id, q.question, q.answers, (source_of[q.sources[0]],), q.says) for q in asked]
-
-
 # --- BEIR --------------------------------------------------------------------
 
 def _load_qrels(path: Path) -> dict[str, dict[str, int]]:

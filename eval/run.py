@@ -16,7 +16,8 @@ from pathlib import Path
 from index.config import Settings
 from eval import metrics
 from eval.datasets import (
-    Document, GoldQuestion, load_article_paired_squad, load_beir, load_gold, load_paired_squad, load_squad, near_topic, with_source_files,
+    Document, GoldQuestion, load_beir, load_gold, load_paired_squad, load_squad, load_translated_squad, near_topic,
+    with_source_files,
 )
 from index.build.pipeline import build_index, index_is_current
 from index.models.embed import get_embedder
@@ -330,17 +331,21 @@ def check_floors(run: EvalRun, floors: list[tuple[str, float]], modes: list[str]
 
 
 def paired_questions(squad: Path, questions_from: Path, max_articles: int | None) -> tuple[list[Document], list[GoldQuestion]]:
-    """`questions_from`'s questions over `squad`'s paragraphs: paired by id (XQuAD), else by article when no id
-    pairs (SQuAD-es, whose ids are not those of squad-v2.0-dev-part1.json); which one is said on stderr."""
+    """`questions_from`'s questions over `squad`'s paragraphs: paired by id (XQuAD), else, when no id pairs, by
+    aligning each translated question with its original (SQuAD-es, whose ids are not those of
+    squad-v2.0-dev-part1.json: eval.datasets.translated_pairs); which one is said on stderr."""
     try:
         documents, questions = load_paired_squad(squad, questions_from, max_articles=max_articles, only_paired=True)
         print(f"{len(questions):,} questions of {questions_from.name} paired by id with {squad.name}", file=sys.stderr)
     except ValueError:
-        documents, questions = load_article_paired_squad(squad, questions_from, max_articles=max_articles)
+        documents, questions = load_translated_squad(squad, questions_from)
+        if max_articles is not None:
+            documents = documents[:max_articles]
+            kept = {d.name for d in documents}
+            questions = [q for q in questions if set(q.sources) <= kept]
         print(
-            f"no id of {questions_from.name} is in {squad.name}: its {len(questions):,} questions are asked of the article of "
-            "the same title (title_en), scored with their own answers (abstention and answered compare; hit@k compares "
-            "answers in their language with these paragraphs)", file=sys.stderr,
+            f"no id of {questions_from.name} is in {squad.name}: {len(questions):,} of its questions paired with the originals "
+            "they translate (by article title_en, then aligned), scored against the originals' answers", file=sys.stderr,
         )
     return documents, questions
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.datasets import BENCHMARKS, load_article_paired_squad, load_paired_squad, load_squad, with_source_files
+from eval.datasets import BENCHMARKS, load_paired_squad, load_squad, load_translated_squad, with_source_files
 from eval.metrics import abstention_scores
 from eval.run import score_questions, temporary_index
 from eval.studies.common import SQUAD, STUDIES_DIR
@@ -82,7 +82,7 @@ def cost(workdir: Path) -> dict:
 
 def abstention_floor(workdir: Path) -> dict:
     """The first passage's multilingual cosine, answerable against unanswerable SQuAD-es questions; the best floor."""
-    documents, questions = load_article_paired_squad(SQUAD2, SQUAD_ES)
+    documents, questions = load_translated_squad(SQUAD2, SQUAD_ES)
     folder = workdir / "squad2"
     shutil.rmtree(folder, ignore_errors=True)
     settings, _ = temporary_index(documents, Settings(multilingual=True, read=False), folder)
