@@ -70,8 +70,15 @@ def decide(question: str, ranking: Ranking, reading: Reading, settings: Settings
 def multilingual_abstains(ranking: Ranking, reading: Reading, settings: Settings) -> bool:
     """The multilingual route's decision: abstain when no passage comes within `multilingual_abstain_below` of the
     question by the multilingual cosine, or when the (multilingual) reader read the first passages and finds no
-    answer in any of them. The English decision's signals come from English models, so they do not apply."""
+    answer in any of them (with a gate fitted on that reader: no span it is sure enough of, `answers_above`). The
+    English decision's signals come from English models, so they do not apply."""
     c = ranking.candidates
     if not ranking.chosen or float(c.dense[ranking.chosen[0]]) < settings.multilingual_abstain_below:
         return True
-    return bool(reading.spans) and max(span.margin for span in reading.spans) < settings.answer_margin
+    if not reading.spans:
+        return False
+    sure = [p for p in reading.confidence if p is not None]
+    if sure and reading.gate is not None and reading.gate.answers_above is not None:
+        # The gate fitted on this reader: its calibrated P(span right), thresholded on held-out articles.
+        return max(sure) < reading.gate.answers_above
+    return max(span.margin for span in reading.spans) < settings.answer_margin

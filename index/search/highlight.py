@@ -7,7 +7,7 @@ from index.config import Settings
 from index.search.evidence import rerank_evidence, select_evidence
 from index.models.reader import AnswerSpan
 from index.search.records import Citation, Decision, Hit, Ranking, Reading
-from index.search.span_check import shipped_gate, shown
+from index.search.span_check import shown
 from index.storage.store import IndexVersion
 from ingest.ocr import ocr_pages
 from ingest.records import Occurrence, Passage, Span
@@ -51,8 +51,7 @@ def highlight(question: str, ranking: Ranking, reading: Reading, decision: Decis
         evidence[0] = rerank_evidence(question, passages[0], reading.sentence_logits, reading.sentence_bi, s.evidence_bi_weight, s.evidence_rerank_margin)
     spans: list[AnswerSpan | None] = [None] * len(chosen)
     if not decision.abstained:
-        gate = shipped_gate()
-        threshold = gate.threshold if gate is not None else 0.5
+        threshold = reading.gate.threshold if reading.gate is not None else 0.5
         confidence = reading.confidence or (None,) * len(reading.spans)
         for n, (span, sure) in enumerate(zip(reading.spans, confidence)):
             sentence = sentence_of(passages[n], span)

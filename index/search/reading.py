@@ -18,7 +18,7 @@ from index.storage.lexical import tokenize
 from index.models.reader import AnswerSpan
 from index.models.rerank import CrossEncoder
 from index.search.records import Ranking, Reading
-from index.search.span_check import confidence, shipped_gate
+from index.search.span_check import confidence, gate_for
 
 
 class SpanReader(Protocol):
@@ -35,11 +35,12 @@ def read(question: str, ranking: Ranking, settings: Settings, reader: SpanReader
     c, chosen = ranking.candidates, ranking.chosen
     spans: tuple[AnswerSpan, ...] = ()
     sure: tuple[float | None, ...] = ()
+    gate = None
     if reader is not None and chosen:
         texts = [c.passage(i).text for i in chosen[: settings.reader_top]]
         spans = tuple(reader.read(question, texts))
-        gate, sha256 = shipped_gate(), reader.sha256
-        sure = tuple(confidence(span, gate, sha256) for span in spans)
+        gate = gate_for(reader.sha256)
+        sure = tuple(confidence(span, gate, reader.sha256) for span in spans)
     logits, bi = np.zeros(0, dtype=np.float32), np.zeros(0)
     if cross_encoder is not None and chosen:
         first = chosen[0]
@@ -49,4 +50,4 @@ def read(question: str, ranking: Ranking, settings: Settings, reader: SpanReader
             terms = set(tokenize([question])[0])
             bi = sentence_scores(c.question_vector, terms, texts, c.index.sentence_vectors(c.rows[first]))
             logits = cross_encoder.score(question, texts)
-    return Reading(spans, sure, logits, bi)
+    return Reading(spans, sure, logits, bi, gate)

@@ -13,6 +13,7 @@ import numpy as np
 from index.search.answerability import Signals
 from index.models.reader import AnswerSpan
 from index.models.rerank import Reranked
+from index.search.span_check import SpanGate
 from index.storage.store import IndexVersion
 from ingest.records import Occurrence, Passage, SourceMeta, Span
 
@@ -89,6 +90,7 @@ class Reading:
     confidence: tuple[float | None, ...] = ()
     sentence_logits: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     sentence_bi: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    gate: SpanGate | None = None  # the span gate fitted on the reader that read (its threshold decides what is shown)
 
 
 @dataclass(frozen=True)

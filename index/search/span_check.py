@@ -25,7 +25,10 @@ from pathlib import Path
 from index.models.reader import AnswerSpan
 from index.search.answerability import MONTHS, expected_type, has_type
 
-GATE_PATH = Path(__file__).resolve().parent / "span_gate.json"
+GATE_PATH = Path(__file__).resolve().parent / "span_gate.json"  # the English reader's
+# The multilingual reader's (index/models/trained/reader-multilingual), fitted by eval/studies/multilingual_fit.py;
+# it also holds the Spanish route's decision (`answers_above`).
+MULTILINGUAL_GATE_PATH = GATE_PATH.with_name("span_gate_multilingual.json")
 
 _PERCENT_Q = re.compile(r"^\s*(what|which) (percentage|percent)\b", re.IGNORECASE)
 _PERCENT = re.compile(r"%|\bper ?cent|\bpercentage\b", re.IGNORECASE)
@@ -161,6 +164,9 @@ class SpanGate:
     threshold: float
     reader: str = ""  # the sha256 of the reader model it was fitted on ("" = any)
     fitted: dict | None = None  # what it was fitted on and its held-out figures
+    # For a route whose decision is the reader's alone (the multilingual route): the sources answer when some
+    # span read passes this probability. None: the route's decision does not use the gate.
+    answers_above: float | None = None
 
     def probability(self, span: AnswerSpan) -> float:
         values = {"margin": span.margin, "has_answer": span.has_answer}
@@ -168,20 +174,36 @@ class SpanGate:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("features", "mean", "scale", "weights", "bias", "threshold", "reader", "fitted")}
+        return {k: getattr(self, k) for k in ("features", "mean", "scale", "weights", "bias", "threshold", "reader", "answers_above", "fitted")}
+
+
+def _read_gate(path: Path) -> SpanGate | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    answers_above = data.get("answers_above")
+    return SpanGate(
+        tuple(data["features"]), tuple(data["mean"]), tuple(data["scale"]), tuple(data["weights"]),
+        float(data["bias"]), float(data["threshold"]), str(data.get("reader", "")), data.get("fitted"),
+        float(answers_above) if answers_above is not None else None,
+    )
 
 
 @lru_cache(maxsize=1)
 def shipped_gate() -> SpanGate | None:
-    """The fitted gate of index/search/span_gate.json (None before one is fitted)."""
-    try:
-        data = json.loads(GATE_PATH.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return SpanGate(
-        tuple(data["features"]), tuple(data["mean"]), tuple(data["scale"]), tuple(data["weights"]),
-        float(data["bias"]), float(data["threshold"]), str(data.get("reader", "")), data.get("fitted"),
-    )
+    """The fitted gate of the English reader, index/search/span_gate.json (None before one is fitted)."""
+    return _read_gate(GATE_PATH)
+
+
+@lru_cache(maxsize=1)
+def _shipped_gates() -> tuple[SpanGate, ...]:
+    return tuple(g for g in (_read_gate(GATE_PATH), _read_gate(MULTILINGUAL_GATE_PATH)) if g is not None)
+
+
+def gate_for(reader_sha256: str) -> SpanGate | None:
+    """The shipped gate fitted on the reader of this sha256 (None: no gate was fitted on it)."""
+    return next((g for g in _shipped_gates() if g.reader in ("", reader_sha256)), None)
 
 
 def confidence(span: AnswerSpan, gate: SpanGate | None, reader_sha256: str) -> float | None:
