@@ -24,10 +24,36 @@ def best_sentence(index: IndexVersion, rows: np.ndarray, question_vector: np.nda
     return np.maximum.reduceat(sims, offsets)
 
 
+def dense_rows(index: IndexVersion, question_vector: np.ndarray, n: int, allowed: np.ndarray | None, exact_below: int) -> set[int]:
+    """Rows of the dense top `n`, among the `allowed` rows when given (searched among them, not filtered after).
+
+    With an approximate (HNSW) store, a filter that lets at most `exact_below` passages through has them
+    scored exactly, as an index of that size would be; a wider one searches the graph with the filter,
+    looking wider by as much as the filter narrows (a graph walk skips the passages it may not return).
+    """
+    if allowed is None:
+        ids, _ = index.dense.search(question_vector, n)
+    else:
+        count = int(allowed.sum())
+        if count == 0:
+            return set()
+        if index.dense.approximate and count <= exact_below:
+            rows = np.flatnonzero(allowed)
+            scores = np.asarray(index.vectors[rows]) @ question_vector
+            best = np.argpartition(-scores, n)[:n] if len(rows) > n else np.arange(len(rows))
+            return {int(r) for r in rows[best]}
+        ids, _ = index.dense.search(question_vector, n, allowed)
+    return {index.row_of_id[int(i)] for i in ids}
+
+
 def find_candidates(
-    index: IndexVersion, encoder: Embedder | TextEncoder, question: str, files: list[str] | None, n: int
+    index: IndexVersion, encoder: Embedder | TextEncoder, question: str, files: list[str] | None, n: int,
+    allowed: np.ndarray | None = None, exact_below: int = 50_000,
 ) -> Candidates:
     """The union of the dense and the lexical top `n` (every passage of `files` when given), scored by both.
+
+    `allowed` (a boolean mask over passage rows: a metadata filter's) restricts both retrievers before
+    they rank, so the top `n` are the best passages the filter lets through.
 
     A question term no passage has is read as the nearest term passages do have (a typo: "prisn" is
     "prison"), and both retrievers get the question so spelled; words the index knows are never changed.
@@ -37,12 +63,12 @@ def find_candidates(
     lexical_query = index.lexical.query(question)
     if files:
         wanted = set(files)
-        rows = np.flatnonzero([bool(wanted & set(p.files)) for p in index.passages])
+        chosen = np.array([bool(wanted & set(p.files)) for p in index.passages], dtype=bool)
+        rows = np.flatnonzero(chosen & allowed if allowed is not None else chosen)
     else:
-        ids, _ = index.dense.search(question_vector, n)
-        dense_rows = {index.row_of_id[int(i)] for i in ids}
-        lexical_rows = {int(r) for r in lexical_query.top(n)}
-        rows = np.array(sorted(dense_rows | lexical_rows), dtype=np.int64)
+        found = dense_rows(index, question_vector, n, allowed, exact_below)
+        lexical_rows = {int(r) for r in lexical_query.top(n, allowed)}
+        rows = np.array(sorted(found | lexical_rows), dtype=np.int64)
     dense = index.vectors[rows] @ question_vector if len(rows) else np.zeros(0, dtype=np.float32)
     lexical = lexical_query.at(rows) if len(rows) else np.zeros(0, dtype=np.float32)
     bound = lexical_query.bound
