@@ -109,14 +109,15 @@ def document_file(doc_id: str) -> str:
 class Collection:
     """A folder of documents and its index, for Python code; see the module's docstring."""
 
-    def __init__(self, path: Path | str, settings: Settings | None = None, **overrides: object) -> None:
+    def __init__(self, path: Path | str, settings: Settings | None = None, embedder=None, **overrides: object) -> None:
         """Open the collection at `path` (`sources/` and `index/` inside it). `settings` (default: the
-        environment's) and keyword `overrides` (model, rerank, k...) set everything else."""
+        environment's) and keyword `overrides` (model, rerank, k...) set everything else; `embedder` (an
+        index.models.embed embedder of the same model) saves loading one."""
         self.path = Path(path)
         base = settings or Settings()
         self.settings = base.with_overrides(sources_dir=self.path / "sources", index_dir=self.path / "index", **overrides)
         self._searcher: Searcher | None = None
-        self._embedder = None
+        self._embedder = embedder
 
     @classmethod
     def open(cls, path: Path | str, create: bool = True, **overrides: object) -> Collection:
