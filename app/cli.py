@@ -594,6 +594,10 @@ def _export_embedding_model(model: str, force: bool) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.api:
+        from eval.studies.bench_api import main as run_api
+
+        return run_api(args)
     if args.scale:
         from eval.studies.bench_scale import main as run_scale
 
@@ -919,6 +923,11 @@ See docs/performance.md and docs/scaling.md.""",
     p.add_argument("--out", type=Path, help="report folder (default docs/bench, or tests/artifacts/bench with --quick)")
     p.add_argument("--cache-dir", type=Path, help="where corpora and the largest index are kept (default var/bench/cache)")
     _scale_flags(p)
+    p.add_argument("--api", action="store_true", help="index size on disk, filtered vs unfiltered p95, documents from memory vs files (docs/bench/api.md)")
+    p.add_argument("--api-passages", type=int, default=100_000, help="--api: passages of the filtered-search index (0: skip it)")
+    p.add_argument("--api-documents", type=int, default=1_000, help="--api: 1 kB documents indexed from memory and as files (0: skip it)")
+    p.add_argument("--api-questions", type=int, default=200, help="--api: SQuAD questions per condition, hybrid")
+    p.add_argument("--api-rerank-questions", type=int, default=100, help="--api: of those, asked with reranking")
     p.set_defaults(func=cmd_bench)
 
     return parser
