@@ -241,6 +241,13 @@ def test_collection_reopened_in_a_new_process_asked_by_cli_and_served(collection
         history, _ = client.predict(QUESTION, [], 3, "hybrid", [], False, "region=north", api_name="/chat")
         reply = history[-1]["content"][0]["text"] if isinstance(history[-1]["content"], list) else history[-1]["content"]
         assert "Ostholm" in reply and "Vessby" not in reply
+        # "Read in context": the source page shows the document's stored text, like a file's.
+        import urllib.parse
+        import urllib.request
+
+        link = f"{url}source?file={urllib.parse.quote(document_file('ostholm lights/1'))}&paragraph=1"
+        with urllib.request.urlopen(link, timeout=60) as page:
+            assert page.status == 200 and "guards the northern channel" in page.read().decode("utf-8")
 
 
 # ---------------------------------------------------------------- Milvus
