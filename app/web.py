@@ -189,6 +189,11 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                 counts[name] = counts.get(name, 0) + 1
         return ", ".join(sorted(counts, key=lambda name: (-counts[name], name)))
 
+    def fields_line() -> str:
+        """The line under the filter box, per page load (documents change while the app runs)."""
+        names = metadata_fields()
+        return f"Fields: {escape(names)}" if names else ""
+
     def answer(
         question: str, k: int, mode: str, files: list[str] | None, where: str | None = None
     ) -> tuple[Answer | None, str | None]:
@@ -419,7 +424,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                     max_lines=6,
                     elem_id="vb-where",
                 )
-                gr.Markdown(value=lambda: f"Fields: {escape(metadata_fields())}" if metadata_fields() else "", elem_id="vb-fields")
+                gr.Markdown(value=fields_line, elem_id="vb-fields")
                 by_source = gr.Checkbox(label="Group passages by source", value=False, elem_id="vb-by-source")
         with gr.Tab("Sources"):
             table = gr.Dataframe(
