@@ -7,6 +7,7 @@ import numpy as np
 from index.models.embed import Embedder
 from index.models.query_encoder import TextEncoder
 from index.search.records import Candidates
+from index.storage.dense import DenseIndex
 from index.storage.lexical import WORD, corrected_question, stem
 from index.storage.store import IndexVersion
 
@@ -37,12 +38,10 @@ def dense_rows(index: IndexVersion, question_vector: np.ndarray, n: int, allowed
         count = int(allowed.sum())
         if count == 0:
             return set()
-        if index.dense.approximate and count <= exact_below:
-            rows = np.flatnonzero(allowed)
-            scores = np.asarray(index.vectors[rows]) @ question_vector
-            best = np.argpartition(-scores, n)[:n] if len(rows) > n else np.arange(len(rows))
-            return {int(r) for r in rows[best]}
-        ids, _ = index.dense.search(question_vector, n, allowed)
+        if index.dense.approximate and count <= exact_below and isinstance(index.dense, DenseIndex):
+            ids, _ = index.dense.search(question_vector, n, allowed, exact=True)
+        else:
+            ids, _ = index.dense.search(question_vector, n, allowed)
     return {index.row_of_id[int(i)] for i in ids}
 
 

@@ -76,12 +76,16 @@ class DenseIndex:
     def load(cls, path: Path) -> DenseIndex:
         return cls(faiss.read_index(str(path)))
 
-    def search(self, query: np.ndarray, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, query: np.ndarray, n: int, allowed: np.ndarray | None = None, exact: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores) of the `n` nearest passages, best first; missing slots dropped.
 
         `allowed` (a boolean mask over passage rows, in the order they were added) restricts the search
         to those rows: FAISS skips the others while it searches (an id selector), so a filter loses no
-        passage it lets through, as filtering the results afterwards would.
+        passage it lets through, as filtering the results afterwards would. With `exact`, an HNSW index
+        compares the allowed vectors one by one instead of walking its graph (for a filter that lets few
+        through: the walk would pass over most of what it meets).
         """
         if self.size == 0 or n <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
@@ -95,7 +99,7 @@ class DenseIndex:
         if allowed is None:
             scores, ids = self._index.search(queries, n)
         else:
-            scores, ids = self._search_rows(queries, n, allowed)
+            scores, ids = self._search_rows(queries, n, allowed, exact)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
@@ -108,13 +112,17 @@ class DenseIndex:
                 self._inner = self._index
         return self._inner, self._ids
 
-    def _search_rows(self, queries: np.ndarray, n: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _search_rows(self, queries: np.ndarray, n: int, allowed: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]:
         """Search the inner index (whose positions are passage rows) with a bitmap of the allowed rows, then
-        map positions to passage ids. A bitmap costs size/8 bytes, whatever the number of rows allowed."""
+        map positions to passage ids. A bitmap costs size/8 bytes, whatever the number of rows allowed;
+        a flat scan checks it before reading a vector, so it reads only the allowed ones."""
         bitmap = np.packbits(np.asarray(allowed, dtype=bool), bitorder="little")
         selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
         inner, id_map = self._inner_and_ids()
-        if self._hnsw is not None:
+        if self._hnsw is not None and exact:
+            inner = faiss.downcast_index(self._hnsw.storage)  # the flat vectors under the graph, same positions
+            params = faiss.SearchParameters(sel=selector)
+        elif self._hnsw is not None:
             # The walk passes over passages the filter hides: it looks wider by as much as the filter narrows.
             wider = max(n, self._hnsw.hnsw.efSearch) * -(-len(allowed) // max(1, int(allowed.sum())))
             params = faiss.SearchParametersHNSW(sel=selector, efSearch=min(wider, max(HNSW_EF_FILTERED, n)))
