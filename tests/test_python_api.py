@@ -153,6 +153,11 @@ def test_dense_search_within_allowed_rows_is_exact(tmp_path):
     exact = np.flatnonzero(allowed)[np.argsort(-(vectors[allowed] @ vectors[3]))[:20]]
     assert list(found) == list(ids[exact]) and np.allclose(scores, np.sort(vectors[allowed] @ vectors[3])[::-1][:20], atol=1e-5)
     assert len(dense.search(vectors[3], 20, np.zeros(3000, dtype=bool))[0]) == 0
+    graph = DenseIndex.build(vectors, ids, ann_threshold=1000)  # HNSW: a narrow filter scans the graph's vectors
+    assert graph.approximate
+    assert list(graph.search(vectors[3], 20, allowed, exact=True)[0]) == list(ids[exact])
+    walked, _ = graph.search(vectors[3], 20, allowed)  # the graph walked with the filter: only allowed rows
+    assert set(walked) <= set(ids[allowed]) and len(walked) == 20
 
 
 def test_filters_choose_documents_before_ranking(collection):
