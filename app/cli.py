@@ -334,8 +334,14 @@ def cmd_sources(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from app.questions import clean_question, validate_k, validate_question
 
+    from index.search.filters import FilterError, parse_where
+
     question = " ".join(args.question)
     problem = validate_question(question) or (validate_k(args.k)[1] if args.k is not None else None)
+    try:
+        where = parse_where(args.where or [])
+    except FilterError as exc:
+        problem = problem or f"--where: {exc}"
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -355,7 +361,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     note = language_note(clean_question(question), settings.model, searcher.index().multilingual is not None)
     if note:
         print(f"note: {note}", file=sys.stderr)  # stderr: --json and --markdown stay what they say
-    answer = searcher.search(clean_question(question), k=args.k, mode=args.mode, files=args.source or None)
+    answer = searcher.search(clean_question(question), k=args.k, mode=args.mode, files=args.source or None, where=where)
     if args.json:
         print(json.dumps(answer_to_dicts(answer), ensure_ascii=False, indent=2))
     elif args.markdown:
@@ -588,6 +594,10 @@ def _export_embedding_model(model: str, force: bool) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.api:
+        from eval.studies.bench_api import main as run_api
+
+        return run_api(args)
     if args.scale:
         from eval.studies.bench_scale import main as run_scale
 
@@ -775,13 +785,20 @@ The web app's Sources tab shows each synced folder and its last sync (index fold
   verbatim ask "Who copied Bukele's approach?" --k 3 --source csis-burgeoning-regional-appeal-of-mano-dura.txt
   verbatim ask "When was the state of emergency declared?" --json      # text, source, offsets, evidence, ...
   verbatim ask "..." --markdown                     # quotes with citations, ready to paste
-  verbatim ask "..." --no-rerank --mode lexical     # the first stage alone, BM25 only""",
+  verbatim ask "..." --no-rerank --mode lexical     # the first stage alone, BM25 only
+  verbatim ask "..." --where 'publisher~CSIS' --where 'date>=2024'      # only documents whose metadata match
+  verbatim ask "..." --where 'year>=2024 | tags in [prisons, courts]'  # | is OR; several --where are AND""",
     )
     _common(p)
     p.add_argument("question", nargs="+", help="the question (quote it, or give its words)")
     p.add_argument("--k", type=int, default=None, help="number of passages, 1 to 50 (default 5)")
     p.add_argument("--mode", choices=("dense", "lexical", "hybrid"), help="retriever (default hybrid)")
     p.add_argument("--source", action="append", help="search only this source file (repeatable)")
+    p.add_argument(
+        "--where", action="append", metavar="FILTER",
+        help="search only documents whose metadata match: year>=2024, publisher=CSIS, publisher~CSIS (contains), "
+        "tags in [a, b], A | B for either (repeatable: all must match; docs/python-api.md#filters)",
+    )
     _rerank_flags(p)
     output = p.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print results as JSON")
@@ -920,6 +937,11 @@ See docs/performance.md and docs/scaling.md.""",
     p.add_argument("--out", type=Path, help="report folder (default docs/bench, or tests/artifacts/bench with --quick)")
     p.add_argument("--cache-dir", type=Path, help="where corpora and the largest index are kept (default var/bench/cache)")
     _scale_flags(p)
+    p.add_argument("--api", action="store_true", help="index size on disk, filtered vs unfiltered p95, documents from memory vs files (docs/bench/api.md)")
+    p.add_argument("--api-passages", type=int, default=100_000, help="--api: passages of the filtered-search index (0: skip it)")
+    p.add_argument("--api-documents", type=int, default=1_000, help="--api: 1 kB documents indexed from memory and as files (0: skip it)")
+    p.add_argument("--api-questions", type=int, default=200, help="--api: SQuAD questions per condition, hybrid")
+    p.add_argument("--api-rerank-questions", type=int, default=100, help="--api: of those, asked with reranking")
     p.set_defaults(func=cmd_bench)
 
     return parser

@@ -212,6 +212,8 @@ def hit_to_dict(hit: Hit) -> dict:
         "publisher": first.meta.publisher,
         "date": first.meta.date,
         "url": first.meta.url,
+        "id": first.meta.id,  # the document's id when it was added through the Python API
+        "metadata": first.meta.metadata,  # the fields filters read (year, tags...)
         "score": round(hit.score, 6),
         "dense_score": round(hit.dense_score, 6),
         "lexical_score": round(hit.lexical_score, 6),

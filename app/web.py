@@ -19,6 +19,7 @@ from index.build.ocr_progress import adding_ocr
 from index.build.pipeline import build_index, list_sources
 from index.build.progress import Report
 from index.search import MODES, Answer, Searcher
+from index.search.filters import FilterError, document_fields, parse_where
 from index.models.model_files import EncoderUnavailable, ModelFileError
 from index.storage.store import IndexError_
 from ingest.library import MAX_FILE_BYTES, NotASource, add_sources, list_trash, managed_sources, remove_source, restore_source
@@ -183,11 +184,38 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             "",
         )
 
-    def answer(question: str, k: int, mode: str, files: list[str] | None) -> tuple[Answer | None, str | None]:
-        """The answer, or the message to show instead: a validation problem or an index fault and its fix."""
+    def metadata_fields() -> str:
+        """What the filter box can name: the fields the indexed documents have, most common first."""
+        try:
+            sources = searcher.index().sources
+        except IndexError_:
+            return ""
+        counts: dict[str, int] = {}
+        for record in sources.values():
+            for name in document_fields(record.meta):
+                counts[name] = counts.get(name, 0) + 1
+        return ", ".join(sorted(counts, key=lambda name: (-counts[name], name)))
+
+    def fields_line() -> str:
+        """The line under the filter box, per page load (documents change while the app runs)."""
+        names = metadata_fields()
+        return f"Fields: {escape(names)}" if names else ""
+
+    def answer(
+        question: str, k: int, mode: str, files: list[str] | None, where: str | None = None
+    ) -> tuple[Answer | None, str | None]:
+        """The answer, or the message to show instead: a validation problem or an index fault and its fix.
+
+        `where` holds filter clauses (index/search/filters.py), one per line: all must match."""
         problem = validate_question(question)
         if problem:
             return None, problem
+        if where is not None and not isinstance(where, str):
+            return None, "The filter must be text: one clause per line, such as year>=2024."
+        try:
+            chosen = parse_where((where or "").splitlines())
+        except FilterError as exc:
+            return None, f"The filter cannot be read: {exc}."
         if not isinstance(mode, str) or mode not in MODES:
             return None, f"Unknown retriever{' ' + shown(mode) if shown(mode) else ''}; choose one of {', '.join(MODES)}."
         k, problem = validate_k(k)
@@ -200,7 +228,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                 problem = unknown_sources(files, searcher.index().sources, "the sources are listed in the Sources tab")
                 if problem:
                     return None, problem
-            return searcher.search(clean_question(question), k=k, mode=mode, files=files or None), None
+            return searcher.search(clean_question(question), k=k, mode=mode, files=files or None, where=chosen), None
         except EncoderUnavailable as exc:  # the model the index was built with is not on this machine
             return None, plain_reply(f"The index cannot be used: {exc}", settings)
         except ModelFileError as exc:
@@ -312,10 +340,11 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         return change_sources(restore_source, name, "Choose a removed source to restore.", lambda item: f"Restored {item.file}.", progress)
 
     def respond(
-        question: str, history: list | None, k: int, mode: str, files: list[str] | None, by_source: bool = False
+        question: str, history: list | None, k: int, mode: str, files: list[str] | None, by_source: bool = False,
+        where: str | None = None,
     ):
         history = list(history or [])
-        result, problem = answer(question, k, mode, files)
+        result, problem = answer(question, k, mode, files, where)
         asked = clean_question(question)[:MAX_QUESTION_CHARS]
         if problem:
             reply = problem_to_html(asked, problem)
@@ -348,9 +377,9 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
         history, box_value = respond(question, history, k_value, mode_value, chosen or files_value, by_source_value)
         return history, box_value, k_value, mode_value, chosen or files_value
 
-    def ask_json(question: str, k: int = 5, mode: str = "hybrid") -> dict:
-        """API: the same search as the chat, as JSON records."""
-        result, problem = answer(question, k, mode, None)
+    def ask_json(question: str, k: int = 5, mode: str = "hybrid", where: str = "") -> dict:
+        """API: the same search as the chat, as JSON records; `where`: filter clauses, one per line."""
+        result, problem = answer(question, k, mode, None, where)
         if problem:
             return {"error": problem, "results": []}  # the same reply for a bad k, mode or question
         return {
@@ -394,6 +423,15 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
                 # Choices are filled per page load (sources change while the app runs); custom values let
                 # API callers name a source added since start-up, and `answer` checks them.
                 files = gr.Dropdown([], multiselect=True, allow_custom_value=True, label="Only these sources", value=[], elem_id="vb-files")
+                # The source picker, by metadata: clauses of `verbatim ask --where`, one per line (all must match).
+                where = gr.Textbox(
+                    label="Only documents whose metadata match",
+                    placeholder="year>=2024\npublisher~CSIS | tags in [a, b]",
+                    lines=2,
+                    max_lines=6,
+                    elem_id="vb-where",
+                )
+                gr.Markdown(value=fields_line, elem_id="vb-fields")
                 by_source = gr.Checkbox(label="Group passages by source", value=False, elem_id="vb-by-source")
         with gr.Tab("Sources"):
             table = gr.Dataframe(
@@ -449,7 +487,7 @@ def make_app(settings: Settings, searcher: Searcher | None = None) -> gr.Blocks:
             concurrency_limit=1,
             show_progress_on=[status],
         )
-        inputs = [box, chat, k, mode, files, by_source]
+        inputs = [box, chat, k, mode, files, by_source, where]
         box.submit(respond, inputs, [chat, box], api_name="chat")
         send.click(respond, inputs, [chat, box], api_name=False)
         gr.api(ask_json, api_name="ask")

@@ -1,7 +1,8 @@
 """`sources.toml`: citation metadata per source file, checked against a schema, written atomically.
 
 One table per file (its path relative to the sources folder), with these keys only:
-title, publisher, date, url, added (strings) and authors (a list of names; one string is one name).
+title, publisher, date, url, added, id (strings), authors (a list of names; one string is one name) and
+metadata (an inline table of any fields filters read: `metadata = {year = 2024, tags = ["a", "b"]}`).
 Any problem is one line naming the file, the line and the fix (MetadataError). Tables are added and
 removed as text, so the comments and layout people gave the file survive; every write replaces the
 whole file atomically (temporary file, fsync, rename), under the sources lock held by the caller.
@@ -17,13 +18,13 @@ import re
 import tomllib
 from pathlib import Path
 
-from ingest.records import SourceMeta
+from ingest.records import MetadataValueError, SourceMeta, json_metadata
 
 METADATA_FILE = "sources.toml"
 # A sources folder's own trash: removed and replaced sources wait there (hidden, so never a source).
 TRASH_FOLDER = ".trash"
 STRING_FIELDS = ("title", "publisher", "date", "url", "added")
-KNOWN_FIELDS = ("title", "authors", "publisher", "date", "url", "added")
+KNOWN_FIELDS = ("title", "authors", "publisher", "date", "url", "added", "id", "metadata")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _HEADER = re.compile(r"^\s*\[(?!\[)(.+?)\]\s*(?:#.*)?$")
 
@@ -83,6 +84,13 @@ def _field(path: Path, line: int, table: str, key: str, value: object) -> object
             f'{where}: authors of ["{table}"] must be a list of names, not {_kind(value)}; '
             f'write authors = ["First Author", "Second Author"]'
         )
+    if key == "metadata":
+        if not isinstance(value, dict):
+            raise MetadataError(f'{where}: metadata of ["{table}"] must be a table, not {_kind(value)}; write metadata = {{year = 2024, tags = ["a", "b"]}}')
+        try:
+            return json_metadata(value)
+        except MetadataValueError as exc:
+            raise MetadataError(f'{where}: {exc}') from exc
     if key == "date" and isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()  # an unquoted TOML date is what people mean by a date
     if not isinstance(value, str):
@@ -160,12 +168,59 @@ def write_atomically(path: Path, text: str) -> None:
         os.close(fd)
 
 
+def toml_value(value: object) -> str:
+    """A JSON value as TOML text; tables inline (a `[file.metadata]` header would split the file's table).
+
+    TOML has no null: a None field is left out of its table.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and (value != value or abs(value) == float("inf")):
+        raise MetadataValueError(f"{value} is not a number a metadata file can hold")
+    if isinstance(value, (str, int, float)):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string or number is TOML's too
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value if v is not None) + "]"
+    if isinstance(value, dict):
+        parts = [f"{json.dumps(str(k), ensure_ascii=False)} = {toml_value(v)}" for k, v in value.items() if v is not None]
+        return "{" + ", ".join(parts) + "}"
+    raise MetadataValueError(f"{value!r} is not a JSON value")
+
+
 def table_text(name: str, fields: dict) -> str:
     """A `["name"]` table with `fields`, as TOML text."""
     lines = [f"\n[{json.dumps(name, ensure_ascii=False)}]"]
     for key, value in fields.items():
-        lines.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+        if value is not None:
+            lines.append(f"{key} = {toml_value(value)}")
     return "\n".join(lines) + "\n"
+
+
+def set_tables(sources_dir: Path, tables: dict[str, str]) -> None:
+    """Put each table's text in the file, replacing the table of the same name if there is one, and drop
+    the tables of names mapped to "" (caller holds the sources lock). One read and one atomic write for
+    any number of tables: the Python API adds thousands of documents at once."""
+    path = sources_dir / METADATA_FILE
+    text = read_text(sources_dir)
+    parse_metadata(text, path)  # never build on a broken file: the user fixes it first
+    spans: dict[str, tuple[int, int]] = {}
+    offset, name, start = 0, None, 0
+    for line in text.splitlines(keepends=True):
+        header = _HEADER.match(line.rstrip("\r\n"))
+        if header:
+            if name is not None:
+                spans.setdefault(name, (start, offset))
+            name, start = _table_name(header.group(1)), offset
+        offset += len(line)
+    if name is not None:
+        spans.setdefault(name, (start, len(text)))
+    replaced = sorted((spans[n] for n in tables if n in spans), reverse=True)
+    for a, b in replaced:  # from the end, so earlier offsets stay right
+        text = text[:a] + text[b:]
+    added = "".join(t for t in tables.values() if t)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    write_atomically(path, text + added)
 
 
 def _table_span(text: str, name: str) -> tuple[int, int] | None:

@@ -132,6 +132,8 @@ def merge_meta(sidecar: SourceMeta | None, own: SourceMeta) -> SourceMeta:
         url=sidecar.url or own.url,
         added=sidecar.added or own.added,
         page_labels=own.page_labels,  # the file's own structure; sources.toml does not name pages
+        id=sidecar.id or own.id,
+        metadata={**own.metadata, **sidecar.metadata},
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -16,6 +18,31 @@ def printable(text: str) -> str:
     a title would make it show something other than what is stored.
     """
     return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+class MetadataValueError(ValueError):
+    """A metadata value that JSON cannot hold; the message names the field."""
+
+
+def _json_value(value: object, where: str) -> object:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()  # a date is kept as ISO text, which filters compare as dates
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v, where) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v, f"{where}.{k}") for k, v in value.items()}
+    raise MetadataValueError(f"metadata {where!r} is a {type(value).__name__}, which JSON cannot hold; give a string, number, date, list or table")
+
+
+def json_metadata(metadata: dict) -> dict:
+    """`metadata` as plain JSON values (dates as ISO text), keys as strings. Raises MetadataValueError."""
+    if not isinstance(metadata, dict):
+        raise MetadataValueError(f"metadata must be a dict of fields, not {type(metadata).__name__}")
+    clean = {str(k): _json_value(v, str(k)) for k, v in metadata.items()}
+    json.dumps(clean)  # NaN and the like pass through json; what is left is JSON
+    return clean
 
 
 @dataclass(frozen=True)
@@ -35,12 +62,17 @@ class SourceMeta:
     # How citations name each page when the file says more than its number: a sheet's name, a
     # hidden slide ('sheet "Ports"', 'slide 3 (hidden)'); page N is page_labels[N - 1].
     page_labels: tuple[str, ...] = ()
+    # The document's id when it was added through the Python API (index/collection.py), else "".
+    id: str = ""
+    # Arbitrary JSON-able fields (year, tags, article...) that filters read (index/search/filters.py).
+    metadata: dict = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        for name in ("title", "publisher", "date", "url", "added"):
+        for name in ("title", "publisher", "date", "url", "added", "id"):
             object.__setattr__(self, name, printable(getattr(self, name)))
         object.__setattr__(self, "authors", tuple(a for a in (printable(a) for a in self.authors) if a))
         object.__setattr__(self, "page_labels", tuple(printable(label) for label in self.page_labels))
+        object.__setattr__(self, "metadata", json_metadata(self.metadata))
 
     def page_label(self, page: int) -> str:
         """'p. 3', 'slide 3', 'chapter 3', or the page's own label ('sheet "Ports"', 'slide 3 (hidden)')."""
@@ -58,6 +90,8 @@ class SourceMeta:
             "url": self.url,
             "added": self.added,
             "page_labels": list(self.page_labels),
+            "id": self.id,
+            "metadata": self.metadata,
         }
 
     @classmethod
@@ -71,6 +105,8 @@ class SourceMeta:
             url=str(data.get("url", "")),
             added=str(data.get("added", "")),
             page_labels=tuple(str(label) for label in data.get("page_labels", ())),
+            id=str(data.get("id", "")),
+            metadata=dict(data.get("metadata") or {}),
         )
 
 

@@ -28,7 +28,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 # workers end together: the short modules fill in last, instead of one worker starting a long one
 # while the other has nothing left to run. Modules not listed follow, in file order.
 LONGEST_FIRST = (
-    "test_eval_run", "test_reader", "test_ocr", "test_hostile_app", "test_sync", "test_vector_store", "test_ray_build", "test_query_encoder", "test_bench", "test_lean_index", "test_milvus_server",
+    "test_eval_run", "test_reader", "test_ocr", "test_hostile_app", "test_sync", "test_vector_store", "test_ray_build", "test_query_encoder", "test_bench", "test_bench_api", "test_python_api", "test_lean_index", "test_milvus_server",
     "test_crash_and_reload", "test_browser_sources", "test_load", "test_large_file", "test_web_sources",
     "test_browser_read", "test_rerank", "test_index_faults", "test_library", "test_questions", "test_sources_lifecycle",
     "test_web", "test_browser_hostile", "test_exposure", "test_store",

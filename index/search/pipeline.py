@@ -32,6 +32,7 @@ from index.models.reader import READER_DIR, AnswerSpan, Reader, get_reader
 from index.models.rerank import CrossEncoder, get_reranker
 from index.search.candidates import find_candidates, multilingual_candidates
 from index.search.decision import decide
+from index.search.filters import Filter, allowed_rows, parse_filter
 from index.search.fusion import fuse_candidates
 from index.search.highlight import highlight
 from index.search.ranking import rank
@@ -178,6 +179,7 @@ class Searcher:
         self._recent: Recent[tuple, Candidates] = Recent(RECENT_QUESTIONS)
         self._recent_logits = RecentLogits()  # and the cross-encoder's readings of them
         self._recent_spans: Recent[tuple, tuple[AnswerSpan, float]] = Recent(RECENT_SPANS)  # and the reader's
+        self._masks: Recent[tuple, np.ndarray] = Recent(RECENT_QUESTIONS)  # the rows each recent filter lets through
 
     def index(self, language: str = ENGLISH) -> IndexVersion:
         """The live index version, reloaded when CURRENT points elsewhere (a finished rebuild). `language`: the
@@ -300,42 +302,65 @@ class Searcher:
         if self.settings.rerank and self.settings.read:  # the reader reads only after the second stage
             self._submit(("reader",), get_reader)
 
-    def candidates(self, question: str, files: list[str] | None = None) -> Candidates:
-        """The passages worth ranking for `question`, with both retrievers' exact scores.
+    def allowed(self, index: IndexVersion, where: Filter | None) -> np.ndarray | None:
+        """The passage rows `where` lets through in `index` (a boolean mask, kept per filter), None for no filter."""
+        if where is None:
+            return None
+        key = (str(index.path), where.key)
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = allowed_rows(index, where)
+            self._masks.put(key, mask)
+        return mask
 
-        They depend on the question, the files and the index version only, so the last RECENT_QUESTIONS
-        are kept (read-only) and reused whatever the mode or k (Answer.reused_ms says what that saved).
+    def candidates(self, question: str, files: list[str] | None = None, where: Filter | None = None) -> Candidates:
+        """The passages worth ranking for `question`, with both retrievers' exact scores; with `where`,
+        only passages of the documents it lets through (chosen before ranking, not removed after).
+
+        They depend on the question, the files, the filter and the index version only, so the last
+        RECENT_QUESTIONS are kept (read-only) and reused whatever the mode or k (Answer.reused_ms says
+        what that saved).
         """
         index = self.index(question_language(question))  # one consistent version for the whole question
-        key = (str(index.path), question, tuple(files) if files else None)
+        key = (str(index.path), question, tuple(files) if files else None, where.key if where else None)
         found = self._recent.get(key)
         if found is not None:
             return found
         started = time.perf_counter()
-        found = replace(self._find_candidates(index, question, files), found_at=started, seconds=time.perf_counter() - started)
+        found = replace(
+            self._find_candidates(index, question, files, self.allowed(index, where)),
+            found_at=started, seconds=time.perf_counter() - started,
+        )
         for array in (found.question_vector, found.rows, found.dense, found.lexical, found.best_sentence):
             array.flags.writeable = False  # shared by later searches: nobody may change them
         self._recent.put(key, found)
         return found
 
-    def _find_candidates(self, index: IndexVersion, question: str, files: list[str] | None) -> Candidates:
+    def _find_candidates(
+        self, index: IndexVersion, question: str, files: list[str] | None, allowed: np.ndarray | None = None
+    ) -> Candidates:
         """The route: a question in another language the multilingual part reads -> its vectors alone; an English
         one (or one the index cannot read) -> the English models, plus the nearest passages in other languages."""
         s = self.settings
         part = index.multilingual
         language = question_language(question)  # (told twice per fresh question: it takes microseconds)
         if part is not None and language != ENGLISH and is_supported(language):
-            return multilingual_candidates(index, self.encoder(index), self.multilingual_encoder(index), question, language, files, s.candidates)
+            return multilingual_candidates(
+                index, self.encoder(index), self.multilingual_encoder(index), question, language, files, s.candidates, allowed
+            )
         across = self.multilingual_encoder(index) if part is not None and len(part.foreign_rows) else None
-        return replace(find_candidates(index, self.encoder(index), question, files, s.candidates, across, s.crosslingual_candidates), language=language)
+        found = find_candidates(
+            index, self.encoder(index), question, files, s.candidates, across, s.crosslingual_candidates, allowed, s.ann_threshold
+        )
+        return replace(found, language=language)
 
     def rank(
         self, question: str, mode: str, rerank: bool, files: list[str] | None = None, k: int | None = None,
-        cross_encoder: CrossEncoderCalls | None = None,
+        cross_encoder: CrossEncoderCalls | None = None, where: Filter | None = None,
     ) -> Ranking:
         """Stages 1-3: candidates, fused, then (with `rerank`) re-scored by the cross-encoder; the k shown. The
         English cross-encoder does not read the multilingual route's candidates."""
-        fused = fuse_candidates(self.candidates(question, files), mode, self.settings)
+        fused = fuse_candidates(self.candidates(question, files, where), mode, self.settings)
         rerank = rerank and fused.candidates.route == ENGLISH_ROUTE
         if rerank and cross_encoder is None:
             cross_encoder = self.cross_encoder_calls()
@@ -348,8 +373,11 @@ class Searcher:
         mode: str | None = None,
         files: list[str] | None = None,
         rerank: bool | None = None,
+        where: Filter | dict | str | list[str] | None = None,
     ) -> Answer:
-        """Answer `question` from the live index; `files` restricts the search to those sources.
+        """Answer `question` from the live index; `files` restricts the search to those sources, `where`
+        to the documents whose metadata it matches (index/search/filters.py: a Filter, its dict form or
+        `--where` clauses; FilterError on bad syntax).
 
         `rerank` (default: the setting) adds the cross-encoder's second stage over the fused ranking.
         """
@@ -359,14 +387,15 @@ class Searcher:
         rerank = s.rerank if rerank is None else rerank
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        route = self.candidates(question, files).route
+        where = parse_filter(where)
+        route = self.candidates(question, files, where).route
         if route == MULTILINGUAL_ROUTE:
             rerank = False  # the English cross-encoder cannot read the question
             cross_encoder, reader = None, self.multilingual_reader_calls() if s.read else None
         else:
             cross_encoder = self.cross_encoder_calls() if rerank else None
             reader = self.reader_calls() if s.read and rerank else None  # the reader follows the second stage
-        ranking = self.rank(question, mode, rerank, files, k, cross_encoder)
+        ranking = self.rank(question, mode, rerank, files, k, cross_encoder, where)
         reading = read(question, ranking, s, reader, cross_encoder)
         decision = decide(question, ranking, reading, s, shipped_model())
         hits = highlight(question, ranking, reading, decision, s)

@@ -18,6 +18,7 @@ from index.config import cpu_threads
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 256
+HNSW_EF_FILTERED = 4096  # the widest a filtered graph search looks (index/search/candidates.py scores narrow filters exactly)
 
 
 class DenseIndex:
@@ -25,6 +26,8 @@ class DenseIndex:
 
     def __init__(self, index: faiss.Index) -> None:
         self._index = index
+        self._inner: faiss.Index | None = None  # for searches restricted to some rows (_inner_and_ids)
+        self._ids: np.ndarray | None = None
         inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
         self._hnsw = inner if isinstance(inner, faiss.IndexHNSW) else None
         if self._hnsw is not None:
@@ -73,8 +76,17 @@ class DenseIndex:
     def load(cls, path: Path) -> DenseIndex:
         return cls(faiss.read_index(str(path)))
 
-    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, scores) of the `n` nearest passages, best first; missing slots dropped."""
+    def search(
+        self, query: np.ndarray, n: int, allowed: np.ndarray | None = None, exact: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores) of the `n` nearest passages, best first; missing slots dropped.
+
+        `allowed` (a boolean mask over passage rows, in the order they were added) restricts the search
+        to those rows: FAISS skips the others while it searches (an id selector), so a filter loses no
+        passage it lets through, as filtering the results afterwards would. With `exact`, an HNSW index
+        compares the allowed vectors one by one instead of walking its graph (for a filter that lets few
+        through: the walk would pass over most of what it meets).
+        """
         if self.size == 0 or n <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         # One query gains nothing from OpenMP threads, whose start-up and spinning cost milliseconds
@@ -84,6 +96,38 @@ class DenseIndex:
         queries = query.reshape(-1, query.shape[-1]).astype(np.float32)
         if self._hnsw is not None and n > self._hnsw.hnsw.efSearch:
             self._hnsw.hnsw.efSearch = n  # the graph search must look at least as wide as the results asked for
-        scores, ids = self._index.search(queries, n)
+        if allowed is None:
+            scores, ids = self._index.search(queries, n)
+        else:
+            scores, ids = self._search_rows(queries, n, allowed, exact)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
+
+    def _inner_and_ids(self) -> tuple[faiss.Index, np.ndarray | None]:
+        """The index under the id map and the passage id at each of its positions (read once)."""
+        if self._inner is None:
+            if isinstance(self._index, faiss.IndexIDMap):
+                self._inner, self._ids = faiss.downcast_index(self._index.index), faiss.vector_to_array(self._index.id_map)
+            else:
+                self._inner = self._index
+        return self._inner, self._ids
+
+    def _search_rows(self, queries: np.ndarray, n: int, allowed: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Search the inner index (whose positions are passage rows) with a bitmap of the allowed rows, then
+        map positions to passage ids. A bitmap costs size/8 bytes, whatever the number of rows allowed;
+        a flat scan checks it before reading a vector, so it reads only the allowed ones."""
+        bitmap = np.packbits(np.asarray(allowed, dtype=bool), bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+        inner, id_map = self._inner_and_ids()
+        if self._hnsw is not None and exact:
+            inner = faiss.downcast_index(self._hnsw.storage)  # the flat vectors under the graph, same positions
+            params = faiss.SearchParameters(sel=selector)
+        elif self._hnsw is not None:
+            # The walk passes over passages the filter hides: it looks wider by as much as the filter narrows.
+            wider = max(n, self._hnsw.hnsw.efSearch) * -(-len(allowed) // max(1, int(allowed.sum())))
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=min(wider, max(HNSW_EF_FILTERED, n)))
+        else:
+            params = faiss.SearchParameters(sel=selector)
+        scores, positions = inner.search(queries, n, params=params)
+        ids = np.where(positions >= 0, id_map[np.maximum(positions, 0)], -1) if id_map is not None else positions
+        return scores, ids

@@ -137,8 +137,8 @@ class LexicalQuery(Protocol):
 
     bound: float  # the most the question's terms can score (0 when the backend cannot tell)
 
-    def top(self, n: int) -> np.ndarray:
-        """Rows of the (up to) `n` best-scoring passages with a positive score."""
+    def top(self, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
+        """Rows of the (up to) `n` best-scoring passages with a positive score (among `allowed` rows, a mask)."""
         ...
 
     def at(self, rows: np.ndarray) -> np.ndarray:
@@ -152,9 +152,10 @@ class ScoredQuery:
     def __init__(self, scores: np.ndarray, bound: float) -> None:
         self.scores, self.bound = scores, bound
 
-    def top(self, n: int) -> np.ndarray:
-        top = np.argpartition(-self.scores, n)[:n] if len(self.scores) > n else np.arange(len(self.scores))
-        return np.sort(top[self.scores[top] > 0])
+    def top(self, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
+        scores = self.scores if allowed is None else np.where(allowed, self.scores, 0.0)  # the filter's weight mask
+        top = np.argpartition(-scores, n)[:n] if len(scores) > n else np.arange(len(scores))
+        return np.sort(top[scores[top] > 0])
 
     def at(self, rows: np.ndarray) -> np.ndarray:
         return self.scores[rows]

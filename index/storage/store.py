@@ -145,9 +145,20 @@ class IndexVersion:
     sentence_rows: np.ndarray
     multilingual: MultilingualVectors | None = None
     row_of_id: dict[int, int] = field(default_factory=dict)
+    _rows_of_file: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.row_of_id = {p.id: row for row, p in enumerate(self.passages)}
+
+    def rows_of_file(self) -> dict[str, np.ndarray]:
+        """Each source's passage rows, computed at the first filtered search (a version never changes)."""
+        if self._rows_of_file is None:
+            rows: dict[str, list[int]] = {}
+            for row, passage in enumerate(self.passages):
+                for file in passage.files:
+                    rows.setdefault(file, []).append(row)
+            self._rows_of_file = {f: np.array(r, dtype=np.int64) for f, r in rows.items()}
+        return self._rows_of_file
 
     def sentence_vectors(self, row: int) -> np.ndarray:
         """Unit vectors of passage `row`'s sentences, float32."""
@@ -392,7 +403,7 @@ def open_version(
         sentence_matrix = np.load(version / "sentence_vectors.npy", allow_pickle=False, mmap_mode="r")
         sentence_rows = np.load(version / "sentence_rows.npy", allow_pickle=False)
         if manifest.store == "milvus":
-            dense = MilvusStore.open(manifest.vector_store, len(passages))
+            dense = MilvusStore.open(manifest.vector_store, len(passages), np.array([p.id for p in passages], dtype=np.int64))
         else:
             dense = FaissStore.open(version, manifest.vector_store)
         if manifest.lexical == "milvus":

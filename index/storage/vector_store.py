@@ -46,8 +46,9 @@ class VectorStore(Protocol):
     size: int
     approximate: bool
 
-    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(passage ids, inner products) of the `n` nearest passages, best first."""
+    def search(self, query: np.ndarray, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(passage ids, inner products) of the `n` nearest passages, best first; only the `allowed` rows
+        (a boolean mask over the version's passage rows) when given."""
         ...
 
 
@@ -118,22 +119,36 @@ def collection_names(index_dir: Path) -> tuple[str, str, str]:
     return f"verbatim_{tag}_a", f"verbatim_{tag}_b", f"verbatim_{tag}_live"
 
 
+def id_filter(ids: np.ndarray) -> str:
+    """A Milvus scalar filter expression letting through the passages of `ids`.
+
+    Milvus filters on the primary key, not on document metadata stored per passage: a passage shared by
+    several sources would need all their metadata, and a metadata edit would rewrite every passage of
+    the source. The version's documents (documents.jsonl) hold the metadata; the filter becomes ids.
+    """
+    return f"id in [{','.join(str(int(i)) for i in ids)}]"
+
+
 class MilvusVectors:
     """Search one Milvus collection holding a version's vectors."""
 
-    def __init__(self, client, collection: str, size: int, approximate: bool) -> None:
+    def __init__(self, client, collection: str, size: int, approximate: bool, ids: np.ndarray | None = None) -> None:
         self._client, self._collection = client, collection
         self.size, self.approximate = size, approximate
+        self._ids = ids  # passage id of each row, for filters
 
-    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: np.ndarray, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         n = min(n, self.size, 16384)  # Milvus's largest limit
-        if n <= 0:
+        if n <= 0 or (allowed is not None and not allowed.any()):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        if allowed is not None and self._ids is None:
+            raise StoreUnavailable("this Milvus store was opened without its passage ids; a filtered search needs them")
         hits = self._client.search(
             self._collection,
             data=[np.asarray(query, dtype=np.float32).ravel().tolist()],
             anns_field="vector",
             limit=n,
+            filter=id_filter(self._ids[allowed]) if allowed is not None else "",
             search_params={"metric_type": "IP"},
         )[0]
         ids = np.array([h["id"] for h in hits], dtype=np.int64)
@@ -294,8 +309,8 @@ class MilvusStore:
         return client
 
     @staticmethod
-    def open(entry: dict, size: int) -> MilvusVectors:
-        return MilvusVectors(MilvusStore.client_for(entry), entry["collection"], size, bool(entry.get("approximate")))
+    def open(entry: dict, size: int, ids: np.ndarray | None = None) -> MilvusVectors:
+        return MilvusVectors(MilvusStore.client_for(entry), entry["collection"], size, bool(entry.get("approximate")), ids)
 
 
 class MilvusFullText:
@@ -335,7 +350,14 @@ class MilvusTextQuery:
         self._scores: dict[int, float] = {}
         self._complete = not terms  # a question with no BM25 terms scores 0 everywhere
 
-    def top(self, n: int) -> np.ndarray:
+    def top(self, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
+        if allowed is not None:  # Milvus's own scalar filter, applied while it ranks
+            if not self._terms or n <= 0 or not allowed.any():
+                return np.zeros(0, dtype=np.int64)
+            limit = min(n, int(allowed.sum()), 16384)
+            found = self._owner.search_terms(self._terms, limit, [int(i) for i in self._owner.ids[allowed]])
+            self._scores.update(found)
+            return np.array(sorted(found), dtype=np.int64)
         if self._complete or n <= 0:
             return np.zeros(0, dtype=np.int64)
         limit = min(n, self._owner.size, 16384)
