@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -130,7 +131,7 @@ def latency(workdir: Path, runs: int = 3) -> dict:
     sources = Path(__file__).resolve().parents[2] / "sources"
     settings = Settings(sources_dir=sources, index_dir=workdir / "bundled" / "index", multilingual=True)
     build_index(settings, full=True)
-    env = {**__import__("os").environ, "VERBATIM_INDEX_DIR": str(settings.index_dir), "VERBATIM_SOURCES_DIR": str(sources)}
+    env = {**os.environ, "VERBATIM_INDEX_DIR": str(settings.index_dir), "VERBATIM_SOURCES_DIR": str(sources)}
     english = [q.question for path in default_gold_files() for q in load_gold(path)]
     out: dict = {}
     bare = [_timed_process([sys.executable, "-c", BARE_IMPORT], env) for _ in range(runs)]
