@@ -67,6 +67,13 @@ def test_a_span_of_the_wrong_type_is_refused():
     assert of_the_type_asked("What is the title of the episode?", "The Grim Side of El Salvador’s “Security Model”")
     assert of_the_type_asked("What did Noboa promise?", "2023")  # no kind asked: the other checks decide
     assert of_the_type_asked("Who leads the PISM?", "anything")  # no kind asked: no type check
+    # A Spanish question (the multilingual route) is checked against the English words it is answered with.
+    assert of_the_type_asked("¿Cuántos presos hay en El Salvador?", "119,000")
+    assert not of_the_type_asked("¿Cuántos presos hay en El Salvador?", "CECOT")
+    assert of_the_type_asked("¿Cuándo abrió el CECOT?", "January 2023")
+    assert not of_the_type_asked("¿Cuándo abrió el CECOT?", "gangs")
+    assert not of_the_type_asked("¿Qué porcentaje de la población está en prisión?", "6.3 million")
+    assert not of_the_type_asked("¿Quién dirige la MS-13?", "2023")
 
 
 @pytest.mark.parametrize(

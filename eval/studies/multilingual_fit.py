@@ -32,7 +32,8 @@ from eval.studies.reader_data import CALIBRATION_V2, HELD_OUT_V1, HELD_OUT_V2, S
 from eval.studies.span_study import _fit, _prob, precision_recall
 from index.config import Settings
 from index.search import Searcher
-from index.search.span_check import MULTILINGUAL_GATE_PATH, SpanGate
+from index.search.highlight import sentence_of
+from index.search.span_check import MULTILINGUAL_GATE_PATH, SpanGate, about_the_thing_asked, of_the_type_asked
 
 ROWS = STUDIES_DIR / "multilingual-spans.json"
 FEATURES = ("margin", "has_answer")
@@ -60,14 +61,15 @@ def collect() -> None:
             hits = answer.hits[: settings.reader_top]
             spans = reader.read(q.question, [h.passage.text for h in hits]) if hits else []
             for rank, (hit, span) in enumerate(zip(hits, spans, strict=True), start=1):
+                a, b = sentence_of(hit.passage, span)
                 right = q.answerable and any(metrics.line_answers(c.occurrence.file, span.text, q.answers, None) for c in hit.citations)
                 rows.append({
                     "group": group, "article": article, "question": q.id, "rank": rank, "answerable": q.answerable,
                     "route": answer.route, "cosine": hit.dense_score, "margin": span.margin, "has_answer": span.has_answer,
                     "text": span.text, "nonempty": span.end > span.start, "right": bool(right),
                     "f1": max((metrics.span_scores(span.text, q.answers)[1],), default=0.0) if q.answerable else 0.0,
-                    # the span checks of the English rules (the question's type and subject) read English words only
-                    "type_ok": True, "about_ok": True,
+                    "type_ok": of_the_type_asked(q.question, span.text),
+                    "about_ok": about_the_thing_asked(q.question, hit.passage.text[a:b], span.start - a, span.end - a),
                 })
             if n % 200 == 0:
                 print(f"{group}: {n}/{len(questions)}", file=sys.stderr)

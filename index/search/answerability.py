@@ -21,16 +21,20 @@ import numpy as np
 
 MODEL_PATH = Path(__file__).resolve().parent / "answerability.json"
 
+# English wording, and the Spanish the multilingual route answers (answers are quoted from the sources, so a
+# Spanish question's figure or date is checked in the sources' own words).
 _NUMBER_Q = re.compile(
     r"^\s*(how (many|much|long|far|old|big|large|tall|high|often)|what (percentage|percent|share|proportion|"
-    r"fraction|number|amount|portion|rate|size|population)|by how much|at what (rate|age|cost|price))\b",
+    r"fraction|number|amount|portion|rate|size|population)|by how much|at what (rate|age|cost|price))\b|"
+    r"^\s*¿?\s*(cu[aá]nt[oa]s?|qu[eé] (porcentaje|cantidad|n[uú]mero|proporci[oó]n|tasa|poblaci[oó]n)|a cu[aá]nto)\b",
     re.IGNORECASE,
 )
 _DATE_Q = re.compile(
-    r"^\s*(when|since when|until when|(in|on|during|by)? ?(what|which) (year|date|month|day|decade|century|period|time))\b",
+    r"^\s*(when|since when|until when|(in|on|during|by)? ?(what|which) (year|date|month|day|decade|century|period|time))\b|"
+    r"^\s*¿?\s*(cu[aá]ndo|desde cu[aá]ndo|hasta cu[aá]ndo|(en|durante|desde)? ?qu[eé] (a[nñ]o|fecha|mes|d[ií]a|d[eé]cada|siglo))\b",
     re.IGNORECASE,
 )
-_PERSON_Q = re.compile(r"^\s*(who|whom|whose)\b", re.IGNORECASE)
+_PERSON_Q = re.compile(r"^\s*(who|whom|whose)\b|^\s*¿?\s*((a|de|con|para) )?qui[eé]n(es)?\b", re.IGNORECASE)
 _NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
     r"thousand|million|billion|half|third|quarter|dozen|twice|double|several)\b",

@@ -30,7 +30,7 @@ GATE_PATH = Path(__file__).resolve().parent / "span_gate.json"  # the English re
 # it also holds the Spanish route's decision (`answers_above`).
 MULTILINGUAL_GATE_PATH = GATE_PATH.with_name("span_gate_multilingual.json")
 
-_PERCENT_Q = re.compile(r"^\s*(what|which) (percentage|percent)\b", re.IGNORECASE)
+_PERCENT_Q = re.compile(r"^\s*(what|which) (percentage|percent)\b|^\s*¿?\s*qu[eé] (porcentaje|por ciento)\b", re.IGNORECASE)
 _PERCENT = re.compile(r"%|\bper ?cent|\bpercentage\b", re.IGNORECASE)
 # A question for a name: "what is the title/name of", "what is X called", "which company/organization ...".
 _NAME_Q = re.compile(
