@@ -87,6 +87,9 @@ def cli_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env["VERBATIM_SOURCES_DIR"] = str(settings.sources_dir)
     env["VERBATIM_INDEX_DIR"] = str(settings.index_dir)
+    # The index's own build setting: a command that finds the setting changed rebuilds (the shared bundled index
+    # would lose its multilingual part to a CLI run under the suite's default of none).
+    env["VERBATIM_MULTILINGUAL"] = "1" if settings.multilingual else "0"
     return env
 
 
