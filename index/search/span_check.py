@@ -191,12 +191,6 @@ def _read_gate(path: Path) -> SpanGate | None:
 
 
 @lru_cache(maxsize=1)
-def shipped_gate() -> SpanGate | None:
-    """The fitted gate of the English reader, index/search/span_gate.json (None before one is fitted)."""
-    return _read_gate(GATE_PATH)
-
-
-@lru_cache(maxsize=1)
 def _shipped_gates() -> tuple[SpanGate, ...]:
     return tuple(g for g in (_read_gate(GATE_PATH), _read_gate(MULTILINGUAL_GATE_PATH)) if g is not None)
 
