@@ -37,6 +37,7 @@ from eval.studies.reader_data import (
     CALIBRATION_V2, HELD_OUT_V1, HELD_OUT_V2, SHIFTS_SETS, SPANISH_SETS, Example, Mix, counts, held_out_examples,
     spanish_held_out_examples, spanish_training_examples, training_examples,
 )
+from index.models.model_files import sha256_of
 from index.models.reader import MULTILINGUAL_READER_DIR, READER_DIR, Reader, window_tokenizer, windows
 
 CHECKPOINT_EVERY = 40
@@ -127,7 +128,7 @@ def data_digest(features: list[Feature], total: int, args) -> str:
     if getattr(args, "freeze_word_embeddings", False):  # appended only when set: older checkpoints keep their digest
         shape.append("frozen-word-embeddings")
     if getattr(args, "init", None):  # a second stage: what it started from and where in the data order
-        shape += [file_digest(Path(args.init)), args.data_offset]
+        shape += [sha256_of(Path(args.init)), args.data_offset]
     digest = hashlib.sha256(json.dumps(shape).encode())
     for f in features:
         digest.update(np.asarray(f.ids + [f.start, f.end], dtype=np.int32).tobytes())
@@ -163,15 +164,6 @@ def init_weights(path: Path) -> dict:
     if missing:
         raise SystemExit(f"{path} is not a reader's weights (no {', '.join(sorted(missing))})")
     return state
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file, read in blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _save_checkpoint(work: Path, model, optimizer, step: int, seconds: float, digest: str = "") -> None:
