@@ -35,7 +35,7 @@ from index.build.pipeline import build_index, index_is_current
 from index.config import Settings
 from index.search import Searcher
 from index.search.highlight import sentence_of
-from index.search.span_check import about_the_thing_asked, of_the_type_asked
+from index.search.span_check import about_the_thing_asked, of_the_type_asked, passage_features
 from index.models.reader import reader_calibration_articles
 
 BASE = tuple(f for f in FEATURES if f not in READER_FEATURES)  # the decision shipped before the reader
@@ -73,6 +73,7 @@ def _span_rows(searcher: Searcher, answer, group: str, article: str, q) -> list[
         rows.append({
             "group": group, "article": article, "id": f"{q.id}#{rank}", "question": q.id, "rank": rank,
             "margin": span.margin, "has_answer": span.has_answer, "text": span.text,
+            **passage_features(hits[0].score, hit.score),
             "type_ok": of_the_type_asked(answer.question, span.text),
             "about_ok": about_the_thing_asked(answer.question, hit.passage.text[a:b], span.start - a, span.end - a),
             "nonempty": span.end > span.start, "right": bool(right), "answered": not answer.abstained,

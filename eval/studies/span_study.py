@@ -27,7 +27,12 @@ from eval.studies.common import STUDIES_DIR
 from index.models.reader import get_reader
 from index.search.span_check import GATE_PATH, SpanGate
 
-FEATURES = ("margin", "has_answer")
+FEATURE_SETS = {  # compared by `fit`; `ship --features NAME` writes one
+    "reader": ("margin", "has_answer"),
+    "reader + passage score": ("margin", "has_answer", "score"),
+    "reader + passage score and gap": ("margin", "has_answer", "score", "score_gap"),
+}
+FEATURES = FEATURE_SETS["reader"]
 TARGET_PRECISION = {"gold": 0.90, "squad2": 0.80}  # shown spans right, out of fold (see choose_threshold)
 
 
@@ -70,21 +75,21 @@ def load_rows() -> list[dict]:
     return [r for r in json.loads((STUDIES_DIR / "decide-spans.json").read_text(encoding="utf-8")) if r["nonempty"]]
 
 
-def _fit(rows: list[dict]):
-    x = np.array([[r[f] for f in FEATURES] for r in rows])
+def _fit(rows: list[dict], features: tuple[str, ...] = FEATURES):
+    x = np.array([[r[f] for f in features] for r in rows])
     y = np.array([float(r["right"]) for r in rows])
     weight = np.ones(len(rows)) / len(rows)
     mean, scale, w, b, _ = fit_standardized(x, y, weight)
     return mean, scale, w, b
 
 
-def _prob(model, rows: list[dict]) -> np.ndarray:
+def _prob(model, rows: list[dict], features: tuple[str, ...] = FEATURES) -> np.ndarray:
     mean, scale, w, b = model
-    x = np.array([[r[f] for f in FEATURES] for r in rows])
+    x = np.array([[r[f] for f in features] for r in rows])
     return _sigmoid(((x - mean) / scale) @ w + b)
 
 
-def out_of_fold(rows: list[dict], k: int = 5) -> np.ndarray:
+def out_of_fold(rows: list[dict], k: int = 5, features: tuple[str, ...] = FEATURES) -> np.ndarray:
     """Each row's probability from a fit that never saw its question (SQuAD 2.0 by article, gold by k folds)."""
     fold: dict[str, str] = {}
     gold = sorted({r["question"] for r in rows if r["group"] == "gold"})
@@ -96,7 +101,7 @@ def out_of_fold(rows: list[dict], k: int = 5) -> np.ndarray:
     for name in sorted(set(key)):
         train = [r for r, f in zip(rows, key) if f != name]
         test = [i for i, f in enumerate(key) if f == name]
-        p[test] = _prob(_fit(train), [rows[i] for i in test])
+        p[test] = _prob(_fit(train, features), [rows[i] for i in test], features)
     return p
 
 
@@ -133,11 +138,11 @@ def choose_threshold(rows: list[dict], p: np.ndarray, targets: dict[str, float] 
     return 0.99
 
 
-def report(rows: list[dict]) -> dict:
-    p = out_of_fold(rows)
+def report(rows: list[dict], features: tuple[str, ...] = FEATURES) -> dict:
+    p = out_of_fold(rows, features=features)
     t = choose_threshold(rows, p)
     out = {"threshold": t}
-    print(f"{len(rows)} spans read; threshold {t} (out of fold)")
+    print(f"{len(rows)} spans read; features {', '.join(features)}; threshold {t} (out of fold)")
     for g in sorted({r["group"] for r in rows}):
         sel = [r["group"] == g for r in rows]
         sub = [r for r in rows if r["group"] == g]
@@ -157,11 +162,11 @@ def report(rows: list[dict]) -> dict:
     return out
 
 
-def ship(rows: list[dict]) -> None:
-    figures = report(rows)
-    mean, scale, w, b = _fit(rows)
+def ship(rows: list[dict], features: tuple[str, ...] = FEATURES) -> None:
+    figures = report(rows, features)
+    mean, scale, w, b = _fit(rows, features)
     gate = SpanGate(
-        FEATURES, tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in scale),
+        features, tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in scale),
         tuple(round(float(v), 6) for v in w), round(float(b), 6), figures["threshold"], get_reader().sha256,
         {"by": "python -m eval.studies.decide_study collect && python -m eval.studies.span_study ship",
          "date": dt.date.today().isoformat(), "rows": len(rows), "out_of_fold": figures},
@@ -174,12 +179,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.studies.span_study", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("collect", "fit", "ship"))
     parser.add_argument("--squad", type=int, default=600, help="collect: this many SQuAD 2.0 fit questions")
+    parser.add_argument("--features", choices=FEATURE_SETS, default="reader", help="ship: the gate's features")
     args = parser.parse_args(argv)
     if args.action == "collect":
         collect(args.squad)
         return 0
     rows = load_rows()
-    report(rows) if args.action == "fit" else ship(rows)
+    if args.action == "fit":
+        for features in FEATURE_SETS.values():
+            report(rows, features)
+    else:
+        ship(rows, FEATURE_SETS[args.features])
     return 0
 
 
