@@ -13,8 +13,7 @@ from eval.metrics import line_answers
 from eval.run import GOLD_DIR
 from index.models.reader import whole_span
 from index.search import Searcher
-from index.models.reader import AnswerSpan
-from index.search.span_check import SpanGate, about_the_thing_asked, confidence, names, of_the_type_asked, passage_features
+from index.search.span_check import about_the_thing_asked, names, of_the_type_asked
 
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 
@@ -105,18 +104,6 @@ def test_names_are_runs_of_capitalized_words():
     assert names("How many prisoners does El Salvador hold?") == ["El Salvador"]
     assert names("Who founded Tren de Aragua in 2014?") == ["Tren de Aragua"]
     assert names("What is the population?") == []
-
-
-def test_a_gate_fitted_on_the_passage_score_reads_it():
-    """A gate whose features include the passage's search score gives a span in a passage ranked well below the
-    first a lower probability than the same span in the first passage; a gate of the reader's scores alone does not."""
-    span = AnswerSpan(0, 7, "119,000", score=5.0, no_answer=3.0, has_answer=1.0)  # margin 2
-    both = SpanGate(("margin", "has_answer", "score_gap"), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (1.0, 1.0, -1.0), 0.0, 0.5)
-    first, fourth = passage_features(3.0, 3.0), passage_features(3.0, -1.0)
-    assert fourth == {"score": -1.0, "score_gap": 4.0}
-    assert confidence(span, both, "", first) > 0.9 > 0.5 > confidence(span, both, "", fourth)
-    alone = SpanGate(("margin", "has_answer"), (0.0, 0.0), (1.0, 1.0), (1.0, 1.0), 0.0, 0.5)
-    assert confidence(span, alone, "", first) == confidence(span, alone, "", fourth) == confidence(span, alone, "")
 
 
 @pytest.fixture(scope="module")

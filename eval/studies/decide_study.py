@@ -35,7 +35,7 @@ from index.build.pipeline import build_index, index_is_current
 from index.config import Settings
 from index.search import Searcher
 from index.search.highlight import sentence_of
-from index.search.span_check import about_the_thing_asked, of_the_type_asked, passage_features
+from index.search.span_check import about_the_thing_asked, of_the_type_asked
 from index.models.reader import reader_calibration_articles
 
 BASE = tuple(f for f in FEATURES if f not in READER_FEATURES)  # the decision shipped before the reader
@@ -65,15 +65,18 @@ def _span_rows(searcher: Searcher, answer, group: str, article: str, q) -> list[
     if not hits:
         return []
     spans = searcher.reader_calls().read(answer.question, [h.passage.text for h in hits])
+    sentences = [sentence_of(hit.passage, span) for hit, span in zip(hits, spans, strict=True)]
+    # Candidate features of the gate, compared by span_study fit (none beat the reader's own two, 2026-12-07):
+    # the passage's search score, its gap to the first's, and the cross-encoder's logit of the span's sentence.
+    sentence_logits = searcher.cross_encoder_calls().score(answer.question, [h.passage.text[a:b] for h, (a, b) in zip(hits, sentences)])
     rows = []
-    for rank, (hit, span) in enumerate(zip(hits, spans, strict=True), start=1):
-        a, b = sentence_of(hit.passage, span)
+    for rank, (hit, span, (a, b)) in enumerate(zip(hits, spans, sentences, strict=True), start=1):
         # With per-source values (119,000 in PISM, 77,000 in CSIS), a span is right when it holds its own source's.
         right = q.answerable and any(metrics.line_answers(c.occurrence.file, span.text, q.answers, q.says) for c in hit.citations)
         rows.append({
             "group": group, "article": article, "id": f"{q.id}#{rank}", "question": q.id, "rank": rank,
             "margin": span.margin, "has_answer": span.has_answer, "text": span.text,
-            **passage_features(hits[0].score, hit.score),
+            "score": hit.score, "score_gap": hits[0].score - hit.score, "sentence_logit": float(sentence_logits[rank - 1]),
             "type_ok": of_the_type_asked(answer.question, span.text),
             "about_ok": about_the_thing_asked(answer.question, hit.passage.text[a:b], span.start - a, span.end - a),
             "nonempty": span.end > span.start, "right": bool(right), "answered": not answer.abstained,

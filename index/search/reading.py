@@ -18,7 +18,7 @@ from index.storage.lexical import tokenize
 from index.models.reader import AnswerSpan
 from index.models.rerank import CrossEncoder
 from index.search.records import Ranking, Reading
-from index.search.span_check import confidence, gate_for, passage_features
+from index.search.span_check import confidence, gate_for
 
 
 class SpanReader(Protocol):
@@ -40,11 +40,7 @@ def read(question: str, ranking: Ranking, settings: Settings, reader: SpanReader
         texts = [c.passage(i).text for i in chosen[: settings.reader_top]]
         spans = tuple(reader.read(question, texts))
         gate = gate_for(reader.sha256)
-        first = float(ranking.scores[chosen[0]])
-        sure = tuple(
-            confidence(span, gate, reader.sha256, passage_features(first, float(ranking.scores[i])))
-            for span, i in zip(spans, chosen, strict=False)
-        )
+        sure = tuple(confidence(span, gate, reader.sha256) for span in spans)
     logits, bi = np.zeros(0, dtype=np.float32), np.zeros(0)
     if cross_encoder is not None and chosen:
         first = chosen[0]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -169,9 +168,8 @@ class SpanGate:
     # span read passes this probability. None: the route's decision does not use the gate.
     answers_above: float | None = None
 
-    def probability(self, span: AnswerSpan, passage: Mapping[str, float] | None = None) -> float:
-        """`passage`: the features of the passage the span was read in (`passage_features`), for gates that use them."""
-        values = {"margin": span.margin, "has_answer": span.has_answer, **(passage or {})}
+    def probability(self, span: AnswerSpan) -> float:
+        values = {"margin": span.margin, "has_answer": span.has_answer}
         z = self.bias + sum(w * (values[f] - m) / s for f, m, s, w in zip(self.features, self.mean, self.scale, self.weights))
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
@@ -202,17 +200,11 @@ def gate_for(reader_sha256: str) -> SpanGate | None:
     return next((g for g in _shipped_gates() if g.reader in ("", reader_sha256)), None)
 
 
-def passage_features(first_score: float, score: float) -> dict[str, float]:
-    """What the gate may read of the passage a span is in: its search score (the reranker's, when the search was
-    reranked) and how far it falls below the first passage's."""
-    return {"score": score, "score_gap": first_score - score}
-
-
-def confidence(span: AnswerSpan, gate: SpanGate | None, reader_sha256: str, passage: Mapping[str, float] | None = None) -> float | None:
+def confidence(span: AnswerSpan, gate: SpanGate | None, reader_sha256: str) -> float | None:
     """The calibrated probability that `span` is right, None when no gate was fitted on this reader."""
     if gate is None or (gate.reader and gate.reader != reader_sha256):
         return None
-    return gate.probability(span, passage)
+    return gate.probability(span)
 
 
 def shown(question: str, passage_text: str, sentence: tuple[int, int], span: AnswerSpan, probability: float | None,
