@@ -4,6 +4,7 @@ trained on, checked on others (index/search/span_gate_multilingual.json).
     python -m eval.studies.multilingual_fit collect   # Spanish questions through the one search path -> var/studies/multilingual-spans.json
     python -m eval.studies.multilingual_fit fit       # fit on the calibration articles, figures on the held-out ones
     python -m eval.studies.multilingual_fit ship      # the same, then write the gate
+    python -m eval.studies.multilingual_fit decide    # the route's decision with the retrieval's cosines too (a study)
 
 Questions: XQuAD-es (professional translations, all answerable) asked of an index of XQuAD's English
 paragraphs, and SQuAD-es (machine-translated SQuAD 2.0 questions, half unanswerable; paired with the
@@ -189,12 +190,73 @@ def fit(ship: bool) -> dict:
     return report
 
 
+DECISION_FEATURES = {  # per question; "best" is what the route decides on today
+    "best span probability (as shipped)": ("best",),
+    "+ first passage's cosine": ("best", "cosine"),
+    "+ its gap to the second's": ("best", "cosine", "cosine_gap"),
+    "+ best margin and has-answer logit": ("best", "cosine", "cosine_gap", "margin", "has_answer"),
+}
+
+
+def _question_features(rows: list[dict], model) -> list[tuple[str, bool, dict[str, float]]]:
+    """(group, answerable, features) per question: its best span probability, the first passage's cosine and its gap
+    to the second's, the best margin and has-answer logit."""
+    by_question: dict[tuple[str, str], list[tuple[dict, float]]] = {}
+    for r, pr in zip(rows, _prob(model, rows)):
+        by_question.setdefault((r["group"], r["question"]), []).append((r, float(pr) if r["nonempty"] else 0.0))
+    out = []
+    for (group, _), read in by_question.items():
+        read.sort(key=lambda x: x[0]["rank"])
+        cosines = [r["cosine"] for r, _ in read] + [0.0]
+        out.append((group, read[0][0]["answerable"], {
+            "best": max(pr for _, pr in read), "cosine": cosines[0], "cosine_gap": cosines[0] - cosines[1],
+            "margin": max(r["margin"] for r, _ in read), "has_answer": max(r["has_answer"] for r, _ in read),
+        }))
+    return out
+
+
+def decision_study() -> None:
+    """Fit a per-question logistic decision on the calibration articles' SQuAD-es questions (threshold: the best
+    abstention F1 with >= MIN_ANSWERED answered) for each feature set; print its held-out figures."""
+    from eval.studies.answer_study import _sigmoid, fit_standardized
+
+    rows = json.loads(ROWS.read_text(encoding="utf-8"))
+    train, _ = _split(rows)
+    model = _fit(train)
+    fit_q = [q for q in _question_features([r for r in rows if r["article"] in set(CALIBRATION_V2)], model) if q[0] == "squad_es"]
+    held_q = _question_features([r for r in rows if r["article"] in set(HELD_OUT_V1) | set(HELD_OUT_V2)], model)
+
+    def scores(items, features, fitted) -> tuple[np.ndarray, np.ndarray]:
+        mean, scale, w, b = fitted
+        x = np.array([[f[n] for n in features] for _, _, f in items])
+        return _sigmoid(((x - mean) / scale) @ w + b), np.array([not a for _, a, _ in items])
+
+    def f1_answered(p: np.ndarray, unanswerable: np.ndarray, t: float) -> tuple[float, float]:
+        abstained = p < t
+        f1 = metrics.abstention_scores(list(abstained), list(unanswerable)).f1 if unanswerable.any() else 0.0
+        return f1, float((~abstained & ~unanswerable).sum() / max(1, (~unanswerable).sum()))
+
+    for name, features in DECISION_FEATURES.items():
+        x = np.array([[f[n] for n in features] for _, _, f in fit_q])
+        y = np.array([float(a) for _, a, _ in fit_q])
+        fitted = fit_standardized(x, y, np.ones(len(y)) / len(y))[:4]
+        p, truth = scores(fit_q, features, fitted)
+        t = max((t for t in np.arange(0.0, 1.0, 0.005) if f1_answered(p, truth, t)[1] >= MIN_ANSWERED),
+                key=lambda t: f1_answered(p, truth, t)[0])
+        es = scores([q for q in held_q if q[0] == "squad_es"], features, fitted)
+        xq = scores([q for q in held_q if q[0] == "xquad_es"], features, fitted)
+        f1, answered = f1_answered(*es, t)
+        print(f"{name}: held-out SQuAD-es abstention F1 {f1:.3f}, answered {answered:.3f}; XQuAD-es answered {f1_answered(*xq, t)[1]:.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.studies.multilingual_fit", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=("collect", "fit", "ship"))
+    parser.add_argument("action", choices=("collect", "fit", "ship", "decide"))
     args = parser.parse_args(argv)
     if args.action == "collect":
         collect()
+    elif args.action == "decide":
+        decision_study()
     else:
         fit(args.action == "ship")
     return 0
