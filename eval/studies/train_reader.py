@@ -136,12 +136,17 @@ def data_digest(features: list[Feature], total: int, args) -> str:
 
 
 def first_stage(args) -> dict | None:
-    """Steps and minutes of the run whose final weights `--init` names (its checkpoint.json), for the card."""
+    """Steps and minutes of the run whose final weights `--init` names, for the card: its checkpoint.json, or for a
+    shipped reader's model.onnx the reader.json beside it."""
     if not getattr(args, "init", None):
         return None
+    init = Path(args.init)
     try:
-        kept = json.loads((Path(args.init).parent.parent / "checkpoint.json").read_text())
-    except (OSError, ValueError):
+        if init.suffix == ".onnx":
+            trained = json.loads((init.parent / "reader.json").read_text())["trained"]
+            return {"steps": trained["steps"], "minutes": trained["minutes"]}
+        kept = json.loads((init.parent.parent / "checkpoint.json").read_text())
+    except (OSError, ValueError, KeyError):
         return None
     return {"steps": kept["step"], "minutes": round(kept["seconds"] / 60, 1)}
 
@@ -332,7 +337,8 @@ def rebuild_command(args) -> str:
         if getattr(args, name) != getattr(defaults, name):
             parts.append(f"--{'' if getattr(args, name) else 'no-'}{name.replace('_', '-')}")
     if getattr(args, "init", None):
-        parts.append(f"--init <the first stage's final/model.safetensors> --data-offset {args.data_offset}")
+        weights = "int8 model.onnx" if Path(args.init).suffix == ".onnx" else "final/model.safetensors"
+        parts.append(f"--init <the first stage's {weights}> --data-offset {args.data_offset}")
     return " ".join(parts)
 
 
