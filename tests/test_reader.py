@@ -219,3 +219,29 @@ def test_a_second_stage_starts_from_the_shipped_readers_file(tmp_path):
     before = dequantized_state(READER_DIR / "model.onnx")
     for name in ("span.weight", "has_answer.bias", "bert.encoder.layer.11.output.dense.weight"):
         assert np.abs(after[name] - before[name]).max() < 1e-4
+
+
+@pytest.mark.skipif(not (BENCHMARKS / "squad-v2.0-dev-part1.json").exists(), reason="no benchmark data: set $VERBATIM_BENCHMARKS")
+def test_mined_negatives_are_the_readers_confident_mistakes_and_a_run_resumes(tmp_path):
+    """mine_negatives keeps other paragraphs (no gold answer in them) where the shipped reader prefers a span to
+    "no answer"; a second run reads only questions the first did not; training reads them as kind `mined`."""
+    from eval.studies.mine_negatives import mine, training_questions
+    from eval.studies.reader_data import mined_negatives
+
+    out = tmp_path / "negatives.jsonl"
+    first = mine(out, limit=12)
+    assert first["questions"] == 12 and first["paragraphs"] > 0
+    again = mine(out, limit=15)
+    assert again["questions"] == 3  # the first 12 are not read again
+    header, *rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert header["reader"] == get_reader().sha256
+    asked = {q.qid: q for q in training_questions()[:15]}
+    assert {r.get("question_id", r["qid"]) for r in rows} == set(asked)
+    kept = [r for r in rows if r["kept"]]
+    for r in kept:
+        q = asked[r["question_id"]]
+        assert r["context"] in q.paragraphs and r["context"] != q.paragraphs[q.paragraph]
+        assert not any(a.lower() in r["context"].lower() for a in q.answers)
+        assert r["margin"] >= 0 and r["span"] in r["context"]
+    examples = mined_negatives(out)
+    assert len(examples) == len(kept) and all(e.kind == "mined" and e.answer_start is None for e in examples)

@@ -13,6 +13,8 @@ Unanswerable examples, three kinds:
 - `perturbed`: the question's key entity, number, year or month swapped for another of the same kind from
   the same text that its own paragraph never mentions ("How many prisoners does Honduras hold?" asked of an
   El Salvador paragraph), as SQuAD 2.0's crowdworkers did by hand.
+A fourth, `mined`, comes from a trained reader: other paragraphs it reads an answer in although they hold no
+gold answer (its confident mistakes; eval/studies/mine_negatives.py), added with `Mix.mined`.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ HELD_OUT_V1 = ("Warsaw", "Packet_switching", "Black_Death", "Geology", "Newcastl
 CALIBRATION_V2 = ("Steam_engine", "European_Union_law")
 SHIFTS_HELD_OUT_EVERY = 10  # one text in ten (by a hash of its name) is held out
 
-KINDS = ("answer", "squad2", "other", "perturbed")
+KINDS = ("answer", "squad2", "other", "perturbed", "mined")
 
 
 @dataclass(frozen=True)
@@ -268,11 +270,13 @@ class Mix:
     negative_share: float = 0.33  # built negatives (other + perturbed) as a share of all examples (squad2 aside)
     reserve_calibration: bool = True  # leave CALIBRATION_V2 out (the shipped reader does; the study's runs did not)
     spanish: int = 0  # add the Spanish training questions (spanish_training_examples), each this many times
+    mined: str = ""  # a mine_negatives JSONL file: add its negatives (the reader's confident mistakes)
 
     def describe(self) -> str:
         built = [name for name, on in (("other paragraph", self.other), ("perturbed", self.perturbed)) if on]
         spanish = f"; Spanish questions x{self.spanish}" if self.spanish else ""
-        return f"SQuAD{' + SQuADShifts' if self.shifts else ''}; built negatives: {', '.join(built) or 'none'} at {self.negative_share:.0%}{spanish}"
+        mined = "; mined negatives (a reader's confident mistakes)" if self.mined else ""
+        return f"SQuAD{' + SQuADShifts' if self.shifts else ''}; built negatives: {', '.join(built) or 'none'} at {self.negative_share:.0%}{spanish}{mined}"
 
 
 def training_examples(mix: Mix, seed: int = 0, sample: int | None = None) -> list[Example]:
@@ -319,7 +323,15 @@ def training_examples(mix: Mix, seed: int = 0, sample: int | None = None) -> lis
     taken += spare[: max(0, wanted - len(taken))]
     # Repeated: a few hundred Spanish questions beside 40,000 English ones would barely be seen.
     spanish = spanish_training_examples() * mix.spanish if mix.spanish and not sample else []
-    return examples + taken + spanish
+    mined = mined_negatives(Path(mix.mined)) if mix.mined and not sample else []
+    return examples + taken + spanish + mined
+
+
+def mined_negatives(path: Path) -> list[Example]:
+    """The negatives of a mine_negatives file (its first line describes the run; one negative per line after)."""
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    rows = [r for line in lines if line.strip() and (r := json.loads(line)).get("kept")]
+    return [Example(r["qid"] + "-mined", r["article"], r["question"], r["context"], None, "", (), "mined", r["source"]) for r in rows]
 
 
 def held_out_examples(source: str) -> list[Example]:

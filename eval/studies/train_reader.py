@@ -311,7 +311,8 @@ def checkpoint_weights(work: Path) -> tuple[Path, int]:
 
 def mix_of(args) -> Mix:
     """The training mix the command line asks for."""
-    return Mix(args.shifts, args.other, args.perturbed, args.negative_share, args.reserve_calibration, getattr(args, "spanish", 0))
+    return Mix(args.shifts, args.other, args.perturbed, args.negative_share, args.reserve_calibration, getattr(args, "spanish", 0),
+               getattr(args, "mined", "") or "")
 
 
 def total_steps(args, per_epoch: int) -> int:
@@ -339,6 +340,8 @@ def rebuild_command(args) -> str:
     if getattr(args, "init", None):
         weights = "int8 model.onnx" if Path(args.init).suffix == ".onnx" else "final/model.safetensors"
         parts.append(f"--init <the first stage's {weights}> --data-offset {args.data_offset}")
+    if getattr(args, "mined", ""):
+        parts.append("--mined <python -m eval.studies.mine_negatives's negatives.jsonl>")
     return " ".join(parts)
 
 
@@ -644,6 +647,8 @@ def main_parser() -> argparse.ArgumentParser:
                         help="a second stage: start from a run's final/model.safetensors or a shipped reader's model.onnx, heads included")
     parser.add_argument("--init-command", default="",
                         help="with --init: the command that made those weights, for the model card's rebuild line")
+    parser.add_argument("--mined", default="",
+                        help="add the negatives of this mine_negatives file (a reader's confident mistakes on other paragraphs)")
     parser.add_argument("--data-offset", type=int, default=0,
                         help="with --init: skip this many batches of the data order (the steps the first stage took)")
     parser.add_argument("--batch", type=int, default=16)
@@ -715,7 +720,8 @@ def main(argv: list[str] | None = None) -> int:
         "mix": mix_of(args).describe(),
         "kinds": kinds,
         "data": f"{kinds['answer']} answerable, {kinds['squad2']} SQuAD 2.0 unanswerable, "
-        f"{kinds['other']} other-paragraph and {kinds['perturbed']} perturbed negatives",
+        f"{kinds['other']} other-paragraph and {kinds['perturbed']} perturbed negatives"
+        + (f", {kinds['mined']} mined negatives (the first stage's confident mistakes)" if kinds.get("mined") else ""),
         "command": rebuild_command(args)
         if not getattr(args, "init", None) else f"{args.init_command or 'the run that made ' + Path(args.init).name}; then {rebuild_command(args)}",
     }
