@@ -21,9 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from eval.studies.reader_data import (
-    CALIBRATION_V2, HELD_OUT_V1, HELD_OUT_V2, SQUAD1, SQUAD2, Question, _words, shifts_questions, squad_questions,
-)
+from eval.studies import reader_data
+from eval.studies.reader_data import Question, _words
 from eval.studies.train_reader import TRAIN_CACHE
 
 TOP = 3  # other paragraphs read per question
@@ -32,13 +31,11 @@ DEFAULT_OUT = TRAIN_CACHE / "mined" / "negatives.jsonl"
 
 
 def training_questions() -> list[Question]:
-    """The answerable training questions whose text has other paragraphs (as training_examples draws them)."""
-    reserved = CALIBRATION_V2
-    v2 = squad_questions(SQUAD2, HELD_OUT_V2 + reserved, False)
-    v2_articles = {q.article for q in v2} | set(reserved)
-    v1 = [q for q in squad_questions(SQUAD1, HELD_OUT_V1 + HELD_OUT_V2, False) if q.article not in v2_articles]
-    shifts = [q for q in shifts_questions(False) if q.source == "new_wiki"]
-    return [q for q in v2 + v1 + shifts if q.answer_start is not None and len(q.paragraphs) > 1]
+    """The answerable training questions whose text has other paragraphs: SQuAD's and SQuADShifts new_wiki's."""
+    return [
+        q for q in reader_data.training_questions()
+        if q.answer_start is not None and len(q.paragraphs) > 1 and q.source in ("squad", "new_wiki")
+    ]
 
 
 def other_paragraphs(q: Question, top: int = TOP) -> list[int]:

@@ -279,18 +279,24 @@ class Mix:
         return f"SQuAD{' + SQuADShifts' if self.shifts else ''}; built negatives: {', '.join(built) or 'none'} at {self.negative_share:.0%}{spanish}{mined}"
 
 
+def training_questions(reserve_calibration: bool = True, shifts: bool = True) -> list[Question]:
+    """Every training question: SQuAD 2.0 part 1's training articles, v1.1 part 1's other training articles, and
+    (with `shifts`) SQuADShifts's training texts; never a held-out article, nor (reserved) a calibration one."""
+    reserved = CALIBRATION_V2 if reserve_calibration else ()
+    v2 = squad_questions(SQUAD2, HELD_OUT_V2 + reserved, False)
+    v2_articles = {q.article for q in v2} | set(reserved)
+    # SQuAD 2.0 articles of part 1 are also v1.1 articles, with the same answerable questions: keep them once.
+    v1 = [q for q in squad_questions(SQUAD1, HELD_OUT_V1 + HELD_OUT_V2, False) if q.article not in v2_articles]
+    return v2 + v1 + (shifts_questions(False) if shifts else [])
+
+
 def training_examples(mix: Mix, seed: int = 0, sample: int | None = None) -> list[Example]:
     """The training set of `mix`: every answerable training question once, SQuAD 2.0's unanswerable ones,
     and built negatives so that they make `negative_share` of the whole (half of each kind when both are on).
     `sample` draws that many questions first (a learning-curve point or a smoke run); the negatives are
     built from the drawn questions only."""
     rng = random.Random(seed)
-    reserved = CALIBRATION_V2 if mix.reserve_calibration else ()
-    v2 = squad_questions(SQUAD2, HELD_OUT_V2 + reserved, False)
-    v2_articles = {q.article for q in v2} | set(reserved)
-    # SQuAD 2.0 articles of part 1 are also v1.1 articles, with the same answerable questions: keep them once.
-    v1 = [q for q in squad_questions(SQUAD1, HELD_OUT_V1 + HELD_OUT_V2, False) if q.article not in v2_articles]
-    questions = v2 + v1 + (shifts_questions(False) if mix.shifts else [])
+    questions = training_questions(mix.reserve_calibration, mix.shifts)
     if sample:
         questions = rng.sample(questions, min(sample, len(questions)))
     examples = [as_example(q) for q in questions]
