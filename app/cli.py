@@ -898,7 +898,7 @@ See docs/quality.md for the figures and how they were measured.""",
     p.add_argument(
         "--heldout-only", action="store_true",
         help="SQuAD (--squad, --offcorpus): ask only the questions of the articles the shipped reader and decision never saw "
-        "(all paragraphs are still indexed)",
+        "(all paragraphs are still indexed); for a squadshifts/ file, those of its held-out texts",
     )
     p.add_argument("--max-docs", type=int, help="BEIR: only the first N documents (plus every judged one)")
     p.set_defaults(func=cmd_eval)

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import unicodedata
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -136,6 +137,33 @@ def safe_document_name(title: str, taken: set[str]) -> str:
     while name in taken:
         name, suffix = f"{stem}_{suffix}.txt", suffix + 1
     return name
+
+
+SHIFTS_HELD_OUT_EVERY = 10  # SQuADShifts: one text in ten (by a hash of its name) is never trained on
+
+
+def shifts_held_out(source: str, article: str, paragraph: int) -> bool:
+    """Whether a SQuADShifts text is held out from the reader's training: a Wikipedia article or a product's
+    reviews as a whole; a Reddit comment (every paragraph of the one Reddit "article" is a comment of its own)
+    by itself."""
+    name = f"{article}#{paragraph}" if source == "reddit" else article
+    return zlib.crc32(f"{source}/{name}".encode()) % SHIFTS_HELD_OUT_EVERY == 0
+
+
+def shifts_held_out_ids(path: str | Path) -> set[str]:
+    """The ids of the questions of a SQuADShifts file (new_wiki.json, reddit.json, amazon_reviews.json under a
+    `squadshifts` folder) whose text the reader never trained on; empty for any other file."""
+    path = Path(path)
+    if path.parent.name != "squadshifts":
+        return set()
+    data = json.loads(path.read_text(encoding="utf-8-sig"))
+    return {
+        str(qa["id"])
+        for article in data["data"]
+        for n, paragraph in enumerate(article["paragraphs"])
+        if shifts_held_out(path.stem, article["title"], n)
+        for qa in paragraph["qas"]
+    }
 
 
 def load_squad(

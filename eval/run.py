@@ -17,7 +17,7 @@ from index.config import Settings
 from eval import metrics
 from eval.datasets import (
     Document, GoldQuestion, load_beir, load_gold, load_paired_squad, load_squad, load_translated_squad, near_topic,
-    with_source_files,
+    shifts_held_out_ids, with_source_files,
 )
 from index.build.pipeline import build_index, index_is_current
 from index.models.embed import get_embedder
@@ -393,15 +393,17 @@ def run_eval(
             temp_settings, doc_of_file = temporary_index(documents, settings, Path(tmp))
             file_of_doc = {v: k for k, v in doc_of_file.items()}
             held = held_out_documents(documents)
+            # SQuADShifts: its held-out texts are whole articles or single Reddit comments, told by question id.
+            held_ids = shifts_held_out_ids(squad)
             questions = with_source_files(questions, file_of_doc)
             searcher = Searcher(temp_settings)
             if not heldout_only:
                 run.results["squad"] = {m: score_questions(searcher, questions, m, k, "squad") for m in modes}
-            if held:
+            if held or held_ids:
                 # The same questions, asked again of the same Searcher (its kept readings make it cheap), on the
-                # articles the reader and the decision never saw.
+                # texts the reader and the decision never saw.
                 files = {file_of_doc[name] for name in held}
-                kept = [q for q in questions if set(q.sources) <= files]
+                kept = [q for q in questions if (q.id in held_ids if held_ids else set(q.sources) <= files)]
                 run.results["squad_heldout"] = {m: score_questions(searcher, kept, m, k, "squad_heldout") for m in modes}
     if neartopic:
         split = near_topic(neartopic, seed=0, per_article=NEARTOPIC_PER_ARTICLE, max_articles=max_articles)

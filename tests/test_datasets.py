@@ -268,3 +268,24 @@ def test_translated_squad_pairs_paragraphs_and_questions_despite_a_dropped_parag
         ("¿Quién contó Cracovia en 1897?", (), False),
         ("¿Cuándo abrió el Jardín Sajón?", ("1727",), True),
     ]
+
+
+def test_squadshifts_held_out_questions_are_told_by_text(tmp_path):
+    """A SQuADShifts file's held-out questions are those of the texts the reader never trained on (whole
+    articles; single comments for Reddit), by the same rule as its training data; other files have none."""
+    from eval.datasets import shifts_held_out, shifts_held_out_ids
+
+    folder = tmp_path / "squadshifts"
+    folder.mkdir()
+    articles = [{"title": f"Article {i}", "paragraphs": [
+        {"context": f"Text {i}.{n}", "qas": [{"id": f"q{i}-{n}", "question": "What?", "answers": [{"text": "Text", "answer_start": 0}]}]}
+        for n in range(3)]} for i in range(40)]
+    for source in ("new_wiki", "reddit"):
+        (folder / f"{source}.json").write_text(json.dumps({"data": articles}), encoding="utf-8")
+        expected = {f"q{i}-{n}" for i in range(40) for n in range(3) if shifts_held_out(source, f"Article {i}", n)}
+        assert shifts_held_out_ids(folder / f"{source}.json") == expected
+        assert 0 < len(expected) < 120  # about one text in ten
+    wiki = shifts_held_out_ids(folder / "new_wiki.json")
+    assert all({f"{q.split('-')[0]}-{n}" for n in range(3)} <= wiki for q in wiki)  # whole articles
+    (tmp_path / "squad.json").write_text(json.dumps({"data": articles}), encoding="utf-8")
+    assert shifts_held_out_ids(tmp_path / "squad.json") == set()

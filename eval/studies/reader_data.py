@@ -22,17 +22,16 @@ from __future__ import annotations
 import json
 import random
 import re
-import zlib
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from eval.datasets import BENCHMARKS, translated_pairs
+from eval.datasets import BENCHMARKS, SHIFTS_HELD_OUT_EVERY, shifts_held_out, translated_pairs  # noqa: F401 (re-exported)
 
 SQUAD1 = BENCHMARKS / "squad-v1.1-dev-part1.json"
 SQUAD2 = BENCHMARKS / "squad-v2.0-dev-part1.json"
 SHIFTS = BENCHMARKS / "squadshifts"
-SHIFTS_SETS = ("new_wiki", "reddit", "amazon_reviews")
+SHIFTS_SETS = ("new_wiki", "reddit", "amazon_reviews")  # eval.datasets.shifts_held_out says which texts are held out
 XQUAD_EN = BENCHMARKS / "xquad-es" / "xquad.en.shared.json"
 XQUAD_ES = BENCHMARKS / "xquad-es" / "xquad.es.shared.json"
 SQUAD_ES = BENCHMARKS / "squad-es" / "squad-es-v2.0-dev.shared.json"
@@ -44,7 +43,6 @@ HELD_OUT_V1 = ("Warsaw", "Packet_switching", "Black_Death", "Geology", "Newcastl
 # readings of these two SQuAD 2.0 articles (answerable and human-written unanswerable questions), which a
 # reader that had trained on them would read over-confidently.
 CALIBRATION_V2 = ("Steam_engine", "European_Union_law")
-SHIFTS_HELD_OUT_EVERY = 10  # one text in ten (by a hash of its name) is held out
 
 KINDS = ("answer", "squad2", "other", "perturbed", "mined")
 
@@ -78,13 +76,6 @@ class Question:
     answer_text: str
     answers: tuple[str, ...]
     source: str
-
-
-def shifts_held_out(source: str, article: str, paragraph: int) -> bool:
-    """Whether a SQuADShifts text is held out: a Wikipedia article or a product's reviews as a whole; a
-    Reddit comment (every paragraph of the one Reddit "article" is a comment of its own) by itself."""
-    name = f"{article}#{paragraph}" if source == "reddit" else article
-    return zlib.crc32(f"{source}/{name}".encode()) % SHIFTS_HELD_OUT_EVERY == 0
 
 
 def _questions(path: Path, source: str, keep) -> list[Question]:
