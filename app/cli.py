@@ -353,14 +353,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     searcher = Searcher(settings)
+    language = question_language(question)  # the index's first load starts only the models its route needs
     if args.source:
         # A mistyped name would otherwise search nothing and look like "the sources do not answer this".
-        # (The question's language: the first load starts only the models its route needs.)
-        problem = unknown_sources(args.source, searcher.index(question_language(question)).sources, "`verbatim sources` lists them")
+        problem = unknown_sources(args.source, searcher.index(language).sources, "`verbatim sources` lists them")
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
-    note = language_note(clean_question(question), settings.model, searcher.index(question_language(question)).multilingual is not None)
+    note = language_note(clean_question(question), settings.model, searcher.index(language).multilingual is not None)
     if note:
         print(f"note: {note}", file=sys.stderr)  # stderr: --json and --markdown stay what they say
     answer = searcher.search(clean_question(question), k=args.k, mode=args.mode, files=args.source or None, where=where)

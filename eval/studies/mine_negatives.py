@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from eval.studies import reader_data
-from eval.studies.reader_data import Question, _words
+from eval.studies.reader_data import Question, other_paragraphs
 from eval.studies.train_reader import TRAIN_CACHE
 
 TOP = 3  # other paragraphs read per question
@@ -36,17 +36,6 @@ def training_questions() -> list[Question]:
         q for q in reader_data.training_questions()
         if q.answer_start is not None and len(q.paragraphs) > 1 and q.source in ("squad", "new_wiki")
     ]
-
-
-def other_paragraphs(q: Question, top: int = TOP) -> list[int]:
-    """The `top` other paragraphs of q's text sharing most of its words and holding no gold answer."""
-    asked = _words(q.question)
-    options = [
-        (len(asked & _words(text)), m)
-        for m, text in enumerate(q.paragraphs)
-        if m != q.paragraph and not any(a.lower() in text.lower() for a in q.answers)
-    ]
-    return [m for _, m in sorted(options, reverse=True)[:top]]
 
 
 def mine(out: Path, limit: int | None = None, top: int = TOP) -> dict[str, int]:
@@ -73,7 +62,7 @@ def mine(out: Path, limit: int | None = None, top: int = TOP) -> dict[str, int]:
             # run skips it.
             if q.qid in done:
                 continue
-            picked = other_paragraphs(q, top)
+            picked = other_paragraphs(q)[:top]
             spans = reader.read(q.question, [q.paragraphs[m] for m in picked]) if picked else []
             kept = [(m, s) for m, s in zip(picked, spans, strict=True) if s.end > s.start and s.margin >= MIN_MARGIN]
             for m, s in kept:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from eval.datasets import BENCHMARKS, SHIFTS_HELD_OUT_EVERY, shifts_held_out, translated_pairs  # noqa: F401 (re-exported)
+from eval.datasets import BENCHMARKS, shifts_held_out, translated_pairs
 
 SQUAD1 = BENCHMARKS / "squad-v1.1-dev-part1.json"
 SQUAD2 = BENCHMARKS / "squad-v2.0-dev-part1.json"
@@ -125,17 +125,23 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2}
 
 
-def other_paragraph(q: Question) -> Example | None:
-    """The question with the paragraph of its text that shares most of its words and holds no gold answer."""
+def other_paragraphs(q: Question) -> list[int]:
+    """The other paragraphs of q's text that hold no gold answer, those sharing most of its words first."""
     asked = _words(q.question)
     options = [
         (len(asked & _words(text)), m)
         for m, text in enumerate(q.paragraphs)
         if m != q.paragraph and not any(a.lower() in text.lower() for a in q.answers)
     ]
+    return [m for _, m in sorted(options, reverse=True)]
+
+
+def other_paragraph(q: Question) -> Example | None:
+    """The question with the paragraph of its text that shares most of its words and holds no gold answer."""
+    options = other_paragraphs(q)
     if not options:
         return None
-    _, m = max(options)
+    m = options[0]
     return Example(q.qid + "-other", q.article, q.question, q.paragraphs[m], None, "", (), "other", q.source)
 
 

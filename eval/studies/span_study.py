@@ -166,11 +166,11 @@ def report(rows: list[dict], features: tuple[str, ...] = FEATURES) -> dict:
     return out
 
 
-def ship(rows: list[dict], features: tuple[str, ...] = FEATURES) -> None:
-    figures = report(rows, features)
-    mean, scale, w, b = _fit(rows, features)
+def ship(rows: list[dict]) -> None:
+    figures = report(rows)
+    mean, scale, w, b = _fit(rows)
     gate = SpanGate(
-        features, tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in scale),
+        FEATURES, tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in scale),
         tuple(round(float(v), 6) for v in w), round(float(b), 6), figures["threshold"], get_reader().sha256,
         {"by": "python -m eval.studies.decide_study collect && python -m eval.studies.span_study ship",
          "date": dt.date.today().isoformat(), "rows": len(rows), "out_of_fold": figures},

@@ -161,6 +161,12 @@ class ReaderCalls:
         return [kept[key][0] for key in keys]
 
 
+def multilingual_route(has_multilingual_part: bool, language: str) -> bool:
+    """Whether a question in `language` is answered by the multilingual route: another language than English that
+    the index's multilingual part reads."""
+    return has_multilingual_part and language != ENGLISH and is_supported(language)
+
+
 class Searcher:
     """Searches the live index of `settings.index_dir`; follows a rebuild without restarting."""
 
@@ -197,8 +203,8 @@ class Searcher:
                     expected_store=self.settings.store,
                     expected_lexical=self.settings.lexical,
                 )
-                if not (self._index.multilingual is not None and language != ENGLISH and is_supported(language)):
-                    getattr(self._index.lexical, "warm", lambda: None)()  # the English route will need BM25
+                if not multilingual_route(self._index.multilingual is not None, language):
+                    self._index.lexical.warm()  # the English route will need BM25
                 self._pointer = pointer
             return self._index
 
@@ -291,7 +297,7 @@ class Searcher:
         if manifest is None:
             return
         self._submit(("encoder", manifest.query_encoder), lambda: self._open_encoder(manifest))
-        multilingual = bool(manifest.multilingual) and language != ENGLISH and is_supported(language)
+        multilingual = multilingual_route(bool(manifest.multilingual), language)
         if manifest.multilingual and (multilingual or manifest.multilingual.get("foreign")):
             entry = manifest.multilingual["encoder"]
             self._submit(("multilingual", entry), lambda: open_query_encoder(self.settings.index_dir, entry, MULTILINGUAL_MODEL))
@@ -347,7 +353,7 @@ class Searcher:
         s = self.settings
         part = index.multilingual
         language = question_language(question)  # (told twice per fresh question: it takes microseconds)
-        if part is not None and language != ENGLISH and is_supported(language):
+        if multilingual_route(part is not None, language):
             return multilingual_candidates(
                 index, self.encoder(index), self.multilingual_encoder(index), question, language, files, s.candidates, allowed
             )

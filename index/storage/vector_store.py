@@ -325,6 +325,9 @@ class MilvusFullText:
     def query(self, question: str) -> MilvusTextQuery:
         return MilvusTextQuery(self, terms_text(question))
 
+    def warm(self) -> None:
+        """Nothing to read ahead: the server holds the index (LexicalIndex.warm reads its files)."""
+
     def search_terms(self, terms: str, limit: int, ids: list[int] | None = None) -> dict[int, float]:
         hits = self._client.search(
             self._collection,
