@@ -245,3 +245,5 @@ def test_mined_negatives_are_the_readers_confident_mistakes_and_a_run_resumes(tm
         assert r["margin"] >= 0 and r["span"] in r["context"]
     examples = mined_negatives(out)
     assert len(examples) == len(kept) and all(e.kind == "mined" and e.answer_start is None for e in examples)
+    squad = mined_negatives(out, ("squad",))  # a source filter (hand checks: SQuAD's rows are the clean ones)
+    assert [e.qid for e in squad] == [e.qid for e in examples if e.source == "squad"]

@@ -268,11 +268,15 @@ class Mix:
     reserve_calibration: bool = True  # leave CALIBRATION_V2 out (the shipped reader does; the study's runs did not)
     spanish: int = 0  # add the Spanish training questions (spanish_training_examples), each this many times
     mined: str = ""  # a mine_negatives JSONL file: add its negatives (the reader's confident mistakes)
+    mined_sources: tuple[str, ...] = ()  # only the mined rows of these sources (hand checks: SQuAD's 0.90 right, new_wiki's 0.64)
+    mined_repeat: int = 1  # each mined negative this many times (a few hundred beside 40,000 would barely be seen)
 
     def describe(self) -> str:
         built = [name for name, on in (("other paragraph", self.other), ("perturbed", self.perturbed)) if on]
         spanish = f"; Spanish questions x{self.spanish}" if self.spanish else ""
-        mined = "; mined negatives (a reader's confident mistakes)" if self.mined else ""
+        sources = f" of {', '.join(self.mined_sources)}" if self.mined_sources else ""
+        times = f" x{self.mined_repeat}" if self.mined_repeat > 1 else ""
+        mined = f"; mined negatives{sources}{times} (a reader's confident mistakes)" if self.mined else ""
         return f"SQuAD{' + SQuADShifts' if self.shifts else ''}; built negatives: {', '.join(built) or 'none'} at {self.negative_share:.0%}{spanish}{mined}"
 
 
@@ -326,14 +330,15 @@ def training_examples(mix: Mix, seed: int = 0, sample: int | None = None) -> lis
     taken += spare[: max(0, wanted - len(taken))]
     # Repeated: a few hundred Spanish questions beside 40,000 English ones would barely be seen.
     spanish = spanish_training_examples() * mix.spanish if mix.spanish and not sample else []
-    mined = mined_negatives(Path(mix.mined)) if mix.mined and not sample else []
+    mined = mined_negatives(Path(mix.mined), mix.mined_sources) * mix.mined_repeat if mix.mined and not sample else []
     return examples + taken + spanish + mined
 
 
-def mined_negatives(path: Path) -> list[Example]:
-    """The negatives of a mine_negatives file (its first line describes the run; one negative per line after)."""
+def mined_negatives(path: Path, sources: tuple[str, ...] = ()) -> list[Example]:
+    """The negatives of a mine_negatives file (its first line describes the run; one negative per line after),
+    only those of `sources` when given."""
     lines = path.read_text(encoding="utf-8").splitlines()[1:]
-    rows = [r for line in lines if line.strip() and (r := json.loads(line)).get("kept")]
+    rows = [r for line in lines if line.strip() and (r := json.loads(line)).get("kept") and (not sources or r["source"] in sources)]
     return [Example(r["qid"] + "-mined", r["article"], r["question"], r["context"], None, "", (), "mined", r["source"]) for r in rows]
 
 

@@ -312,7 +312,7 @@ def checkpoint_weights(work: Path) -> tuple[Path, int]:
 def mix_of(args) -> Mix:
     """The training mix the command line asks for."""
     return Mix(args.shifts, args.other, args.perturbed, args.negative_share, args.reserve_calibration, getattr(args, "spanish", 0),
-               getattr(args, "mined", "") or "")
+               getattr(args, "mined", "") or "", tuple(getattr(args, "mined_source", None) or ()), getattr(args, "mined_repeat", 1))
 
 
 def total_steps(args, per_epoch: int) -> int:
@@ -342,6 +342,9 @@ def rebuild_command(args) -> str:
         parts.append(f"--init <the first stage's {weights}> --data-offset {args.data_offset}")
     if getattr(args, "mined", ""):
         parts.append("--mined <python -m eval.studies.mine_negatives's negatives.jsonl>")
+        parts += [f"--mined-source {source}" for source in getattr(args, "mined_source", None) or ()]
+        if getattr(args, "mined_repeat", 1) != 1:
+            parts.append(f"--mined-repeat {args.mined_repeat}")
     return " ".join(parts)
 
 
@@ -649,6 +652,9 @@ def main_parser() -> argparse.ArgumentParser:
                         help="with --init: the command that made those weights, for the model card's rebuild line")
     parser.add_argument("--mined", default="",
                         help="add the negatives of this mine_negatives file (a reader's confident mistakes on other paragraphs)")
+    parser.add_argument("--mined-source", action="append", default=None,
+                        help="with --mined: only its rows of this source (squad, new_wiki; may be repeated)")
+    parser.add_argument("--mined-repeat", type=int, default=1, help="with --mined: each mined negative this many times")
     parser.add_argument("--data-offset", type=int, default=0,
                         help="with --init: skip this many batches of the data order (the steps the first stage took)")
     parser.add_argument("--batch", type=int, default=16)
