@@ -17,8 +17,6 @@ import numpy as np
 
 from index.config import cpu_threads
 
-_lock = threading.Lock()
-
 
 @lru_cache(maxsize=8)
 def session(path: str, threads: int = 1):
@@ -26,7 +24,8 @@ def session(path: str, threads: int = 1):
 
     `threads` is the intra-op pool: 1 for a short question (concurrent requests then run side by
     side on the cores), more for work that is one big batch. Idle pool threads do not spin, so a
-    waiting server costs no CPU.
+    waiting server costs no CPU. Sessions of different models are made side by side (a cold start loads
+    three); the graph is optimized once per machine and kept (`optimized_path`).
     """
     import onnxruntime as ort
 
@@ -42,28 +41,27 @@ def session(path: str, threads: int = 1):
         return made
 
     optimized = optimized_path(path)
-    with _lock:
-        if optimized is not None and optimized.is_file():
-            try:
-                return ort.InferenceSession(str(optimized), options(False), providers=["CPUExecutionProvider"])
-            except Exception:  # a damaged cache file: made again below from the model itself
-                optimized.unlink(missing_ok=True)
-        made = options(True)
-        part = None
-        if optimized is not None:
-            try:
-                optimized.parent.mkdir(parents=True, exist_ok=True)
-                part = optimized.with_name(f"{optimized.name}.{os.getpid()}.part")
-                made.optimized_model_filepath = str(part)
-            except OSError:  # a read-only cache: optimized at every start, as without one
-                part = None
-        created = ort.InferenceSession(path, made, providers=["CPUExecutionProvider"])
-        if part is not None and part.is_file():
-            os.replace(part, optimized)
-            for stale in optimized.parent.glob(optimized.name.rsplit("-", 1)[0] + "-*.onnx"):
-                if stale != optimized:  # the copy of a model file since replaced
-                    stale.unlink(missing_ok=True)
-        return created
+    if optimized is not None and optimized.is_file():
+        try:
+            return ort.InferenceSession(str(optimized), options(False), providers=["CPUExecutionProvider"])
+        except Exception:  # a damaged cache file: made again below from the model itself
+            optimized.unlink(missing_ok=True)
+    made = options(True)
+    part = None
+    if optimized is not None:
+        try:
+            optimized.parent.mkdir(parents=True, exist_ok=True)
+            part = optimized.with_name(f"{optimized.name}.{os.getpid()}-{threading.get_ident()}.part")
+            made.optimized_model_filepath = str(part)
+        except OSError:  # a read-only cache: optimized at every start, as without one
+            part = None
+    created = ort.InferenceSession(path, made, providers=["CPUExecutionProvider"])
+    if part is not None and part.is_file():
+        os.replace(part, optimized)
+        for stale in optimized.parent.glob(optimized.name.rsplit("-", 1)[0] + "-*.onnx"):
+            if stale != optimized:  # the copy of a model file since replaced
+                stale.unlink(missing_ok=True)
+    return created
 
 
 def optimized_path(model: str) -> Path | None:
