@@ -221,6 +221,19 @@ def test_a_second_stage_starts_from_the_shipped_readers_file(tmp_path):
         assert np.abs(after[name] - before[name]).max() < 1e-4
 
 
+def test_a_later_stages_card_names_every_stage_before_it(tmp_path):
+    """A stage started from a shipped reader lists that reader's own earlier stages, then its run (oldest first)."""
+    from argparse import Namespace
+
+    from eval.studies.train_reader import earlier_stages
+
+    trained = json.loads((READER_DIR / "reader.json").read_text())["trained"]
+    stages = earlier_stages(Namespace(init=str(READER_DIR / "model.onnx")))
+    assert len(stages) >= 2 and stages[-1] == {"steps": trained["steps"], "minutes": trained["minutes"], "mix": trained["mix"]}
+    assert all(stage["steps"] > 0 and stage["minutes"] > 0 for stage in stages)
+    assert earlier_stages(Namespace(init=None)) == [] and earlier_stages(Namespace(init=str(tmp_path / "model.onnx"))) == []
+
+
 @pytest.mark.skipif(not (BENCHMARKS / "squad-v2.0-dev-part1.json").exists(), reason="no benchmark data: set $VERBATIM_BENCHMARKS")
 def test_mined_negatives_are_the_readers_confident_mistakes_and_a_run_resumes(tmp_path):
     """mine_negatives keeps other paragraphs (no gold answer in them) where the shipped reader prefers a span to

@@ -135,20 +135,22 @@ def data_digest(features: list[Feature], total: int, args) -> str:
     return digest.hexdigest()[:16]
 
 
-def first_stage(args) -> dict | None:
-    """Steps and minutes of the run whose final weights `--init` names, for the card: its checkpoint.json, or for a
-    shipped reader's model.onnx the reader.json beside it."""
+def earlier_stages(args) -> list[dict]:
+    """Steps, minutes and mix of each run before this one, oldest first, for the card: for a run's
+    final/model.safetensors its checkpoint.json; for a shipped reader's model.onnx the reader.json beside it
+    (its own earlier stages, then its own run)."""
     if not getattr(args, "init", None):
-        return None
+        return []
     init = Path(args.init)
     try:
         if init.suffix == ".onnx":
             trained = json.loads((init.parent / "reader.json").read_text())["trained"]
-            return {"steps": trained["steps"], "minutes": trained["minutes"]}
+            before = trained.get("earlier_stages") or ([trained["first_stage"]] if trained.get("first_stage") else [])
+            return [*before, {"steps": trained["steps"], "minutes": trained["minutes"], "mix": trained.get("mix", "")}]
         kept = json.loads((init.parent.parent / "checkpoint.json").read_text())
     except (OSError, ValueError, KeyError):
-        return None
-    return {"steps": kept["step"], "minutes": round(kept["seconds"] / 60, 1)}
+        return []
+    return [{"steps": kept["step"], "minutes": round(kept["seconds"] / 60, 1)}]
 
 
 def init_weights(path: Path) -> dict:
@@ -584,8 +586,8 @@ def write_card(args, out: Path, files: dict[str, str], figures: dict, stats: dic
             steps=stats["steps"],
             stopped=f" ({stats['stopped']})" if stats.get("stopped") else "",
             minutes=(f"{stats['minutes']} min of training steps" if stats["minutes"] else "training time not recorded by this run (docs/reader.md)")
-            + (f" (after a first stage of {stats['first_stage']['steps']} steps, {stats['first_stage']['minutes']} min)"
-               if stats.get("first_stage") else ""),
+            + (" (after earlier stages of " + " and ".join(f"{stage['steps']} steps, {stage['minutes']} min" for stage in stats["earlier_stages"]) + ")"
+               if stats.get("earlier_stages") else ""),
             machine=stats["machine"],
             command=stats["command"],
             figures=rows,
@@ -722,7 +724,7 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": round((stopped_at or steps) / per_epoch, 2),
         "minutes": round(trained / 60, 1) if trained else None,  # the training steps, over every (resumed) run
         "machine": f"{os.cpu_count()} cores, no GPU",
-        "first_stage": first_stage(args),
+        "earlier_stages": earlier_stages(args),
         "mix": mix_of(args).describe(),
         "kinds": kinds,
         "data": f"{kinds['answer']} answerable, {kinds['squad2']} SQuAD 2.0 unanswerable, "
