@@ -18,7 +18,7 @@ from app.present import answer_to_dicts, answer_to_html, answer_to_markdown, ans
 from eval.datasets import BENCHMARKS
 from index.build.pipeline import build_index
 from index.models.model_files import ModelFileError
-from index.models.reader import READER_DIR, READER_ENV, AnswerSpan, Reader, best_span, get_reader, reader_files, whole_words
+from index.models.reader import MULTILINGUAL_READER_DIR, READER_DIR, READER_ENV, AnswerSpan, Reader, best_span, get_reader, reader_files, whole_words
 from index.search import Searcher
 from index.search.records import Citation, Hit
 from index.search.sources_say import sources_say
@@ -219,6 +219,57 @@ def test_a_second_stage_starts_from_the_shipped_readers_file(tmp_path):
     before = dequantized_state(READER_DIR / "model.onnx")
     for name in ("span.weight", "has_answer.bias", "bert.encoder.layer.11.output.dense.weight"):
         assert np.abs(after[name] - before[name]).max() < 1e-4
+
+
+@pytest.mark.parametrize("folder", [READER_DIR, MULTILINGUAL_READER_DIR], ids=["english", "multilingual"])
+def test_windows_are_exactly_the_tokenizers_libraries_own_truncation(folder):
+    """reader.windows cuts pairs from the shared untruncated tokenizer; the readers were trained on the windows of
+    the library's own "only_second" truncation with a stride, so every window must be that one: ids, segment ids,
+    offsets and passage positions (passages long enough for several windows included)."""
+    from tokenizers import Tokenizer
+
+    from index.models.reader import window_tokenizer, windows
+
+    card = json.loads((folder / "reader.json").read_text())
+    library = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    library.no_padding()
+    library.enable_truncation(card["max_tokens"], stride=card["stride"], strategy="only_second")
+    shared = window_tokenizer(str(folder / "tokenizer.json"), card["max_tokens"], card["stride"])
+    text = (ROOT / "sources" / "pism-international-echoes-of-el-salvador-public-security-model.txt").read_text(encoding="utf-8")
+    paragraphs = [p for p in text.split("\n\n") if p.strip()][:12] + [text[:6000]]
+    questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "gold" / "bundled.jsonl").read_text().splitlines()[:8]]
+    questions.append("¿Cuántos presos hay en El Salvador, según el ministerio de seguridad y el informe de 2024? " * 3)  # cut at 64 pieces
+    several = 0
+    for question in questions:
+        for paragraph in paragraphs:
+            ours = windows(shared, question, paragraph)
+            ids = library.encode(question, add_special_tokens=False).ids
+            asked = library.decode(ids[:64]) if len(ids) > 64 else question
+            whole = library.encode(asked, paragraph)
+            theirs = [whole, *whole.overflowing]
+            several += len(theirs) > 1
+            assert len(ours) == len(theirs)
+            for w, e in zip(ours, theirs):
+                assert w.ids == e.ids and w.type_ids == e.type_ids and w.offsets == e.offsets
+                assert w.context == [i for i, s in enumerate(e.sequence_ids) if s == 1]
+    assert several >= len(questions)  # the long text always overflows
+
+
+def test_the_encoders_truncation_is_the_tokenizers_librarys_own():
+    """encode_truncated (the shared tokenizer, cut per call) gives what the library's truncation gives."""
+    from tokenizers import Tokenizer
+
+    from index.models import onnx_runtime
+
+    path = MULTILINGUAL_READER_DIR / "tokenizer.json"
+    library = Tokenizer.from_file(str(path))
+    library.no_padding()
+    library.enable_truncation(64)
+    text = (ROOT / "sources" / "pism-international-echoes-of-el-salvador-public-security-model.txt").read_text(encoding="utf-8")
+    texts = ["query: ¿Cuándo abrió el CECOT?", "passage: " + text[:3000], text[:100]]
+    for ours, theirs in zip(onnx_runtime.encode_truncated(onnx_runtime.parsed_tokenizer(str(path)), texts, 64), library.encode_batch(texts)):
+        assert ours.ids == theirs.ids and ours.offsets == theirs.offsets and ours.attention_mask == theirs.attention_mask
+    assert onnx_runtime.parsed_tokenizer(str(path)) is onnx_runtime.parsed_tokenizer(str(path.resolve()))  # one parse per file
 
 
 def test_a_later_stages_card_names_every_stage_before_it(tmp_path):

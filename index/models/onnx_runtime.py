@@ -121,15 +121,46 @@ def tokenizer(path: str, max_tokens: int):
     return tok
 
 
-@lru_cache(maxsize=8)
-def counting_tokenizer(path: str):
-    """The tokenizer in `path` without truncation or padding: every word piece of a text is counted."""
+_parsed: dict[str, object] = {}
+_parsing: dict[str, threading.Lock] = {}
+_parsing_lock = threading.Lock()
+
+
+def parsed_tokenizer(path: str):
+    """The tokenizer in `path` without truncation or padding, parsed once per process and shared.
+
+    Parsing holds the GIL throughout (0.2 s for the 100k-piece multilingual vocabulary, during which no other
+    thread of a cold start runs), and the multilingual encoder and reader read the same file: one parse serves
+    both. Truncation is done per call (`encode_truncated`, reader.windows), never set on the shared object.
+    Every word piece of a text is counted (a passage's budget).
+    """
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(path)
-    tok.no_padding()
-    tok.no_truncation()
-    return tok
+    key = str(Path(path).resolve())
+    with _parsing_lock:
+        lock = _parsing.setdefault(key, threading.Lock())
+    with lock:  # a second loader thread waits for the first one's parse instead of parsing again
+        if key not in _parsed:
+            tok = Tokenizer.from_file(key)
+            tok.no_padding()
+            tok.no_truncation()
+            _parsed[key] = tok
+        return _parsed[key]
+
+
+counting_tokenizer = parsed_tokenizer
+
+
+def encode_truncated(tok, texts: list[str], max_tokens: int) -> list:
+    """`texts` encoded with the special tokens, each cut to `max_tokens` pieces: what the `tokenizers` library's
+    own truncation gives (the same ids and offsets), from an untruncated shared tokenizer."""
+    keep = max_tokens - tok.num_special_tokens_to_add(False)
+    encodings = []
+    for e in tok.encode_batch(texts, add_special_tokens=False):
+        if len(e.ids) > keep:
+            e.truncate(keep)
+        encodings.append(tok.post_process(e, None, True))
+    return encodings
 
 
 def length_batches(lengths: list[int], size: int, spread: float = 1.5) -> list[list[int]]:

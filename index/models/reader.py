@@ -61,33 +61,53 @@ class AnswerSpan:
         return self.score - self.no_answer
 
 
-def window_tokenizer(path: str, max_tokens: int, stride: int):
+@dataclass(frozen=True)
+class WindowTokenizer:
+    """A tokenizer (shared, untruncated: onnx_runtime.parsed_tokenizer) and how it cuts (question, passage)
+    pairs: windows of `max_tokens` pieces overlapping by `stride` pieces of the passage."""
+
+    tokenizer: object
+    max_tokens: int
+    stride: int
+
+
+def window_tokenizer(path: str, max_tokens: int, stride: int) -> WindowTokenizer:
     """The tokenizer at `path` cutting (question, passage) pairs into windows of `max_tokens` that
     overlap by `stride` pieces of the passage; the question is never cut."""
-    return _window_tokenizer(str(path), int(max_tokens), int(stride))
+    return WindowTokenizer(onnx_runtime.parsed_tokenizer(str(path)), int(max_tokens), int(stride))
 
 
-@lru_cache(maxsize=4)
-def _window_tokenizer(path: str, max_tokens: int, stride: int):
-    from tokenizers import Tokenizer
+def windows(tokenizer: WindowTokenizer, question: str, text: str, max_question_tokens: int = 64) -> list[Window]:
+    """Every window of (question, text); a question longer than `max_question_tokens` pieces is cut.
 
-    tok = Tokenizer.from_file(path)
-    tok.no_padding()
-    tok.enable_truncation(max_tokens, stride=stride, strategy="only_second")
-    return tok
-
-
-def windows(tokenizer, question: str, text: str, max_question_tokens: int = 64) -> list[Window]:
-    """Every window of (question, text); a question longer than `max_question_tokens` pieces is cut."""
-    question_ids = tokenizer.encode(question, add_special_tokens=False).ids
+    The windows are exactly those of the `tokenizers` library's own pair truncation ("only_second" with a
+    stride), which the readers were trained with (tests/test_reader.py checks it), made here from the shared
+    untruncated tokenizer."""
+    tok = tokenizer.tokenizer
+    question_ids = tok.encode(question, add_special_tokens=False).ids
     if len(question_ids) > max_question_tokens:
-        question = tokenizer.decode(question_ids[:max_question_tokens])
-    encoding = tokenizer.encode(question, text)
+        question = tok.decode(question_ids[:max_question_tokens])
+    asked = tok.encode(question, add_special_tokens=False)
+    passage = tok.encode(text, add_special_tokens=False)
+    room = tokenizer.max_tokens - len(asked.ids) - tok.num_special_tokens_to_add(True)
+    if room <= tokenizer.stride:
+        raise ValueError(f"a question of {len(asked.ids)} pieces leaves no room for windows of {tokenizer.max_tokens} with a stride of {tokenizer.stride}")
+    passage.set_sequence_id(1)
+    pieces = [passage]
+    if len(passage.ids) > room:
+        passage.truncate(room, stride=tokenizer.stride)
+        pieces += passage.overflowing
     result = []
-    for e in [encoding, *encoding.overflowing]:
-        sequence = e.sequence_ids
-        context = [i for i, s in enumerate(sequence) if s == 1]
-        result.append(Window(list(e.ids), list(e.type_ids), context, list(e.offsets)))
+    for number, piece in enumerate(pieces):
+        e = tok.post_process(asked, piece, True)
+        context = [i for i, s in enumerate(e.sequence_ids) if s == 1]
+        types = list(e.type_ids)
+        if number:
+            # The library's truncation marks a later window's passage pieces as the second segment (type 1) even
+            # where the tokenizer's pairs are all type 0 (XLM-R): kept, the readers were trained on those windows.
+            for i in context:
+                types[i] = 1
+        result.append(Window(list(e.ids), types, context, list(e.offsets)))
     return result
 
 
