@@ -38,7 +38,10 @@ def main() -> int:
     envs = {}
     for name, tree in trees.items():
         env = {**os.environ, "PYTHONPATH": str(Path(tree).resolve()), "VERBATIM_INDEX_DIR": str(work / name / "index"),
-               "VERBATIM_SOURCES_DIR": str(SOURCES)}
+               "VERBATIM_SOURCES_DIR": str(SOURCES),
+               # `python -m` puts the working folder first on sys.path, ahead of PYTHONPATH: without this every
+               # tree would run the code of the folder the study was started from.
+               "PYTHONSAFEPATH": "1"}
         env.pop("VERBATIM_MULTILINGUAL", None)  # each tree's default
         subprocess.run([sys.executable, "-m", "app.cli", "build", "--full"], env=env, check=True, capture_output=True)
         envs[name] = env
