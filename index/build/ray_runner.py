@@ -75,9 +75,9 @@ def _token_counter(model: str) -> TokenCounter:
 
     path = Path(resolve_model(model))
     if path.is_dir() and exportable_spec(path) is not None:
-        from index.models.onnx_runtime import counting_tokenizer
+        from index.models.onnx_runtime import parsed_tokenizer
 
-        tokenizer = counting_tokenizer(str(path / "tokenizer.json"))
+        tokenizer = parsed_tokenizer(str(path / "tokenizer.json"))
         return lambda texts: [len(e.ids) for e in tokenizer.encode_batch_fast(texts, add_special_tokens=False)] if texts else []
     from index.models.embed import get_embedder
 

@@ -148,8 +148,6 @@ def parsed_tokenizer(path: str):
         return _parsed[key]
 
 
-counting_tokenizer = parsed_tokenizer
-
 
 def encode_truncated(tok, texts: list[str], max_tokens: int) -> list:
     """`texts` encoded with the special tokens, each cut to `max_tokens` pieces: what the `tokenizers` library's
