@@ -93,11 +93,33 @@ def test_a_span_of_the_wrong_type_is_refused():
          "To contextualize the situation, the United States, which ranks second to El Salvador in terms of "
          "incarcerations per capita, has approximately 2.1 million incarcerated people.", "2.1 million", True),
         ("When did CECOT open?", "In January 2023, the government opened the showcase CECOT prison.", "January 2023", True),
+        # An aside that only names what precedes it is another name for it (gold: three right spans were refused).
+        ("How much did CECOT cost to build?", "The primary expense of the investment is the Terrorism Confinement "
+         "Center (CECOT); the facility alone costs around $70 million to build.", "$70 million", True),
+        ("How many prisoners does El Salvador hold?", "In the United States (US), there are 2.1 million incarcerated "
+         "people.", "2.1 million", False),
+        # A sentence's opening word is not a name.
+        ("How many complaints were lodged in Honduras between December 2022 and September 2023?",
+         "Between December 2022 and September 2023, nearly 300 complaints were lodged.", "nearly 300", True),
+        ("How many Salvadoran children have lost one or both parents to mass imprisonment?",
+         "Due to mass incarceration, 40,000 children have lost one or both parents.", "40,000", True),
+        ("How many prisoners does El Salvador hold?", "Honduras holds 20,000 prisoners.", "20,000", False),
     ],
 )
 def test_a_span_about_another_country_or_thing_is_refused(question, sentence, span, about):
     at = sentence.index(span)
     assert about_the_thing_asked(question, sentence, at, at + len(span)) is about
+
+
+def test_a_capitalized_opener_the_passage_writes_in_lower_case_is_not_a_name():
+    question = "How much money can a Salvadoran receive for reporting a neighbour to the authorities?"
+    sentence = "Civilians can denounce neighbors by calling a hotline—and are sometimes paid $300."
+    at = sentence.index("$300")
+    assert not about_the_thing_asked(question, sentence, at, at + 4)  # alone, "Civilians" may be a name
+    passage = sentence + " Many civilians have fled the country."
+    assert about_the_thing_asked(question, sentence, at, at + 4, passage)
+    country = "Poland holds 0.19% of its people in prison. Salvadorans hold more."
+    assert not about_the_thing_asked("What share of El Salvador's population is in prison?", country[:44], 13, 18, country)
 
 
 def test_names_are_runs_of_capitalized_words():

@@ -35,7 +35,7 @@ from index.build.pipeline import build_index, index_is_current
 from index.config import Settings
 from index.search import Searcher
 from index.search.highlight import sentence_of
-from index.search.span_check import about_the_thing_asked, of_the_type_asked
+from index.search.span_check import about_what_is_asked, of_the_type_asked
 from index.models.reader import reader_calibration_articles
 
 BASE = tuple(f for f in FEATURES if f not in READER_FEATURES)  # the decision shipped before the reader
@@ -78,7 +78,7 @@ def _span_rows(searcher: Searcher, answer, group: str, article: str, q) -> list[
             "margin": span.margin, "has_answer": span.has_answer, "text": span.text,
             "score": hit.score, "score_gap": hits[0].score - hit.score, "sentence_logit": float(sentence_logits[rank - 1]),
             "type_ok": of_the_type_asked(answer.question, span.text),
-            "about_ok": about_the_thing_asked(answer.question, hit.passage.text[a:b], span.start - a, span.end - a),
+            "about_ok": about_what_is_asked(answer.question, hit.passage.text, (a, b), span),
             "nonempty": span.end > span.start, "right": bool(right), "answered": not answer.abstained,
         })
     return rows

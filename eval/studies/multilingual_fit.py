@@ -34,7 +34,7 @@ from eval.studies.span_study import _fit, _prob, precision_recall
 from index.config import Settings
 from index.search import Searcher
 from index.search.highlight import sentence_of
-from index.search.span_check import MULTILINGUAL_GATE_PATH, SpanGate, about_the_thing_asked, of_the_type_asked
+from index.search.span_check import MULTILINGUAL_GATE_PATH, SpanGate, about_what_is_asked, of_the_type_asked
 
 ROWS = STUDIES_DIR / "multilingual-spans.json"
 FEATURES = ("margin", "has_answer")
@@ -70,7 +70,7 @@ def collect() -> None:
                     "text": span.text, "nonempty": span.end > span.start, "right": bool(right),
                     "f1": metrics.span_scores(span.text, q.answers)[1] if q.answerable else 0.0,
                     "type_ok": of_the_type_asked(q.question, span.text),
-                    "about_ok": about_the_thing_asked(q.question, hit.passage.text[a:b], span.start - a, span.end - a),
+                    "about_ok": about_what_is_asked(q.question, hit.passage.text, (a, b), span),
                 })
             if n % 200 == 0:
                 print(f"{group}: {n}/{len(questions)}", file=sys.stderr)
