@@ -47,7 +47,6 @@ class OnnxEncoder:
         self._session = onnx_runtime.session(str(model_file), threads)
         self._inputs = onnx_runtime.input_names(self._session)
         self._tokenizer = onnx_runtime.parsed_tokenizer(str(tokenizer_file))  # shared (the multilingual reader reads the same file)
-        self._tokenizer_file = str(tokenizer_file)
         self.dimension = int(self._session.get_outputs()[0].shape[-1])
 
     def _token_vectors(self, encodings: list) -> tuple[np.ndarray, np.ndarray]:

@@ -121,9 +121,7 @@ def tokenizer(path: str, max_tokens: int):
     return tok
 
 
-_parsed: dict[str, object] = {}
-_parsing: dict[str, threading.Lock] = {}
-_parsing_lock = threading.Lock()
+_parse_lock = threading.Lock()
 
 
 def parsed_tokenizer(path: str):
@@ -134,19 +132,20 @@ def parsed_tokenizer(path: str):
     both. Truncation is done per call (`encode_truncated`, reader.windows), never set on the shared object.
     Every word piece of a text is counted (a passage's budget).
     """
+    # One lock for every file: a second loader thread waits for the first one's parse instead of parsing again
+    # (parses cannot run side by side anyway, they hold the GIL).
+    with _parse_lock:
+        return _parse(str(Path(path).resolve()))
+
+
+@lru_cache(maxsize=8)
+def _parse(path: str):
     from tokenizers import Tokenizer
 
-    key = str(Path(path).resolve())
-    with _parsing_lock:
-        lock = _parsing.setdefault(key, threading.Lock())
-    with lock:  # a second loader thread waits for the first one's parse instead of parsing again
-        if key not in _parsed:
-            tok = Tokenizer.from_file(key)
-            tok.no_padding()
-            tok.no_truncation()
-            _parsed[key] = tok
-        return _parsed[key]
-
+    tok = Tokenizer.from_file(path)
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
 
 
 def encode_truncated(tok, texts: list[str], max_tokens: int) -> list:

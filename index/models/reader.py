@@ -93,13 +93,11 @@ def windows(tokenizer: WindowTokenizer, question: str, text: str, max_question_t
     if room <= tokenizer.stride:
         raise ValueError(f"a question of {len(asked.ids)} pieces leaves no room for windows of {tokenizer.max_tokens} with a stride of {tokenizer.stride}")
     passage.set_sequence_id(1)
-    pieces = [passage]
     if len(passage.ids) > room:
         passage.truncate(room, stride=tokenizer.stride)
-        pieces += passage.overflowing
+    whole = tok.post_process(asked, passage, True)  # the first window; the others are its overflowing ones
     result = []
-    for number, piece in enumerate(pieces):
-        e = tok.post_process(asked, piece, True)
+    for number, e in enumerate([whole, *whole.overflowing]):
         context = [i for i, s in enumerate(e.sequence_ids) if s == 1]
         types = list(e.type_ids)
         if number:
