@@ -311,3 +311,36 @@ def test_mined_negatives_are_the_readers_confident_mistakes_and_a_run_resumes(tm
     assert len(examples) == len(kept) and all(e.kind == "mined" and e.answer_start is None for e in examples)
     squad = mined_negatives(out, ("squad",))  # a source filter (hand checks: SQuAD's rows are the clean ones)
     assert [e.qid for e in squad] == [e.qid for e in examples if e.source == "squad"]
+
+
+def test_contrary_questions_turn_against_their_own_paragraph():
+    """A word the paragraph uses becomes its opposite the paragraph never uses, or a passive verb is negated
+    where the paragraph negates nothing; never when the paragraph holds the opposite or the question negates."""
+    import random
+
+    from eval.studies.reader_data import Question, contrary
+
+    def turned(question: str, paragraph: str) -> str | None:
+        e = contrary(Question("q", "a", question, 0, (paragraph,), 0, "x", ("x",), "squad"), random.Random(0))
+        assert e is None or (e.kind == "contrary" and e.answer_start is None and e.context == paragraph)
+        return e.question if e else None
+
+    assert turned("What is the largest city?", "Warsaw is the largest city.") == "What is the smallest city?"
+    assert turned("What is the largest city?", "Warsaw is the largest city, Płock the smallest.") is None
+    assert turned("What did the war begin with?", "The war began with a siege and ended in 1945.") is None  # "end" in "ended"
+    assert turned("What grass has been used?", "I've used winter ryegrass.") == "What grass has not been used?"
+    assert turned("What grass was used?", "Fescue was not used; ryegrass was used.") is None
+    assert turned("What was not used?", "Ryegrass was used.") is None
+    assert turned("What won't connect?", "My PS4 won't connect, though it won a prize.") is None  # "won't" is no "won"
+    assert turned("Most of it goes where?", "Most of it goes to Asia.") == "Least of it goes where?"  # case kept
+
+
+@pytest.mark.skipif(not (BENCHMARKS / "squad-v2.0-dev-part1.json").exists(), reason="no benchmark data: set $VERBATIM_BENCHMARKS")
+def test_contrary_negatives_join_the_mix_and_repeat():
+    from eval.studies.reader_data import Mix, counts, training_examples
+
+    plain = counts(training_examples(Mix(negative_share=0.5), seed=1, sample=3000))
+    once = counts(training_examples(Mix(negative_share=0.5, contrary=1), seed=1, sample=3000))
+    thrice = counts(training_examples(Mix(negative_share=0.5, contrary=3), seed=1, sample=3000))
+    assert plain["contrary"] == 0 and once["contrary"] > 100 and thrice["contrary"] == 3 * once["contrary"]
+    assert thrice["answer"] == once["answer"] == plain["answer"]

