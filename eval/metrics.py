@@ -293,15 +293,24 @@ def sources_say_correct(lines: Sequence[tuple[str, str]], expected: Sequence[tup
 
 
 def span_answers(span: str, answers: Sequence[str]) -> bool:
-    """Whether a shown span answers: it matches a gold answer as SQuAD scores it (token F1 >= 0.5), or it
-    holds one whole ("2 percent of El Salvador's entire population" holds "2 percent"). No answers: never."""
+    """Whether a shown span answers: it holds every figure of a gold answer and matches it as SQuAD scores it
+    (token F1 >= 0.5), or holds it whole ("2 percent of El Salvador's entire population" holds "2 percent").
+    No answers: never."""
     golds = [a for a in answers if a.strip()]
     if not golds or not span.strip():
         return False
-    if span_scores(span, golds)[1] >= 0.5:
-        return True
     text = f" {normalize_answer(span)} "
-    return any(f" {normalize_answer(g)} " in text for g in golds if normalize_answer(g))
+    shown = _figures(span)
+    return any(
+        _figures(g) <= shown  # another figure never answers: "$314 million" shares half its words with "$70 million"
+        and (_token_f1(span, g) >= 0.5 or (normalize_answer(g) and f" {normalize_answer(g)} " in text))
+        for g in golds
+    )
+
+
+def _figures(text: str) -> set[str]:
+    """The normalized words of `text` that hold a digit ("119000", "19" for "1.9%")."""
+    return {w for w in normalize_answer(text).split() if any(c.isdigit() for c in w)}
 
 
 def line_answers(file: str, span: str, answers: Sequence[str], says: Sequence[tuple[str, Sequence[str]]] | None) -> bool:

@@ -255,3 +255,15 @@ def test_sources_say_correct_needs_two_expected_sources_each_with_its_value():
     assert not sources_say_correct([("a.txt", "119,000"), ("b.txt", "77,000"), ("d.txt", "5")], expected)  # d not expected
     assert sources_say_correct([], ())
     assert not sources_say_correct([("a.txt", "x"), ("b.txt", "y")], ())
+
+
+def test_a_span_with_another_figure_never_answers():
+    from eval.metrics import line_answers, span_answers
+
+    assert not span_answers("$314 million", ["$70 million"])  # token F1 0.5, but another figure
+    assert span_answers("around $70 million", ["$70 million"])
+    assert span_answers("119,000 people, or 1.9%", ["1.9%"])
+    assert not span_answers("0.19%", ["1.9%"])
+    assert span_answers("over 92", ["92 people"]) and span_answers("46 times", ["46"])
+    assert span_answers("Warsaw Uprising", ["the Warsaw Uprising"])
+    assert not line_answers("pism.txt", "252", ["119,000", "77,000"], [("pism.txt", ["119,000"])])
