@@ -344,3 +344,15 @@ def test_contrary_negatives_join_the_mix_and_repeat():
     thrice = counts(training_examples(Mix(negative_share=0.5, contrary=3), seed=1, sample=3000))
     assert plain["contrary"] == 0 and once["contrary"] > 100 and thrice["contrary"] == 3 * once["contrary"]
     assert thrice["answer"] == once["answer"] == plain["answer"]
+
+
+@pytest.mark.skipif(not (BENCHMARKS / "squad-v2.0-dev-part1.json").exists(), reason="no benchmark data: set $VERBATIM_BENCHMARKS")
+def test_the_negatives_study_builds_its_sets_from_held_out_articles_only():
+    from eval.studies.negatives_study import SAMPLE, built_sets
+    from eval.studies.reader_data import HELD_OUT_V1
+
+    built = built_sets()
+    assert {e.article for s in built.values() for e in s} <= set(HELD_OUT_V1)
+    assert len(built["answerable"]) == len(built["perturbed"]) == SAMPLE and 100 < len(built["contrary"]) <= SAMPLE
+    assert all(e.answer_start is not None for e in built["answerable"])
+    assert all(e.answer_start is None and e.kind == name for name in ("contrary", "perturbed") for e in built[name])
