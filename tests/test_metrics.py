@@ -265,5 +265,7 @@ def test_a_span_with_another_figure_never_answers():
     assert span_answers("119,000 people, or 1.9%", ["1.9%"])
     assert not span_answers("0.19%", ["1.9%"])
     assert span_answers("over 92", ["92 people"]) and span_answers("46 times", ["46"])
+    assert span_answers("Treaty of Rome 1957", ["the Treaty of Rome 1957 and the Maastricht Treaty 1992"])  # a part
+    assert span_answers("Article 101", ["Article 101(1)"]) and not span_answers("article 34", ["article 30"])
     assert span_answers("Warsaw Uprising", ["the Warsaw Uprising"])
     assert not line_answers("pism.txt", "252", ["119,000", "77,000"], [("pism.txt", ["119,000"])])
