@@ -104,6 +104,13 @@ def test_a_span_of_the_wrong_type_is_refused():
         ("How many Salvadoran children have lost one or both parents to mass imprisonment?",
          "Due to mass incarceration, 40,000 children have lost one or both parents.", "40,000", True),
         ("How many prisoners does El Salvador hold?", "Honduras holds 20,000 prisoners.", "20,000", False),
+        # The figure's own "of"/"in" complement says whose it is, whoever the clause before it names (gold: WOLA's
+        # "nearly 2 percent" was refused for its leading "President Nayib Bukele's government").
+        ("What share of El Salvador's population is behind bars?", "President Nayib Bukele’s government has jailed "
+         "nearly 2 percent of El Salvador’s entire population—the highest incarceration rate in the world.", "2 percent", True),
+        ("How many prisoners does El Salvador hold?", "El Salvador's neighbour has jailed 20,000 people in Honduras.", "20,000", False),
+        ("How many prisoners does El Salvador hold?", "The United States would need 6.62 million to match El Salvador's "
+         "rate.", "6.62 million", False),
     ],
 )
 def test_a_span_about_another_country_or_thing_is_refused(question, sentence, span, about):

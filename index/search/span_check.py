@@ -8,7 +8,8 @@ A span is marked in its passage (and quoted in "what each source says") only whe
    for "when".
 3. **About the thing asked** (for a figure or a date, which another country's or year's can pass for): the
    names in the span's own clause are the question's, not another country's or body's ("the United States
-   ... has 2.1 million" for a question about El Salvador). A span inside a comparison ("(for comparison, in
+   ... has 2.1 million" for a question about El Salvador); a figure's own "of"/"in" complement, when it names
+   something, decides instead ("2 percent of El Salvador's population"). A span inside a comparison ("(for comparison, in
    Poland, ... 0.19%)") never answers.
 No line is better than a wrong one: a passage whose span fails shows no span.
 """
@@ -65,6 +66,8 @@ _WORD = re.compile(r"[\w'’-]+")
 _RELATIVE = re.compile(r",\s*(?:which|who|whom|whose|where)\b[^,;]*,")
 _PARENS = re.compile(r"\([^()]*\)|—[^—]*—|–[^–]*–")
 _NAMING = re.compile(r"\(([A-Z][\w.&-]*(?:\s+[A-Z][\w.&-]*){0,3})\)")  # "(CECOT)", "(PCT)", "(UN Office)"
+_CLAUSE_END = re.compile(r"[,;:()—–]|\.(?:\s|$)")
+_OF_COMPLEMENT = re.compile(r"\s+(?:[a-z][\w'’-]*\s+){0,3}?(?:of|in)\s")
 _COMPARISON = re.compile(r"\b(for comparison|compared (?:to|with)|in comparison|by contrast|unlike|whereas)\b", re.IGNORECASE)
 
 
@@ -122,6 +125,17 @@ def clause_before(sentence: str, start: int, end: int) -> tuple[str, bool]:
     return text, bool(_COMPARISON.search(prefix[-80:]))
 
 
+def complement_after(sentence: str, end: int) -> str:
+    """The phrase that completes a figure ending at `end`: "of El Salvador's entire population" in "2 percent of
+    El Salvador's entire population—the highest ...", "people in Honduras" in "20,000 people in Honduras"; up to the
+    clause's end, and only when an "of" or "in" comes within three words. "" otherwise ("to match El Salvador's
+    rate" does not say whose the figure is)."""
+    rest = sentence[end:]
+    cut = _CLAUSE_END.search(rest)
+    rest = rest[: cut.start()] if cut else rest
+    return rest if _OF_COMPLEMENT.match(rest) else ""
+
+
 def about_the_thing_asked(question: str, sentence: str, start: int, end: int, context: str = "") -> bool:
     """Whether the span [start, end) of `sentence` speaks of what `question` names. Never in a comparison.
     When the question names something, the clause that leads to the span may not name only something else
@@ -137,6 +151,11 @@ def about_the_thing_asked(question: str, sentence: str, start: int, end: int, co
     if not asked:
         return True
     span = sentence[start:end]
+    # The figure's own complement decides first: "2 percent of El Salvador's population" is about El Salvador
+    # whoever the clause before names ("Bukele's government has jailed"); "20,000 people in Honduras" is not.
+    own = names(complement_after(sentence, end))
+    if own:
+        return any(_same(a, n) for a in asked for n in own)
     leading = [n for n in names(clause) if n not in span and span not in n and not _common_opener(n, sentence, context)]
     if leading and not any(_same(a, n) for a in asked for n in leading):
         return False
