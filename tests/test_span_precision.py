@@ -3,6 +3,7 @@ asked, no span in a passage that does not answer, and no source line whose span 
 
 from __future__ import annotations
 
+import json
 import random
 import re
 
@@ -58,6 +59,11 @@ def test_a_span_of_the_wrong_type_is_refused():
     assert of_the_type_asked("When did CECOT open?", "January 2023")
     assert not of_the_type_asked("When did CECOT open?", "Terrorism Confinement Center")
     assert of_the_type_asked("What percentage of the population is incarcerated?", "1.9%")
+    # "How many" counts: a share of a population is not a count of it (gold: WOLA's "2 percent" for prisoners).
+    assert not of_the_type_asked("How many prisoners does El Salvador hold?", "nearly 2 percent")
+    assert not of_the_type_asked("How many people are in prison in El Salvador?", "87%")
+    assert of_the_type_asked("How many prisoners does El Salvador hold?", "119,000 people, or 1.9%")
+    assert of_the_type_asked("How many percent of Salvadorans are in prison?", "2 percent")
     assert not of_the_type_asked("What percentage of the population is incarcerated?", "6.3 million")
     # A question for a title, a name or a person: never a bare date or figure.
     assert not of_the_type_asked("What is the title of the article Magaloni co-authored?", "September 11, 2025")
@@ -169,3 +175,25 @@ def test_a_passage_that_does_not_answer_shows_no_span_and_no_highlight(searcher)
                 unanswering += 1
                 assert hit.evidence == () and hit.answer is None
     assert unanswering  # the reader found no answer in some passage of these
+
+
+def test_the_tradeoff_counts_the_first_passages_shown_span_only(tmp_path, monkeypatch):
+    """span_study tradeoff: the open task's span EM at a threshold is the first passage's span when it may be shown
+    and passes it, 0 otherwise; a right span in the second passage, or a refused one, earns nothing."""
+    from eval.studies import span_study
+
+    def row(group, question, rank, margin, right, em=0.0, about=True):
+        return {"group": group, "article": "a" if group != "gold" else "gold", "question": question, "rank": rank,
+                "margin": margin, "has_answer": margin / 2, "right": right, "em": em, "type_ok": True,
+                "about_ok": about, "answered": True, "nonempty": True}
+
+    fit_rows = [row(g, f"{g}{i}", 1, m, m > 0) for g in ("gold", "squad2") for i, m in enumerate(range(-10, 11))]
+    v1 = [row("squad1", "q1", 1, 12.0, True, 1.0),  # confident and right: counts from a low threshold to a high one
+          row("squad1", "q2", 1, 12.0, True, 1.0, about=False),  # refused by the rule checks: never counts
+          row("squad1", "q3", 1, -12.0, False), row("squad1", "q3", 2, 12.0, True, 1.0)]  # right only in passage 2
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(v1), encoding="utf-8")
+    monkeypatch.setattr(span_study, "V1_ROWS", path)
+    table = span_study.tradeoff(fit_rows)
+    assert [line["em"] for line in table] == [round(1 / 3, 3)] * len(table)
+    assert all(line["squad1"][0] == 2 for line in table)  # q1's span and q3's second: the refused one is never shown

@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from index.models.reader import AnswerSpan
-from index.search.answerability import MONTHS, expected_type, has_type
+from index.search.answerability import MONTHS, count_focus, expected_type, has_type
 
 GATE_PATH = Path(__file__).resolve().parent / "span_gate.json"  # the English reader's
 # The multilingual reader's (index/models/trained/reader-multilingual), fitted by eval/studies/multilingual_fit.py;
@@ -66,6 +66,7 @@ _WORD = re.compile(r"[\w'’-]+")
 _RELATIVE = re.compile(r",\s*(?:which|who|whom|whose|where)\b[^,;]*,")
 _PARENS = re.compile(r"\([^()]*\)|—[^—]*—|–[^–]*–")
 _NAMING = re.compile(r"\(([A-Z][\w.&-]*(?:\s+[A-Z][\w.&-]*){0,3})\)")  # "(CECOT)", "(PCT)", "(UN Office)"
+_FIGURE = re.compile(r"\d[\d,.]*\s*(%|per ?cent\b)?", re.IGNORECASE)  # a figure, and its percent sign if it has one
 _CLAUSE_END = re.compile(r"[,;:()—–]|\.(?:\s|$)")
 _OF_COMPLEMENT = re.compile(r"\s+(?:[a-z][\w'’-]*\s+){0,3}?(?:of|in)\s")
 _COMPARISON = re.compile(r"\b(for comparison|compared (?:to|with)|in comparison|by contrast|unlike|whereas)\b", re.IGNORECASE)
@@ -169,6 +170,12 @@ def _common_opener(name: str, sentence: str, context: str) -> bool:
             and re.search(rf"(?<![\w'’-]){re.escape(name.lower())}(?![\w'’-])", context) is not None)
 
 
+def _only_shares(text: str) -> bool:
+    """Whether every figure in `text` is a percentage ("nearly 2 percent", "87%"; not "119,000 people, or 1.9%")."""
+    figures = _FIGURE.findall(text)
+    return bool(figures) and all(share for share in figures)
+
+
 def asks_for_a_figure(question: str) -> bool:
     """Whether the question asks for a number, a share or a date: the answers that another country's or
     another year's figure in the same passage can pass for."""
@@ -183,6 +190,8 @@ def of_the_type_asked(question: str, text: str) -> bool:
     if _PERCENT_Q.search(question):
         return bool(_PERCENT.search(text))
     kind = expected_type(question)
+    if count_focus(question) not in (None, "percent", "percentage") and _only_shares(text):
+        return False  # "how many prisoners" counts: "nearly 2 percent" of a population is a share, not a count
     if kind in ("number", "date"):
         return has_type(text, kind, question)
     if (kind == "person" or _NAME_Q.search(question)) and _BARE_FIGURE.fullmatch(text.strip()):
