@@ -221,3 +221,14 @@ def test_eval_scores_questions_of_one_file_against_the_paragraphs_of_another(tmp
     assert squad["questions"] == 2 and squad["hit@1"] == 1.0
     assert "paired by id" in capsys.readouterr().err
     assert main(["eval", "--questions-from", str(spanish)]) == 2  # it needs --squad's paragraphs
+
+
+def test_word_by_word_english_keeps_names_and_figures_and_finds_words_by_the_encoder():
+    """eval/studies/word_translation_study.py: the translate-test study's translator (the table, names and
+    figures as they are, other words the nearest English word by the shipped multilingual encoder)."""
+    from eval.studies.word_translation_study import WordTranslator
+
+    translate = WordTranslator(["prisoners", "house", "weather", "river"])
+    assert translate("¿Cuántos presos hay en El Salvador?") == "how many prisoners there are in El Salvador?"
+    assert translate("¿Por qué cerró en 2023?").startswith("why ")
+    assert "2023" in translate("¿Por qué cerró en 2023?")
