@@ -158,8 +158,9 @@ def test_watch_makes_a_saved_file_answerable_and_a_deleted_one_gone_within_10_s(
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "sync", str(folder), "--watch"],
         cwd=ROOT, env=cli_env(settings), stdout=log, stderr=subprocess.STDOUT, text=True,
-        # Ctrl-C as in a terminal: an xdist worker may run with SIGINT ignored (seen in the full suite: SIGHUP,
-        # SIGINT and SIGQUIT ignored), and a child inherits that, so the SIGINT below would never arrive.
+        # Ctrl-C as in a terminal: a suite started as `nohup make test &` runs with SIGHUP ignored (nohup) and
+        # SIGINT and SIGQUIT ignored (a background command of a non-interactive shell), and a child inherits that,
+        # so the SIGINT below would never arrive.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:

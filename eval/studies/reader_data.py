@@ -347,13 +347,19 @@ class Mix:
 
 def training_questions(reserve_calibration: bool = True, shifts: bool = True) -> list[Question]:
     """Every training question: SQuAD 2.0 part 1's training articles, v1.1 part 1's other training articles, and
-    (with `shifts`) SQuADShifts's training texts; never a held-out article, nor (reserved) a calibration one."""
+    (with `shifts`) SQuADShifts's training texts; never a held-out article, nor (reserved) a calibration one.
+    A new list each call (of frozen questions): the files are parsed once a process."""
+    return list(_training_questions(reserve_calibration, shifts))
+
+
+@lru_cache(maxsize=4)
+def _training_questions(reserve_calibration: bool, shifts: bool) -> tuple[Question, ...]:
     reserved = CALIBRATION_V2 if reserve_calibration else ()
     v2 = squad_questions(SQUAD2, HELD_OUT_V2 + reserved, False)
     v2_articles = {q.article for q in v2} | set(reserved)
     # SQuAD 2.0 articles of part 1 are also v1.1 articles, with the same answerable questions: keep them once.
     v1 = [q for q in squad_questions(SQUAD1, HELD_OUT_V1 + HELD_OUT_V2, False) if q.article not in v2_articles]
-    return v2 + v1 + (shifts_questions(False) if shifts else [])
+    return tuple(v2 + v1 + (shifts_questions(False) if shifts else []))
 
 
 def training_examples(mix: Mix, seed: int = 0, sample: int | None = None) -> list[Example]:
