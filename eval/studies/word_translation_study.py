@@ -133,7 +133,10 @@ def _english_originals(source: str) -> dict[str, str]:
 
 
 def figures(reader, examples) -> dict[str, float]:
-    spans = [reader.read(e.question, [e.context])[0] for e in examples]
+    return _figures([reader.read(e.question, [e.context])[0] for e in examples], examples)
+
+
+def _figures(spans, examples) -> dict[str, float]:
     answerable = [(s, e) for s, e in zip(spans, examples, strict=True) if e.answer_start is not None]
     scores = [span_scores(s.text, e.answers) for s, e in answerable]
     out = {"em": float(np.mean([em for em, _ in scores])), "f1": float(np.mean([f1 for _, f1 in scores]))}
@@ -170,11 +173,27 @@ def main(argv: list[str] | None = None) -> int:
             "English reader, word by word (CSLS)": (english, worded),
             "English reader, the original English question": (english, [replace(e, question=originals[e.qid]) for e in examples]),
         }
+        read = {}
         for name, (reader, asked) in ways.items():
-            f = figures(reader, asked)
-            auc = f"{f['has_auc']:.3f} / {f['margin_auc']:.3f}" if "has_auc" in f else ""
-            print(f"| {source} ({len(examples)}) | {name} | {f['em']:.3f} | {f['f1']:.3f} | {auc} |", flush=True)
+            read[name] = [reader.read(e.question, [e.context])[0] for e in asked]
+            _print(source, len(examples), name, _figures(read[name], examples))
+        # Both views at once: each reader's has-answer and margin standardized, then averaged (the multilingual
+        # reader's span kept). Do the two readings err on different questions?
+        first, second = read["multilingual reader, Spanish question (shipped)"], read["English reader, word by word (CSLS)"]
+        _print(source, len(examples), "both: multilingual + word by word (CSLS), scores averaged", _figures(
+            [replace(a, has_answer=h, score=a.no_answer + m) for a, h, m in zip(first, _mean_z(first, second, "has_answer"), _mean_z(first, second, "margin"), strict=True)],
+            examples))
     return 0
+
+
+def _mean_z(first, second, field: str) -> list[float]:
+    a, b = (np.array([getattr(s, field) for s in spans]) for spans in (first, second))
+    return list((a - a.mean()) / a.std() + (b - b.mean()) / b.std())
+
+
+def _print(source: str, n: int, name: str, f: dict[str, float]) -> None:
+    auc = f"{f['has_auc']:.3f} / {f['margin_auc']:.3f}" if "has_auc" in f else ""
+    print(f"| {source} ({n}) | {name} | {f['em']:.3f} | {f['f1']:.3f} | {auc} |", flush=True)
 
 
 if __name__ == "__main__":
