@@ -132,11 +132,8 @@ def _english_originals(source: str) -> dict[str, str]:
     return {qa["id"]: gold["question"] for qa, _, _, gold in translated_pairs(SQUAD2, SQUAD_ES)}
 
 
-def figures(reader, examples) -> dict[str, float]:
-    return _figures([reader.read(e.question, [e.context])[0] for e in examples], examples)
-
-
-def _figures(spans, examples) -> dict[str, float]:
+def figures(spans, examples) -> dict[str, float]:
+    """Span EM / F1 over the answerable examples and, when some are not, the no-answer AUCs."""
     answerable = [(s, e) for s, e in zip(spans, examples, strict=True) if e.answer_start is not None]
     scores = [span_scores(s.text, e.answers) for s, e in answerable]
     out = {"em": float(np.mean([em for em, _ in scores])), "f1": float(np.mean([f1 for _, f1 in scores]))}
@@ -176,11 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         read = {}
         for name, (reader, asked) in ways.items():
             read[name] = [reader.read(e.question, [e.context])[0] for e in asked]
-            _print(source, len(examples), name, _figures(read[name], examples))
+            _print(source, len(examples), name, figures(read[name], examples))
         # Both views at once: each reader's has-answer and margin standardized, then averaged (the multilingual
         # reader's span kept). Do the two readings err on different questions?
         first, second = read["multilingual reader, Spanish question (shipped)"], read["English reader, word by word (CSLS)"]
-        _print(source, len(examples), "both: multilingual + word by word (CSLS), scores averaged", _figures(
+        _print(source, len(examples), "both: multilingual + word by word (CSLS), scores averaged", figures(
             [replace(a, has_answer=h, score=a.no_answer + m) for a, h, m in zip(first, _mean_z(first, second, "has_answer"), _mean_z(first, second, "margin"), strict=True)],
             examples))
     return 0
