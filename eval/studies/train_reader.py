@@ -459,44 +459,50 @@ def _sampled(examples: list[Example], sample: int | None) -> list[Example]:
     return [examples[i] for i in sorted(random.Random(0).sample(range(len(examples)), sample))]
 
 
+def closed_task_scores(spans, examples) -> dict[str, float]:
+    """A reader's spans for `examples` (closed task, one each): span EM / F1 over the answerable ones (0.0 when
+    none), and, when some are unanswerable, how well its has-answer logit and its span margin tell them (AUC)."""
+    scores = [span_scores(s.text, e.answers) for s, e in zip(spans, examples, strict=True) if e.answer_start is not None]
+    out = {"em": float(np.mean([em for em, _ in scores])) if scores else 0.0,
+           "f1": float(np.mean([f1 for _, f1 in scores])) if scores else 0.0}
+    if len(scores) < len(examples):
+        labels = np.array([e.answer_start is not None for e in examples])
+        out["has_answer_auc"] = roc_auc(np.array([s.has_answer for s in spans]), labels)
+        out["margin_auc"] = roc_auc(np.array([s.margin for s in spans]), labels)
+    return out
+
+
 def held_out_figures(reader: Reader, sample: int | None = None, spanish: bool = False) -> dict[str, float]:
     """The reader on its gold paragraph (closed task): span EM/F1 on SQuAD v1.1 held-out articles and on
     SQuADShifts held-out texts, and on SQuAD 2.0 held-out articles how well its no-answer scores tell the
     unanswerable questions (AUC). `spanish`: the same for Spanish questions of the held-out articles read
     against the English paragraph (XQuAD-es, SQuAD-es). `sample`: that many questions of each set."""
+    def scores(examples: list[Example]) -> dict[str, float]:
+        return closed_task_scores([reader.read(e.question, [e.context])[0] for e in examples], examples)
+
     figures: dict[str, float] = {}
     for name in ("v1", *SHIFTS_SETS):
         examples = _sampled(held_out_examples(name), sample)
-        scores = [span_scores(reader.read(e.question, [e.context])[0].text, e.answers) for e in examples]
+        f = scores(examples)
         figures[f"{name}_heldout_questions"] = len(examples)
-        figures[f"{name}_span_em"] = round(float(np.mean([em for em, _ in scores])), 4) if scores else 0.0
-        figures[f"{name}_span_f1"] = round(float(np.mean([f1 for _, f1 in scores])), 4) if scores else 0.0
+        figures[f"{name}_span_em"] = round(f["em"], 4)
+        figures[f"{name}_span_f1"] = round(f["f1"], 4)
     v2 = _sampled(held_out_examples("v2"), sample)
-    margins, has, labels, ems2 = [], [], [], []
-    for e in v2:
-        span = reader.read(e.question, [e.context])[0]
-        margins.append(span.margin)
-        has.append(span.has_answer)
-        labels.append(e.answer_start is not None)
-        if e.answer_start is not None:
-            ems2.append(span_scores(span.text, e.answers)[0])
+    f = scores(v2)
     figures["v2_heldout_questions"] = len(v2)
-    figures["v2_margin_auc"] = round(roc_auc(np.array(margins), np.array(labels)), 4)
-    figures["v2_has_answer_auc"] = round(roc_auc(np.array(has), np.array(labels)), 4)
-    figures["v2_answerable_span_em"] = round(float(np.mean(ems2)), 4) if ems2 else 0.0
+    figures["v2_margin_auc"] = round(f["margin_auc"], 4)
+    figures["v2_has_answer_auc"] = round(f["has_answer_auc"], 4)
+    figures["v2_answerable_span_em"] = round(f["em"], 4)
     if spanish:
         for name in SPANISH_SETS:
             examples = _sampled(spanish_held_out_examples(name), sample)
-            spans = [reader.read(e.question, [e.context])[0] for e in examples]
-            answerable = [(span, e) for span, e in zip(spans, examples) if e.answer_start is not None]
-            scores = [span_scores(span.text, e.answers) for span, e in answerable]
+            f = scores(examples)
             figures[f"{name}_heldout_questions"] = len(examples)
-            figures[f"{name}_span_em"] = round(float(np.mean([em for em, _ in scores])), 4) if scores else 0.0
-            figures[f"{name}_span_f1"] = round(float(np.mean([f1 for _, f1 in scores])), 4) if scores else 0.0
-            if len(answerable) < len(examples):
-                labels = np.array([e.answer_start is not None for e in examples])
-                figures[f"{name}_has_answer_auc"] = round(roc_auc(np.array([s.has_answer for s in spans]), labels), 4)
-                figures[f"{name}_margin_auc"] = round(roc_auc(np.array([s.margin for s in spans]), labels), 4)
+            figures[f"{name}_span_em"] = round(f["em"], 4)
+            figures[f"{name}_span_f1"] = round(f["f1"], 4)
+            for key in ("has_answer_auc", "margin_auc"):
+                if key in f:
+                    figures[f"{name}_{key}"] = round(f[key], 4)
     return figures
 
 

@@ -30,11 +30,11 @@ from dataclasses import replace
 import numpy as np
 
 from eval.datasets import shifts_held_out, translated_pairs
-from eval.metrics import roc_auc, span_scores
 from eval.studies.reader_data import (
     HELD_OUT_V1, HELD_OUT_V2, SHIFTS, SQUAD1, SQUAD2, SQUAD_ES, XQUAD_EN, _questions, spanish_held_out_examples,
     spanish_training_examples,
 )
+from eval.studies.train_reader import closed_task_scores
 from index.models.embed import get_embedder
 from index.models.reader import MULTILINGUAL_READER_DIR, get_reader
 
@@ -70,14 +70,12 @@ def english_words(min_count: int = 3) -> list[str]:
     """Lower-case words of the English training texts, used at least `min_count` times."""
     counts: Counter[str] = Counter()
     held_v1 = set(HELD_OUT_V1 + HELD_OUT_V2)
-    for article in json.loads(SQUAD1.read_text(encoding="utf-8"))["data"]:
-        if article["title"] not in held_v1:
-            for p in article["paragraphs"]:
-                counts.update(w.lower() for w in re.findall(r"[A-Za-z]+", p["context"]))
-    for article in json.loads((SHIFTS / "new_wiki.json").read_text(encoding="utf-8"))["data"]:
-        if not shifts_held_out("new_wiki", article["title"], 0):
-            for p in article["paragraphs"]:
-                counts.update(w.lower() for w in re.findall(r"[A-Za-z]+", p["context"]))
+    for path, trained in ((SQUAD1, lambda title: title not in held_v1),
+                          (SHIFTS / "new_wiki.json", lambda title: not shifts_held_out("new_wiki", title, 0))):
+        for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
+            if trained(article["title"]):
+                for p in article["paragraphs"]:
+                    counts.update(w.lower() for w in re.findall(r"[A-Za-z]+", p["context"]))
     return sorted(w for w, n in counts.items() if n >= min_count and len(w) > 1)
 
 
@@ -132,18 +130,6 @@ def _english_originals(source: str) -> dict[str, str]:
     return {qa["id"]: gold["question"] for qa, _, _, gold in translated_pairs(SQUAD2, SQUAD_ES)}
 
 
-def figures(spans, examples) -> dict[str, float]:
-    """Span EM / F1 over the answerable examples and, when some are not, the no-answer AUCs."""
-    answerable = [(s, e) for s, e in zip(spans, examples, strict=True) if e.answer_start is not None]
-    scores = [span_scores(s.text, e.answers) for s, e in answerable]
-    out = {"em": float(np.mean([em for em, _ in scores])), "f1": float(np.mean([f1 for _, f1 in scores]))}
-    if len(answerable) < len(examples):
-        labels = [e.answer_start is not None for e in examples]
-        out["has_auc"] = roc_auc([s.has_answer for s in spans], labels)
-        out["margin_auc"] = roc_auc([s.margin for s in spans], labels)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.studies.word_translation_study", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sample", type=int, default=None, help="the first N questions of each set")
@@ -173,11 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         read = {}
         for name, (reader, asked) in ways.items():
             read[name] = [reader.read(e.question, [e.context])[0] for e in asked]
-            _print(source, len(examples), name, figures(read[name], examples))
+            _print(source, len(examples), name, closed_task_scores(read[name], examples))
         # Both views at once: each reader's has-answer and margin standardized, then averaged (the multilingual
         # reader's span kept). Do the two readings err on different questions?
         first, second = read["multilingual reader, Spanish question (shipped)"], read["English reader, word by word (CSLS)"]
-        _print(source, len(examples), "both: multilingual + word by word (CSLS), scores averaged", figures(
+        _print(source, len(examples), "both: multilingual + word by word (CSLS), scores averaged", closed_task_scores(
             [replace(a, has_answer=h, score=a.no_answer + m) for a, h, m in zip(first, _mean_z(first, second, "has_answer"), _mean_z(first, second, "margin"), strict=True)],
             examples))
     return 0
@@ -189,7 +175,7 @@ def _mean_z(first, second, field: str) -> list[float]:
 
 
 def _print(source: str, n: int, name: str, f: dict[str, float]) -> None:
-    auc = f"{f['has_auc']:.3f} / {f['margin_auc']:.3f}" if "has_auc" in f else ""
+    auc = f"{f['has_answer_auc']:.3f} / {f['margin_auc']:.3f}" if "has_answer_auc" in f else ""
     print(f"| {source} ({n}) | {name} | {f['em']:.3f} | {f['f1']:.3f} | {auc} |", flush=True)
 
 
