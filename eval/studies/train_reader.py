@@ -477,32 +477,31 @@ def held_out_figures(reader: Reader, sample: int | None = None, spanish: bool = 
     SQuADShifts held-out texts, and on SQuAD 2.0 held-out articles how well its no-answer scores tell the
     unanswerable questions (AUC). `spanish`: the same for Spanish questions of the held-out articles read
     against the English paragraph (XQuAD-es, SQuAD-es). `sample`: that many questions of each set."""
+    figures: dict[str, float] = {}
+
     def scores(examples: list[Example]) -> dict[str, float]:
         return closed_task_scores([reader.read(e.question, [e.context])[0] for e in examples], examples)
 
-    figures: dict[str, float] = {}
-    for name in ("v1", *SHIFTS_SETS):
-        examples = _sampled(held_out_examples(name), sample)
+    def record(name: str, examples: list[Example]) -> None:
         f = scores(examples)
         figures[f"{name}_heldout_questions"] = len(examples)
         figures[f"{name}_span_em"] = round(f["em"], 4)
         figures[f"{name}_span_f1"] = round(f["f1"], 4)
+        for key in ("has_answer_auc", "margin_auc"):  # a set with unanswerable questions
+            if key in f:
+                figures[f"{name}_{key}"] = round(f[key], 4)
+
+    for name in ("v1", *SHIFTS_SETS):
+        record(name, _sampled(held_out_examples(name), sample))
     v2 = _sampled(held_out_examples("v2"), sample)
-    f = scores(v2)
+    f = scores(v2)  # its own keys: the AUCs, and EM over the answerable questions
     figures["v2_heldout_questions"] = len(v2)
     figures["v2_margin_auc"] = round(f["margin_auc"], 4)
     figures["v2_has_answer_auc"] = round(f["has_answer_auc"], 4)
     figures["v2_answerable_span_em"] = round(f["em"], 4)
     if spanish:
         for name in SPANISH_SETS:
-            examples = _sampled(spanish_held_out_examples(name), sample)
-            f = scores(examples)
-            figures[f"{name}_heldout_questions"] = len(examples)
-            figures[f"{name}_span_em"] = round(f["em"], 4)
-            figures[f"{name}_span_f1"] = round(f["f1"], 4)
-            for key in ("has_answer_auc", "margin_auc"):
-                if key in f:
-                    figures[f"{name}_{key}"] = round(f[key], 4)
+            record(name, _sampled(spanish_held_out_examples(name), sample))
     return figures
 
 

@@ -21,7 +21,6 @@ would reach). Printed: XQuAD-es span EM / F1 and SQuAD-es's F1 and no-answer AUC
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections import Counter
@@ -29,10 +28,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from eval.datasets import shifts_held_out, translated_pairs
+from eval.datasets import translated_pairs
 from eval.studies.reader_data import (
-    HELD_OUT_V1, HELD_OUT_V2, SHIFTS, SQUAD1, SQUAD2, SQUAD_ES, XQUAD_EN, _questions, spanish_held_out_examples,
-    spanish_training_examples,
+    HELD_OUT_V1, HELD_OUT_V2, SQUAD1, SQUAD2, SQUAD_ES, XQUAD_EN, _questions, shifts_questions, spanish_held_out_examples,
+    spanish_training_examples, squad_questions,
 )
 from eval.studies.train_reader import closed_task_scores
 from index.models.embed import get_embedder
@@ -68,14 +67,9 @@ TABLE = {
 
 def english_words(min_count: int = 3) -> list[str]:
     """Lower-case words of the English training texts, used at least `min_count` times."""
-    counts: Counter[str] = Counter()
-    held_v1 = set(HELD_OUT_V1 + HELD_OUT_V2)
-    for path, trained in ((SQUAD1, lambda title: title not in held_v1),
-                          (SHIFTS / "new_wiki.json", lambda title: not shifts_held_out("new_wiki", title, 0))):
-        for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
-            if trained(article["title"]):
-                for p in article["paragraphs"]:
-                    counts.update(w.lower() for w in re.findall(r"[A-Za-z]+", p["context"]))
+    trained = squad_questions(SQUAD1, HELD_OUT_V1 + HELD_OUT_V2, False) + shifts_questions(False, ("new_wiki",))
+    paragraphs = {(q.source, q.article, q.paragraph): q.paragraphs[q.paragraph] for q in trained}  # each once
+    counts = Counter(w.lower() for text in paragraphs.values() for w in re.findall(r"[A-Za-z]+", text))
     return sorted(w for w, n in counts.items() if n >= min_count and len(w) > 1)
 
 
